@@ -1,0 +1,59 @@
+"""Errors that sweeper reports to users before (or instead of) starting any trial.
+
+Every error names the file, field or value that is wrong and says how to fix it. The CLI turns
+:class:`SweeperError` into exit code 2 with the message and no traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class SweeperError(Exception):
+    """Base class of user-facing errors (bad configuration, task, data or model)."""
+
+
+class ConfigError(SweeperError):
+    """A sweep configuration, task file or search-space value is invalid."""
+
+
+class UnknownTaskError(ConfigError):
+    """A task id that no file in ``tasks/`` declares."""
+
+    def __init__(self, task: str, known: Iterable[str]):
+        known = sorted(known)
+        hint = did_you_mean(task, known)
+        super().__init__(
+            f"unknown task {task!r}.{hint} Registered tasks: {', '.join(known)}. "
+            "Run `sweeper tasks` to list them with their types and languages."
+        )
+        self.task = task
+
+
+class DataFormatError(SweeperError):
+    """A data file exists but its content does not match the expected format.
+
+    Args:
+        path: the file that is corrupt.
+        line: 1-based line number (or record number for JSON files) where the problem was found;
+            ``None`` when the whole file is at fault.
+        message: what is wrong and what was expected.
+    """
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = Path(path)
+        self.line = line
+
+
+class MissingDataError(SweeperError):
+    """A data file a task needs is not where the data layout says it should be."""
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str:
+    """Return `` Did you mean 'x'?`` for the closest candidate, or ``""`` when none is close."""
+    matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean {matches[0]!r}?" if matches else ""
