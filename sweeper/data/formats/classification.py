@@ -1,0 +1,204 @@
+"""Readers for sentence(-pair) classification data in each release's original file format.
+
+Every reader returns a list of examples in the classification schema::
+
+    {"id": str, "text_a": str, "text_b": str | None, "label": str}
+
+``label`` is the data set's label *name*: ``"entailment"``/``"neutral"``/``"contradiction"`` for
+NLI (MNLI, XNLI, ANLI, SNLI), ``"0"``/``"1"`` for paraphrase (QQP, PAWS-X).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sweeper.data.formats._io import (
+    get_field,
+    iter_fixed_rows,
+    iter_header_rows,
+    iter_jsonl,
+    map_label,
+)
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+"""NLI label names, in the order jiant and the HF hub use for MNLI/XNLI/ANLI."""
+
+_NLI = {name: name for name in NLI_LABELS}
+_XNLI = {**_NLI, "contradictory": "contradiction"}  # XNLI-1.0/XNLI-MT spell it "contradictory"
+_ANLI = {"e": "entailment", "n": "neutral", "c": "contradiction"}
+_BINARY = {"0": "0", "1": "1"}
+
+_STRIPPED_TEST_LABELS = (
+    " (XTREME's download script strips the label column from test-{lang}.tsv; the labelled test "
+    "set is only in the original XNLI-1.0 / PAWS-X releases)"
+)
+
+
+def _example(example_id: str, text_a: str, text_b: str | None, label: str) -> dict:
+    return {"id": example_id, "text_a": text_a, "text_b": text_b, "label": label}
+
+
+def read_glue_mnli_tsv(path: Path) -> list[dict]:
+    """Read a GLUE MultiNLI file (``MNLI/train.tsv``, ``dev_matched.tsv``, ``dev_mismatched.tsv``).
+
+    Format: tab-separated with a header row, no quoting (quote characters are text, as in the
+    GLUE loaders' ``csv.QUOTE_NONE``). Columns are found by header name: ``sentence1`` (premise),
+    ``sentence2`` (hypothesis), ``gold_label`` and, when present, ``pairID`` (used as ``id``;
+    otherwise the 0-based row index). The other columns (``index``, ``promptID``, ``genre``,
+    parses, ``label1``..``label5``) are ignored. Source: GLUE ``MNLI.zip``
+    (``download_glue_data.py``); GLUE test files have no ``gold_label`` and are rejected.
+
+    Returns:
+        Classification examples; ``label`` is ``entailment``, ``neutral`` or ``contradiction``.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a required header column is missing, a row has a different number of
+            columns than the header, or ``gold_label`` is not an NLI label.
+    """
+    examples = []
+    for number, row in iter_header_rows(path, ("sentence1", "sentence2", "gold_label")):
+        label = map_label(row["gold_label"], _NLI, path, number, "gold_label")
+        example_id = row.get("pairID", str(len(examples)))
+        examples.append(_example(example_id, row["sentence1"], row["sentence2"], label))
+    return examples
+
+
+def read_glue_qqp_tsv(path: Path) -> list[dict]:
+    """Read a GLUE Quora Question Pairs file (``QQP/train.tsv``, ``QQP/dev.tsv``).
+
+    Format: tab-separated with a header row ``id qid1 qid2 question1 question2 is_duplicate``,
+    no quoting; columns are found by header name. Source: GLUE ``QQP-clean.zip``
+    (``download_glue_data.py``); the unlabelled GLUE test file is rejected.
+
+    Returns:
+        Classification examples: ``text_a`` = ``question1``, ``text_b`` = ``question2``,
+        ``label`` = ``is_duplicate`` (``"0"`` or ``"1"``), ``id`` = the ``id`` column.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a required header column is missing, a row has a different number of
+            columns than the header, or ``is_duplicate`` is not ``0``/``1``.
+    """
+    examples = []
+    for number, row in iter_header_rows(path, ("id", "question1", "question2", "is_duplicate")):
+        label = map_label(row["is_duplicate"], _BINARY, path, number, "is_duplicate")
+        examples.append(_example(row["id"], row["question1"], row["question2"], label))
+    return examples
+
+
+def _read_xtreme_pair_tsv(
+    path: Path, columns: tuple[str, str, str], labels: dict[str, str]
+) -> list[dict]:
+    """Read a headerless ``text_a<TAB>text_b<TAB>label`` file written by XTREME's ``csv.writer``."""
+    examples = []
+    for number, (text_a, text_b, raw_label) in iter_fixed_rows(
+        path, columns, quoted=True, short_hint=_STRIPPED_TEST_LABELS
+    ):
+        label = map_label(raw_label, labels, path, number, columns[2])
+        examples.append(_example(str(len(examples)), text_a, text_b, label))
+    return examples
+
+
+def read_xnli_tsv(path: Path) -> list[dict]:
+    """Read an XNLI file in the XTREME download layout (``xnli/{train,dev,test}-{lang}.tsv``).
+
+    Format: ``premise<TAB>hypothesis<TAB>label`` without a header, written by
+    google-research/xtreme ``utils_preprocess.py`` (``xnli_preprocess``, run by
+    ``scripts/download_data.sh``) with Python's ``csv.writer``, so fields that contain a double
+    quote are quoted and their quotes doubled; this reader undoes that quoting (XTREME's own
+    reader, transformers' ``DataProcessor._read_tsv`` with ``quotechar=None``, keeps the quoting
+    characters as text). ``train-en.tsv`` is the MultiNLI training set from XNLI-MT-1.0. XTREME
+    writes test files without the label column; those are rejected.
+
+    Returns:
+        Classification examples with ``id`` = the 0-based row index and ``label`` one of
+        ``entailment``, ``neutral``, ``contradiction`` (``contradictory`` is mapped to
+        ``contradiction``, as XTREME's preprocessing does).
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a row does not have 3 columns, a quoted field is unterminated, or the
+            label is not an NLI label.
+    """
+    return _read_xtreme_pair_tsv(path, ("premise", "hypothesis", "label"), _XNLI)
+
+
+def read_pawsx_tsv(path: Path) -> list[dict]:
+    """Read a PAWS-X file in the XTREME download layout (``pawsx/{train,dev,test}-{lang}.tsv``).
+
+    Format: ``sentence1<TAB>sentence2<TAB>label`` without a header, written by
+    google-research/xtreme ``utils_preprocess.py`` (``pawsx_preprocess``) with ``csv.writer``
+    from the PAWS-X release ``x-final/{lang}/{train,dev_2k,test_2k}.tsv`` (which has a header and
+    an ``id`` column that XTREME drops). Test files without the label column are rejected.
+
+    Returns:
+        Classification examples with ``id`` = the 0-based row index and ``label`` ``"0"`` or
+        ``"1"``.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a row does not have 3 columns, a quoted field is unterminated, or the
+            label is not ``0``/``1``.
+    """
+    return _read_xtreme_pair_tsv(path, ("sentence1", "sentence2", "label"), _BINARY)
+
+
+def read_anli_jsonl(path: Path) -> list[dict]:
+    """Read an Adversarial NLI file (``anli_v1.0/R{1,2,3}/{train,dev,test}.jsonl``).
+
+    Format: JSON Lines, one object per line with ``uid`` (str), ``context`` (premise),
+    ``hypothesis`` and ``label`` (``"e"``, ``"n"`` or ``"c"``); other fields (``reason``,
+    ``model_label``, ``emturk``, ...) are ignored. Source: facebookresearch/anli release v1.0.
+
+    Returns:
+        Classification examples with ``id`` = ``uid``, ``text_a`` = ``context``, ``text_b`` =
+        ``hypothesis`` and ``label`` = ``entailment``/``neutral``/``contradiction``.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a line is not a JSON object, a field is missing or not a string, or the
+            label is not ``e``/``n``/``c``.
+    """
+    examples = []
+    for number, record in iter_jsonl(path):
+        uid, context, hypothesis, raw_label = (
+            get_field(record, key, str, path, number)
+            for key in ("uid", "context", "hypothesis", "label")
+        )
+        examples.append(
+            _example(uid, context, hypothesis, map_label(raw_label, _ANLI, path, number, "label"))
+        )
+    return examples
+
+
+def read_snli_jsonl(path: Path) -> list[dict]:
+    """Read an SNLI 1.0 file (``snli_1.0/snli_1.0_{train,dev,test}.jsonl``).
+
+    Format: JSON Lines with ``pairID``, ``sentence1`` (premise), ``sentence2`` (hypothesis) and
+    ``gold_label``; other fields (``annotator_labels``, parses, ``captionID``) are ignored. Pairs
+    whose ``gold_label`` is ``"-"`` (no annotator majority) are skipped, as in every SNLI
+    training setup. Source: Stanford NLP ``snli_1.0.zip``.
+
+    Returns:
+        Classification examples with ``id`` = ``pairID`` and an NLI label name.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a line is not a JSON object, a field is missing or not a string, or
+            ``gold_label`` is neither an NLI label nor ``"-"``.
+    """
+    examples = []
+    for number, record in iter_jsonl(path):
+        pair_id, premise, hypothesis, raw_label = (
+            get_field(record, key, str, path, number)
+            for key in ("pairID", "sentence1", "sentence2", "gold_label")
+        )
+        if raw_label == "-":
+            continue
+        examples.append(
+            _example(
+                pair_id, premise, hypothesis, map_label(raw_label, _NLI, path, number, "gold_label")
+            )
+        )
+    return examples

@@ -1,0 +1,125 @@
+"""Readers for token-tagging data (UD POS, PAN-X NER, CCG supertags).
+
+Every reader returns a list of sentences in the tagging schema::
+
+    {"id": str, "tokens": list[str], "tags": list[str]}
+
+with one tag per token and ``id`` the 0-based sentence index in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sweeper.data.formats._io import column_count_error, iter_fixed_rows, iter_lines
+from sweeper.errors import DataFormatError
+
+_TAGGING_COLUMNS = ("token", "tag")
+_LANGUAGE_PREFIX = re.compile(r"([a-z]{2,3}):(?=.)")
+
+
+def _tagging_example(index: int, tokens: list[str], tags: list[str]) -> dict:
+    return {"id": str(index), "tokens": tokens, "tags": tags}
+
+
+def _file_language_prefix(sentences: list[tuple[list[str], list[str]]]) -> str:
+    """Return the ``xx:`` prefix shared by all tokens of a file, or ``""`` if there is none."""
+    first = _LANGUAGE_PREFIX.match(sentences[0][0][0]) if sentences else None
+    if first is None:
+        return ""
+    prefix = first.group(0)
+    shared = all(
+        token.startswith(prefix) and len(token) > len(prefix)
+        for tokens, _ in sentences
+        for token in tokens
+    )
+    return prefix if shared else ""
+
+
+def read_xtreme_tagging_tsv(path: Path) -> list[dict]:
+    """Read a token-tagging file in the XTREME download layout (``udpos/`` and ``panx/``).
+
+    Format: one ``token<TAB>tag`` line per token (UPOS tags for UD-POS, BIO tags for PAN-X), a
+    blank line between sentences; ``-DOCSTART-`` lines are treated as sentence boundaries, as
+    XTREME's ``utils_tag.py`` does. Sources: google-research/xtreme ``utils_preprocess.py``
+    (``udpos_preprocess``, ``panx_preprocess``, run by ``scripts/download_data.sh``), which writes
+    ``{train,dev,test}-{lang}.tsv``. The raw PAN-X files (``panx_dataset/{lang}/{split}``) prefix
+    every token with its language (``en:Paris``); when *every* token of a file starts with the
+    same ``xx:`` prefix it is removed, as ``panx_preprocess`` does. Prefixes on only some tokens
+    are real token text (``bar:24``, ``xml:base``) and are kept. XTREME writes test files without
+    the tag column; those are rejected.
+
+    Returns:
+        One tagging example per sentence, in file order.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a line does not have exactly 2 tab-separated columns, or its token or
+            tag is empty.
+    """
+    sentences: list[tuple[list[str], list[str]]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for number, line in iter_lines(path):
+        fields = line.split("\t")
+        if len(fields) == 2 and fields[0] and fields[1]:  # the common case first: this loop is hot
+            tokens.append(fields[0])
+            tags.append(fields[1])
+        elif len(fields) == 1 and (not line.strip() or line.startswith("-DOCSTART-")):
+            if tokens:
+                sentences.append((tokens, tags))
+                tokens, tags = [], []
+        elif len(fields) != 2:
+            raise column_count_error(
+                path,
+                number,
+                _TAGGING_COLUMNS,
+                len(fields),
+                short_hint=" (XTREME test files carry no tags)",
+            )
+        else:
+            raise DataFormatError(
+                path, number, f"empty {'tag' if fields[0] else 'token'}; expected token<TAB>tag"
+            )
+    if tokens:
+        sentences.append((tokens, tags))
+    prefix = _file_language_prefix(sentences)
+    if prefix:
+        sentences = [
+            ([token.removeprefix(prefix) for token in words], labels) for words, labels in sentences
+        ]
+    return [
+        _tagging_example(index, words, labels) for index, (words, labels) in enumerate(sentences)
+    ]
+
+
+def read_ccg_tsv(path: Path) -> list[dict]:
+    """Read a CCG supertagging file as jiant's ``ccg`` task reads it.
+
+    Format (jiant ``jiant/tasks/lib/ccg.py``, ``CCGTask._create_examples``): one sentence per
+    line, ``tokens<TAB>tags``, where ``tokens`` is the space-tokenized sentence and ``tags`` its
+    space-separated CCG supertags (one per token). jiant maps tags to ids with a separate
+    ``tags_to_id.json`` (1,363 tags); this reader keeps the tag strings. The files are derived
+    from CCGbank (LDC2005T13, licensed), so no copy ships with the project.
+
+    Returns:
+        One tagging example per line, ``id`` = the 0-based line index among non-blank lines.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a line does not have exactly 2 tab-separated columns, or its number of
+            tokens and tags differ or are zero.
+    """
+    examples = []
+    for number, (text, tag_field) in iter_fixed_rows(path, ("tokens", "tags")):
+        tokens, tags = text.split(), tag_field.split()
+        if not tokens or len(tokens) != len(tags):
+            raise DataFormatError(
+                path,
+                number,
+                f"{len(tokens)} space-separated tokens but {len(tags)} tags; "
+                "expected one tag per token",
+            )
+        examples.append(_tagging_example(len(examples), tokens, tags))
+    return examples

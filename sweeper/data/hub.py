@@ -1,0 +1,92 @@
+"""Loading task splits from the Hugging Face Hub (for users with internet).
+
+Each converter maps the rows of one Hub dataset family to sweeper's example schema for the
+task type (see ``sweeper.data.formats``). Converters are pure functions of a ``datasets.Dataset``
+so they are tested on in-memory datasets; only :func:`load_hub_split` touches the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import datasets
+
+from sweeper.errors import ConfigError, did_you_mean
+from sweeper.registry import HubSource
+
+# TyDiQA-GoldP ids start with the language name ("arabic-2387335860751143628-1").
+TYDIQA_LANGUAGE_NAMES = {
+    "ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+    "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
+}
+
+
+def _label_names(dataset: datasets.Dataset, column: str) -> Callable[[int], str]:
+    feature = dataset.features[column]
+    if isinstance(feature, datasets.Sequence):
+        feature = feature.feature
+    if isinstance(feature, datasets.ClassLabel):
+        return feature.int2str
+    return str
+
+
+def squad_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """SQuAD-schema rows (id, title, context, question, answers) as they are."""
+    return [
+        {key: row[key] for key in ("id", "title", "context", "question", "answers")}
+        for row in dataset
+    ]
+
+
+def tydiqa_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """TyDiQA-GoldP rows of one language, selected by the language-name id prefix."""
+    prefix = TYDIQA_LANGUAGE_NAMES[language] + "-" if language else ""
+    return [row for row in squad_rows(dataset) if row["id"].startswith(prefix)]
+
+
+def tagging_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """Token-tagging rows from ``tokens`` + ``ner_tags``/``pos_tags`` (ClassLabel ids → names)."""
+    column = "ner_tags" if "ner_tags" in dataset.column_names else "pos_tags"
+    name = _label_names(dataset, column)
+    return [
+        {"id": str(index), "tokens": list(row["tokens"]), "tags": [name(tag) for tag in row[column]]}
+        for index, row in enumerate(dataset)
+    ]
+
+
+def pair_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """Sentence-pair rows from ``premise``/``hypothesis`` (or ``sentence1``/``sentence2``) + ``label``.
+
+    Rows with label -1 (no gold label, as in SNLI) are skipped.
+    """
+    first, second = ("premise", "hypothesis") if "premise" in dataset.column_names else ("sentence1", "sentence2")
+    name = _label_names(dataset, "label")
+    return [
+        {"id": str(row.get("uid", index)), "text_a": row[first], "text_b": row[second], "label": name(row["label"])}
+        for index, row in enumerate(dataset)
+        if row["label"] != -1
+    ]
+
+
+CONVERTERS: dict[str, Callable[[datasets.Dataset, str | None], list[dict]]] = {
+    "squad": squad_rows,
+    "tydiqa": tydiqa_rows,
+    "tagging": tagging_rows,
+    "pair": pair_rows,
+}
+
+
+def load_hub_split(source: HubSource, language: str | None) -> list[dict]:
+    """Download (or read from the HF cache) one split and convert it.
+
+    Raises:
+        ConfigError: the task file names an unknown converter.
+    """
+    if source.converter not in CONVERTERS:
+        raise ConfigError(
+            f"unknown hub converter {source.converter!r}.{did_you_mean(source.converter, CONVERTERS)} "
+            f"Known: {sorted(CONVERTERS)}"
+        )
+    name = source.name.format(lang=language) if source.name else None
+    dataset = datasets.load_dataset(source.path, name, split=source.split)
+    return CONVERTERS[source.converter](dataset, language)

@@ -1,0 +1,98 @@
+"""``sweeper run`` and ``sweeper report``: validate, track, schedule, select, report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeper.config import SweepConfig
+from sweeper.models.sources import resolve_model
+from sweeper.plan import validate_sweep
+from sweeper.report import Report, build_report, to_csv, to_markdown
+from sweeper.results import load_trial_records, selection_metrics
+from sweeper.tracking import SweepRecord, Tracker, default_tracking_uri
+
+REPORT_MD = "report.md"
+REPORT_CSV = "report.csv"
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """Where a finished sweep left its results."""
+
+    record: SweepRecord
+    report_markdown: str
+    output_dir: Path
+
+
+def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_address: str | None = None) -> SweepOutcome:
+    """Run a whole sweep: intermediate phase, target phase, selection and report.
+
+    Everything is validated (tasks, languages, data files, model) before Ray starts or MLflow
+    is written to.
+
+    Raises:
+        SweeperError: invalid configuration, task, data or model (nothing has been written).
+        RuntimeError: trials failed (the parent run is marked FAILED).
+    """
+    validate_sweep(config, data_dir)
+    model_source = resolve_model(config.model)
+
+    from sweeper.ray_sweep import SweepContext, ensure_ray, run_intermediate_phase, run_target_phase
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tracking_uri = config.tracking.tracking_uri or default_tracking_uri(output_dir)
+    tracker = Tracker(tracking_uri)
+    local_store = config.tracking.tracking_uri is None
+    experiment_id = tracker.experiment_id(config.tracking.experiment_name or config.name, output_dir / "mlartifacts" if local_store else None)
+    parent_run_id = tracker.start_parent(experiment_id, config, model_source, json.dumps(config.model_dump(), indent=2))
+    record = SweepRecord(name=config.name, tracking_uri=tracking_uri, experiment_id=experiment_id, parent_run_id=parent_run_id)
+    record.write(output_dir)
+    context = SweepContext(
+        config=config,
+        data_dir=data_dir.resolve() if data_dir else None,
+        model_source=model_source,
+        output_dir=output_dir.resolve(),
+        tracking_uri=tracking_uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+    )
+    try:
+        ensure_ray(ray_address)
+        intermediate_status = run_intermediate_phase(context)
+        tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()})
+        run_target_phase(context)
+        markdown = write_report(tracker, record, output_dir)
+    except BaseException:
+        tracker.finish(parent_run_id, "FAILED")
+        raise
+    tracker.finish(parent_run_id)
+    return SweepOutcome(record=record, report_markdown=markdown, output_dir=output_dir)
+
+
+def load_report(tracker: Tracker, record: SweepRecord) -> Report:
+    """The report of a tracked sweep, built from its MLflow runs alone."""
+    records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
+    return build_report(records, selection_metrics(tracker, record.experiment_id, record.parent_run_id))
+
+
+def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path) -> str:
+    """Build the report from MLflow, write Markdown + CSV to ``output_dir``, log them to the parent run."""
+    report = load_report(tracker, record)
+    markdown = to_markdown(report, f"sweeper report: {record.name}")
+    (output_dir / REPORT_MD).write_text(markdown, encoding="utf-8")
+    (output_dir / REPORT_CSV).write_text(to_csv(report), encoding="utf-8")
+    tracker.client.log_artifact(record.parent_run_id, str(output_dir / REPORT_MD), "report")
+    tracker.client.log_artifact(record.parent_run_id, str(output_dir / REPORT_CSV), "report")
+    return markdown
+
+
+def report_from_output(output_dir: Path) -> str:
+    """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed).
+
+    Raises:
+        FileNotFoundError: ``output_dir`` holds no ``sweep.json``.
+    """
+    record = SweepRecord.read(output_dir)
+    return to_markdown(load_report(Tracker(record.tracking_uri), record), f"sweeper report: {record.name}")

@@ -1,0 +1,113 @@
+"""From a validated :class:`SweepConfig` to the stages and trials of a sweep (no Ray here).
+
+Everything that can be wrong with a sweep is checked by :func:`validate_sweep` before any
+trial starts or anything is written to MLflow: unknown tasks, tasks in a role their type cannot
+play, unknown evaluation languages, missing data files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, stable_hash
+from sweeper.data.sources import check_split_files
+from sweeper.errors import ConfigError, did_you_mean
+from sweeper.registry import TaskSpec, get_task
+from sweeper.stages import TRAIN_LANGUAGE, zero_shot_languages
+from sweeper.task_types import get_task_type
+
+
+def resolve_task(config: SweepConfig, task: str) -> TaskSpec:
+    """The task's spec with the sweep's ``task_overrides`` merged in (top-level keys replaced)."""
+    spec = get_task(task)
+    overrides = config.task_overrides.get(task)
+    if not overrides:
+        return spec
+    try:
+        return TaskSpec.model_validate({**spec.model_dump(), **overrides})
+    except ValueError as error:
+        raise ConfigError(f"task_overrides.{task}: {error}") from error
+
+
+@dataclass(frozen=True)
+class IntermediateStage:
+    """One intermediate-task training, shared by every target trial that starts from it.
+
+    ``key`` is a content hash of the model, the task (spec and version) and the training
+    settings: the same key means the same encoder, so it is trained once.
+    """
+
+    task: TaskSpec
+    settings: TrainingConfig
+    key: str
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.task.task}-{self.key}"
+
+
+def intermediate_stages(config: SweepConfig) -> list[IntermediateStage]:
+    """The intermediate stages of a sweep (none for the ``none`` baseline), in config order."""
+    stages = []
+    for task_id in config.intermediate_tasks:
+        if task_id == NO_INTERMEDIATE:
+            continue
+        task = resolve_task(config, task_id)
+        settings = config.stage_training("intermediate", task_id)
+        key = stable_hash({"model": config.model, "task": task.model_dump(), "settings": settings.model_dump()})
+        stages.append(IntermediateStage(task=task, settings=settings, key=key))
+    return stages
+
+
+def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
+    """Check the whole sweep before anything starts.
+
+    Raises:
+        UnknownTaskError: a task id is not registered (with did-you-mean).
+        ConfigError: a retrieval task as intermediate/target-trained task, a target without
+            zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
+        MissingDataError: with ``data_dir``, any file the sweep would read is missing.
+    """
+    for field, tasks in (("intermediate_tasks", config.intermediate_tasks), ("target_tasks", config.target_tasks)):
+        if len(set(tasks)) != len(tasks):
+            raise ConfigError(f"{field} lists a task twice: {tasks}")
+    specs = [resolve_task(config, task) for task in config.intermediate_tasks if task != NO_INTERMEDIATE]
+    for spec in specs:
+        if not get_task_type(spec.task_type).trainable:
+            raise ConfigError(f"intermediate task {spec.task!r} is a {spec.task_type} task and cannot be trained")
+    targets = [resolve_task(config, task) for task in config.target_tasks]
+    for spec in targets:
+        if spec.zero_shot is None:
+            raise ConfigError(f"target task {spec.task!r} has no zero_shot languages; it can only be an intermediate task")
+        if config.zero_shot.languages is not None and not zero_shot_languages(spec, config.zero_shot):
+            raise ConfigError(
+                f"zero_shot.languages {config.zero_shot.languages} selects none of {spec.task!r}'s languages "
+                f"{spec.zero_shot.languages}"
+            )
+    known_languages = {language for spec in targets for language in spec.zero_shot.languages}
+    for language in config.zero_shot.languages or []:
+        if language not in known_languages:
+            raise ConfigError(
+                f"zero_shot.languages: {language!r} is not an evaluation language of any target."
+                f"{did_you_mean(language, known_languages)} Use ISO 639-1 codes, e.g. de, zh."
+            )
+    if data_dir is None:
+        return
+    if not data_dir.is_dir():
+        raise ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")
+    for spec in specs + targets:
+        check_split_files(spec, "train", data_dir, [TRAIN_LANGUAGE])
+        check_split_files(spec, "dev", data_dir, [TRAIN_LANGUAGE])
+    for spec in targets:
+        check_split_files(spec, spec.zero_shot.split, data_dir, zero_shot_languages(spec, config.zero_shot))
+
+
+def target_param_space(config: SweepConfig) -> dict[str, list]:
+    """The target-stage grid: intermediate × target × learning rate × seed, as plain lists."""
+    return {
+        "intermediate_task": list(config.intermediate_tasks),
+        "target_task": list(config.target_tasks),
+        "learning_rate": list(config.param_space.learning_rate),
+        "seed": list(config.param_space.seed),
+    }

@@ -1,0 +1,259 @@
+"""Ray adapter: runs a sweep's stages as Ray Tune trials, each training in a Ray Train
+``TorchTrainer`` (the Train V2 pattern: a Tune function trainable that builds the trainer and
+calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
+
+Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
+keeps its encoder under ``<output>/stages/intermediate/<task>-<hash>``; finished encoders found
+there are reused. Phase 2 runs the intermediate × target × learning-rate × seed grid under
+grouped ASHA; every target trial loads the encoder of its intermediate task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from ray import tune
+from ray.train import FailureConfig, ScalingConfig
+from ray.train import RunConfig as TrainRunConfig
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
+from sweeper.metrics.xtreme import task_score
+from sweeper.plan import IntermediateStage, intermediate_stages, resolve_task, target_param_space
+from sweeper.registry import TaskSpec
+from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.stages import StageInputs, encoder_is_complete, is_main_process, run_intermediate_stage, run_target_stage
+from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
+
+logger = logging.getLogger(__name__)
+
+TIME_ATTR = "evaluation"
+METRIC = "score"
+TRIAL_RESOURCES = {"cpu": 0.01}  # the trial actor only drives its TorchTrainer
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial of a sweep shares (sent to trial actors with ``tune.with_parameters``)."""
+
+    config: SweepConfig
+    data_dir: Path | None
+    model_source: str
+    output_dir: Path
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+
+    def encoder_dir(self, stage: IntermediateStage) -> Path:
+        return self.output_dir / "stages" / "intermediate" / stage.dirname
+
+
+def _scaling_config(config: SweepConfig) -> ScalingConfig:
+    resources = config.resources
+    per_worker = {"CPU": resources.cpus_per_worker}
+    if resources.use_gpu:
+        per_worker["GPU"] = resources.gpus_per_worker or 1
+    return ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu, resources_per_worker=per_worker)
+
+
+def _stage_worker(loop_config: dict) -> None:
+    """Ray Train worker: trains one stage, logs each evaluation to MLflow (rank 0), reports to Tune."""
+    context: SweepContext = loop_config["context"]
+    inputs: StageInputs = loop_config["inputs"]
+    stage: str = loop_config["stage"]
+    run_id: str = loop_config["run_id"]
+    tracker = Tracker(context.tracking_uri) if is_main_process() else None
+    task = inputs.task
+
+    def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
+        if tracker is not None:
+            keyed = {metric_key(stage, task.task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
+            tracker.log_metrics(run_id, keyed, step)
+        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
+
+    if stage == "intermediate":
+        result = run_intermediate_stage(inputs, loop_config["encoder_dir"], on_evaluation)
+        if tracker is not None:
+            tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
+        return
+    result, zero_shot, best_model_dir = run_target_stage(inputs, context.config.zero_shot, on_evaluation)
+    final = {METRIC: result.best_score}
+    if tracker is not None:
+        split = task.zero_shot.split
+        metrics = {SELECTION_KEY: result.best_score}
+        for language, scores in zero_shot.per_language.items():
+            metrics.update({metric_key("zero_shot", task.task, language, split, name): value for name, value in scores.items()})
+        for name in next(iter(zero_shot.per_language.values())):
+            values = [scores[name] for scores in zero_shot.per_language.values()]
+            metrics[metric_key("zero_shot", task.task, "avg", split, name)] = sum(values) / len(values)
+        xtreme_score = task_score(task.task, zero_shot.per_language)
+        metrics[metric_key("zero_shot", task.task, "avg", split, "xtreme_score")] = xtreme_score
+        tracker.log_metrics(run_id, metrics)
+        tracker.log_artifacts(run_id, zero_shot.predictions_dir, f"predictions/{task.task}")
+        tracker.log_artifacts(run_id, best_model_dir, "best_checkpoint")
+        final["zero_shot_score"] = xtreme_score
+    ray.train.report(final)
+
+
+def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
+    trainer = TorchTrainer(
+        _stage_worker,
+        train_loop_config={**loop_config, "context": context},
+        scaling_config=_scaling_config(context.config),
+        run_config=TrainRunConfig(
+            name=name,
+            storage_path=str(context.output_dir / "ray" / "train"),
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(controller_failure_limit=context.config.resources.controller_failure_limit),
+        ),
+    )
+    trainer.fit()
+
+
+def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_config: dict, name: str) -> None:
+    """Create the trial's nested MLflow run, train, and close the run with its outcome.
+
+    A failing trial closes its run as FAILED and re-raises (Tune records the error). A trial
+    stopped by ASHA is closed by the driver after the experiment (its actor is gone).
+    """
+    tracker = Tracker(context.tracking_uri)
+    trial_id = tune.get_context().get_trial_id()
+    run_id = tracker.start_child(
+        context.experiment_id, context.parent_run_id, name, {**tags, "ray_trial_id": trial_id}, params
+    )
+    try:
+        _fit_stage(context, {**loop_config, "run_id": run_id}, f"{name.replace('/', '-')}-{trial_id}")
+    except Exception as error:
+        tracker.set_tags(run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
+        tracker.finish(run_id, "FAILED")
+        raise
+    tracker.set_tags(run_id, {"asha_outcome": "completed"})
+    tracker.finish(run_id)
+
+
+def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
+    """Tune function trainable of phase 1: train one intermediate configuration."""
+    stage = next(s for s in intermediate_stages(context.config) if s.task.task == trial_config["intermediate_task"])
+    inputs = StageInputs(
+        model_source=context.model_source,
+        init_from=None,
+        task=stage.task,
+        settings=stage.settings,
+        data_dir=context.data_dir,
+        output_dir=context.output_dir / "trials" / "intermediate" / stage.dirname,
+    )
+    tags = {"stage": "intermediate", "intermediate_task": stage.task.task, "stage_key": stage.key,
+            "learning_rate": stage.settings.learning_rate, "seed": stage.settings.seed}
+    params = {"stage": "intermediate", "task": stage.task.task, "task_version": stage.task.version,
+              "model": context.config.model, "training": stage.settings.model_dump()}
+    loop_config = {"stage": "intermediate", "inputs": inputs, "encoder_dir": context.encoder_dir(stage)}
+    _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.task.task}")
+
+
+def target_trial(trial_config: dict, context: SweepContext) -> None:
+    """Tune function trainable of phase 2: one (intermediate, target, learning rate, seed) trial."""
+    config = context.config
+    intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
+    task: TaskSpec = resolve_task(config, target)
+    settings: TrainingConfig = config.stage_training("target", target).model_copy(
+        update={"learning_rate": trial_config["learning_rate"], "seed": trial_config["seed"]}
+    )
+    stages = {stage.task.task: stage for stage in intermediate_stages(config)}
+    init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
+    cell = f"{intermediate}__{target}__lr{settings.learning_rate:g}__seed{settings.seed}"
+    inputs = StageInputs(
+        model_source=context.model_source,
+        init_from=init_from,
+        task=task,
+        settings=settings,
+        data_dir=context.data_dir,
+        output_dir=context.output_dir / "trials" / "target" / cell,
+    )
+    tags = {"stage": "target", "intermediate_task": intermediate, "target_task": target,
+            "learning_rate": settings.learning_rate, "seed": settings.seed, "selection_metric": task.metric}
+    params = {"stage": "target", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
+              "model": config.model, "training": settings.model_dump()}
+    _run_trial_stage(context, tags, params, {"stage": "target", "inputs": inputs}, f"target/{intermediate}->{target}")
+
+
+def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler) -> tune.Tuner:
+    return tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=context.config.resources.max_concurrent_trials),
+        run_config=tune.RunConfig(name=name, storage_path=str(context.output_dir / "ray"), verbose=1),
+    )
+
+
+def run_intermediate_phase(context: SweepContext) -> dict[str, str]:
+    """Train every intermediate configuration whose encoder is not on disk yet.
+
+    Returns:
+        task id → ``"trained"`` or ``"cached"``.
+
+    Raises:
+        RuntimeError: a trial failed (the message lists the failing tasks and errors).
+    """
+    stages = intermediate_stages(context.config)
+    pending = [stage.task.task for stage in stages if not encoder_is_complete(context.encoder_dir(stage))]
+    status = {stage.task.task: ("trained" if stage.task.task in pending else "cached") for stage in stages}
+    if pending:
+        results = _tuner(
+            intermediate_trial, context, {"intermediate_task": tune.grid_search(pending)}, "intermediate", None
+        ).fit()
+        _raise_on_errors(results, "intermediate")
+    return status
+
+
+def _target_scheduler(config: SweepConfig):
+    scheduler = config.scheduler
+    if scheduler.type == "fifo":
+        return None
+    return GroupedASHAScheduler(
+        group_by=scheduler.group_by,
+        time_attr=TIME_ATTR,
+        metric=METRIC,
+        mode="max",
+        grace_period=scheduler.grace_period,
+        max_t=scheduler.max_t,
+        reduction_factor=scheduler.reduction_factor,
+    )
+
+
+def run_target_phase(context: SweepContext) -> tune.ResultGrid:
+    """Run the target grid under grouped ASHA and close the MLflow runs of stopped trials."""
+    space = {key: tune.grid_search(values) for key, values in target_param_space(context.config).items()}
+    results = _tuner(target_trial, context, space, "target", _target_scheduler(context.config)).fit()
+    _close_stopped_runs(context)
+    return results
+
+
+def _close_stopped_runs(context: SweepContext) -> None:
+    """Trials ASHA stopped never close their run: mark them KILLED / early_stopped."""
+    tracker = Tracker(context.tracking_uri)
+    running = tracker.client.search_runs(
+        [context.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{context.parent_run_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in running:
+        tracker.set_tags(run.info.run_id, {"asha_outcome": "early_stopped"})
+        tracker.finish(run.info.run_id, "KILLED")
+
+
+def _raise_on_errors(results: tune.ResultGrid, phase: str) -> None:
+    errors = [f"{result.config}: {result.error}" for result in results if result.error is not None]
+    if errors:
+        raise RuntimeError(f"{len(errors)} {phase} trial(s) failed:\n" + "\n".join(errors))
+
+
+def ensure_ray(address: str | None = None) -> None:
+    """Connect to ``address`` (or ``$RAY_ADDRESS``), or start a local Ray, unless already connected."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    ray.init(address=address or "local")

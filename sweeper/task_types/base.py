@@ -1,0 +1,160 @@
+"""Task types as code: how a kind of task is featurized, which head it gets, how it is scored.
+
+A :class:`TaskType` is stateless; the task file (``TaskSpec``) supplies labels and metric. New
+types register with :func:`register`, looked up by the task file's ``task_type``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from sweeper.config import TrainingConfig
+from sweeper.errors import ConfigError, did_you_mean
+from sweeper.registry import TaskSpec
+
+# Keys a collator may see besides the tokenizer's model inputs.
+TARGET_KEYS = ("labels", "start_positions", "end_positions")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of scoring one split in one language.
+
+    Attributes:
+        metrics: metric name → value in [0, 100] (e.g. ``{"f1": 71.3, "exact_match": 58.2}``).
+        predictions: one prediction per example in XTREME submission form (labels, label
+            sequences, or ``{question_id: answer_text}``).
+    """
+
+    metrics: dict[str, float]
+    predictions: Any
+
+
+class TaskType(ABC):
+    """One kind of task (classification, span QA, tagging, ...)."""
+
+    name: ClassVar[str]
+    prediction_suffix: ClassVar[str]
+    #: may be trained as an intermediate or target task (retrieval tasks are evaluation-only).
+    trainable: ClassVar[bool] = True
+
+    @abstractmethod
+    def auto_model_class(self) -> type:
+        """The ``transformers`` ``AutoModelFor...`` class whose head this type trains."""
+
+    @abstractmethod
+    def model_kwargs(self, spec: TaskSpec) -> dict[str, Any]:
+        """``from_pretrained`` kwargs that size the fresh head (``num_labels``, label maps).
+
+        Always explicit: the encoder may come from an intermediate task whose saved config
+        describes another head.
+        """
+
+    @abstractmethod
+    def train_features(self, examples: list[dict], tokenizer, spec: TaskSpec, settings: TrainingConfig) -> list[dict]:
+        """Tokenized training features (unpadded lists) with their training targets."""
+
+    @abstractmethod
+    def collator(self, tokenizer):
+        """A collator that pads a list of features into a batch of tensors (dynamic padding)."""
+
+    @abstractmethod
+    def evaluate(
+        self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str
+    ) -> Evaluation:
+        """Predict ``examples`` (one language) and score them with the task's official metric."""
+
+    @abstractmethod
+    def write_predictions(self, predictions: Any, path: Path) -> None:
+        """Write predictions in the XTREME submission layout (``<task>/test-<lang>.<suffix>``)."""
+
+
+_TASK_TYPES: dict[str, TaskType] = {}
+
+
+def register(cls: type[TaskType]) -> type[TaskType]:
+    """Class decorator: make a task type available under ``cls.name``."""
+    _TASK_TYPES[cls.name] = cls()
+    return cls
+
+
+def get_task_type(name: str) -> TaskType:
+    """The registered task type called ``name``.
+
+    Raises:
+        ConfigError: no such type (with a did-you-mean).
+    """
+    if name not in _TASK_TYPES:
+        raise ConfigError(f"unknown task_type {name!r}.{did_you_mean(name, _TASK_TYPES)} Known: {sorted(_TASK_TYPES)}")
+    return _TASK_TYPES[name]
+
+
+def label_maps(spec: TaskSpec) -> tuple[dict[str, int], dict[int, str]]:
+    """``(label_to_id, id_to_label)`` in the order of the task file's ``labels``."""
+    labels = spec.labels or []
+    return {label: index for index, label in enumerate(labels)}, dict(enumerate(labels))
+
+
+def classifier_kwargs(spec: TaskSpec) -> dict[str, Any]:
+    """``from_pretrained`` kwargs for a head over the task's labels."""
+    label_to_id, id_to_label = label_maps(spec)
+    return {"num_labels": len(label_to_id), "id2label": id_to_label, "label2id": label_to_id}
+
+
+def feature_rows(columns: dict[str, list]) -> list[dict]:
+    """Column-wise tokenizer output (``{key: [value per feature]}``) → one dict per feature."""
+    keys = list(columns)
+    return [dict(zip(keys, values)) for values in zip(*(columns[key] for key in keys))]
+
+
+class InputsOnly:
+    """Wraps a ``transformers`` collator, dropping feature keys the model does not take.
+
+    Features keep bookkeeping keys (``example_id``, ``offset_mapping``, ``word_ids``) next to the
+    model inputs; this keeps them out of the batch.
+    """
+
+    def __init__(self, collator, tokenizer):
+        self._collator = collator
+        self._keys = set(tokenizer.model_input_names) | set(TARGET_KEYS)
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        return self._collator([{k: v for k, v in feature.items() if k in self._keys} for feature in features])
+
+
+@torch.no_grad()
+def predict_logits(
+    model, features: list[dict], collator, batch_size: int, output_names: tuple[str, ...], per_token: bool
+) -> list[list[np.ndarray]]:
+    """Run ``model`` over ``features`` in batches with dynamic padding (right padding).
+
+    Args:
+        output_names: model output fields to collect, e.g. ``("logits",)`` or
+            ``("start_logits", "end_logits")``.
+        per_token: the outputs have a sequence axis first (tagging, QA): trim each to the
+            feature's own length, dropping the batch padding.
+
+    Returns:
+        For each output name, one array per feature: tagging ``logits`` ``(seq_len_i, num_labels)``,
+        QA start/end ``(seq_len_i,)``, classification ``(num_labels,)``, multiple choice
+        ``(num_choices,)``.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    collected: list[list[np.ndarray]] = [[] for _ in output_names]
+    for start in range(0, len(features), batch_size):
+        chunk = features[start : start + batch_size]
+        batch = {key: value.to(device) for key, value in collator(chunk).items() if key not in TARGET_KEYS}
+        outputs = model(**batch)
+        lengths = batch["attention_mask"].sum(dim=-1).tolist()
+        for index, name in enumerate(output_names):
+            values = outputs[name].float().cpu().numpy()
+            for row, value in enumerate(values):
+                collected[index].append(value[: int(lengths[row])] if per_token else value)
+    return collected

@@ -1,0 +1,49 @@
+"""Sentence and sentence-pair classification (NLI, paraphrase): ANLI, MNLI, QQP, XNLI, PAWS-X."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
+
+from sweeper.config import TrainingConfig
+from sweeper.data.features import encode_classification
+from sweeper.metrics.classification import accuracy
+from sweeper.registry import TaskSpec
+from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, classifier_kwargs, label_maps, predict_logits, register
+
+
+@register
+class Classification(TaskType):
+    """A head over ``<s> text_a </s></s> text_b </s>``; scored by accuracy (0–100)."""
+
+    name = "classification"
+    prediction_suffix = "tsv"
+
+    def auto_model_class(self) -> type:
+        return AutoModelForSequenceClassification
+
+    def model_kwargs(self, spec: TaskSpec) -> dict:
+        return classifier_kwargs(spec)
+
+    def train_features(self, examples, tokenizer, spec, settings: TrainingConfig) -> list[dict]:
+        label_to_id, _ = label_maps(spec)
+        encoded = encode_classification(examples, tokenizer, label_to_id, settings.max_seq_length)
+        return feature_rows(encoded)
+
+    def collator(self, tokenizer):
+        return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
+
+    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+        label_to_id, id_to_label = label_maps(spec)
+        features = feature_rows(encode_classification(examples, tokenizer, label_to_id, settings.max_seq_length))
+        (logits,) = predict_logits(
+            model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
+        )
+        predicted = [id_to_label[int(np.argmax(row))] for row in logits]
+        gold = [example["label"] for example in examples]
+        return Evaluation(metrics={"accuracy": accuracy(gold, predicted)}, predictions=predicted)
+
+    def write_predictions(self, predictions, path: Path) -> None:
+        path.write_text("".join(f"{label}\n" for label in predictions), encoding="utf-8")

@@ -1,0 +1,69 @@
+"""Token tagging with first-subword labels: UD-POS, PAN-X NER, CCG supertagging."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+
+from sweeper.data.features import align_tagging_labels, predictions_to_word_labels
+from sweeper.metrics.tagging import seqeval_scores, token_accuracy
+from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, classifier_kwargs, label_maps, predict_logits, register
+
+logger = logging.getLogger(__name__)
+
+
+@register
+class TokenTagging(TaskType):
+    """A per-token head; only each word's first subword is trained and predicted.
+
+    Scored with seqeval precision/recall/F1 (xtreme ``evaluate.py`` uses seqeval for both PAN-X
+    and UD-POS) plus word-level accuracy, all 0–100 (run_ner.py ``label_all_tokens=False``).
+    """
+
+    name = "token_tagging"
+    prediction_suffix = "tsv"
+
+    def auto_model_class(self) -> type:
+        return AutoModelForTokenClassification
+
+    def model_kwargs(self, spec) -> dict:
+        return classifier_kwargs(spec)
+
+    def train_features(self, examples, tokenizer, spec, settings) -> list[dict]:
+        label_to_id, _ = label_maps(spec)
+        return feature_rows(align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length))
+
+    def collator(self, tokenizer):
+        return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
+
+    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+        label_to_id, id_to_label = label_maps(spec)
+        columns = align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length)
+        features = feature_rows(columns)
+        (logits,) = predict_logits(
+            model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=True
+        )
+        words = predictions_to_word_labels(
+            columns["word_ids"],
+            [np.argmax(row, axis=-1) for row in logits],
+            id_to_label,
+            columns["num_words"],
+            columns["num_truncated_words"],
+        )
+        if words.num_truncated_words or words.num_empty_words:
+            logger.warning(
+                "%s/%s: %d word(s) cut by max_seq_length=%d and %d word(s) without any piece were labelled O",
+                spec.task, language, words.num_truncated_words, settings.max_seq_length, words.num_empty_words,
+            )
+        predicted = words.labels
+        gold = [example["tags"] for example in examples]
+        metrics = seqeval_scores(gold, predicted)
+        metrics["accuracy"] = token_accuracy(gold, predicted)
+        return Evaluation(metrics=metrics, predictions=predicted)
+
+    def write_predictions(self, predictions, path: Path) -> None:
+        sentences = ["".join(f"{label}\n" for label in labels) for labels in predictions]
+        path.write_text("\n".join(sentences), encoding="utf-8")

@@ -1,0 +1,135 @@
+"""MLflow adapter: one parent run per sweep, one nested run per stage trial.
+
+All calls go through ``MlflowClient`` with explicit run ids, so the driver, Tune trial actors and
+Train workers can log to the same run from different processes. Metric keys follow
+``{stage}/{task}/{lang|avg}/{split}/{metric}`` on a 0–100 scale.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from sweeper.config import SweepConfig
+
+SWEEP_FILE = "sweep.json"
+PARENT_STAGE = "sweep"
+SELECTION_KEY = "selection/english_dev"
+MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
+
+
+def default_tracking_uri(output_dir: Path) -> str:
+    """``sqlite:///<output_dir>/mlflow.db`` (MLflow 3 refuses a plain ``./mlruns`` file store)."""
+    return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
+
+
+def metric_key(stage: str, task: str, language: str, split: str, metric: str) -> str:
+    """``{stage}/{task}/{lang|avg}/{split}/{metric}``, e.g. ``zero_shot/panx/de/dev/f1``."""
+    return f"{stage}/{task}/{language}/{split}/{metric}"
+
+
+def flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:
+    """Nested mapping → ``{"a.b.c": "value"}`` with stable (sorted) dotted names."""
+    flat: dict[str, str] = {}
+    for key in sorted(mapping):
+        value = mapping[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return flat
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """What ``sweep.json`` in the output folder remembers about the tracked sweep."""
+
+    name: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+
+    def write(self, output_dir: Path) -> None:
+        (output_dir / SWEEP_FILE).write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, output_dir: Path) -> "SweepRecord":
+        """Raises: FileNotFoundError naming the file when ``output_dir`` holds no sweep."""
+        path = output_dir / SWEEP_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: {output_dir} is not the output folder of a `sweeper run`")
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+class Tracker:
+    """Thin wrapper over ``MlflowClient`` for sweeper's run layout."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+
+    def experiment_id(self, name: str, artifact_root: Path | None) -> str:
+        """The id of experiment ``name``, created (with ``artifact_root`` for local stores) if new."""
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def start_parent(self, experiment_id: str, config: SweepConfig, model_source: str, raw_config: str) -> str:
+        """Create the sweep's parent run with the flattened config, environment and resolved config."""
+        run = self.client.create_run(experiment_id, run_name=config.name, tags={"stage": PARENT_STAGE, "sweep": config.name})
+        self.log_params(run.info.run_id, {**flatten(config.model_dump()), "model_source": model_source})
+        self.set_tags(run.info.run_id, environment_tags())
+        self.client.log_text(run.info.run_id, raw_config, "config/resolved_config.json")
+        return run.info.run_id
+
+    def start_child(self, experiment_id: str, parent_run_id: str, run_name: str, tags: Mapping[str, str], params: Mapping) -> str:
+        """Create a trial run nested under ``parent_run_id`` (``mlflow.parentRunId`` tag)."""
+        run = self.client.create_run(
+            experiment_id, run_name=run_name, tags={"mlflow.parentRunId": parent_run_id, **{k: str(v) for k, v in tags.items()}}
+        )
+        self.log_params(run.info.run_id, flatten(params))
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        items = [Param(key, value[:6000]) for key, value in params.items()]
+        for start in range(0, len(items), MLFLOW_PARAM_LIMIT):
+            self.client.log_batch(run_id, params=items[start : start + MLFLOW_PARAM_LIMIT])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        timestamp = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(key, float(value), timestamp, step) for key, value in metrics.items()])
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+
+def environment_tags() -> dict[str, str]:
+    """Package versions, Python, platform, CUDA device and the project's git commit."""
+    tags = {f"env.{name}": metadata.version(name) for name in ("torch", "transformers", "ray", "mlflow", "sweeper")}
+    tags["env.python"] = platform.python_version()
+    tags["env.platform"] = platform.platform()
+    tags["env.device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False
+    )
+    tags["env.git_commit"] = commit.stdout.strip() if commit.returncode == 0 else "unknown (not a git checkout)"
+    return tags
