@@ -100,9 +100,11 @@ class ZeroShotConfig(_Strict):
 
 
 class ResourcesConfig(_Strict):
-    """Ray resources: Train workers per trial (``0`` trains in the trial's own process)."""
+    """Ray resources per trial: ``num_workers`` data-parallel Ray Train workers, each with
+    ``cpus_per_worker`` and ``gpus_per_worker``. At least one worker: Train V2 refuses
+    ``ray.train.report`` from worker-less training inside a Tune trial."""
 
-    num_workers: NonNegativeInt = 1
+    num_workers: PositiveInt = 1
     use_gpu: bool = False
     cpus_per_worker: PositiveFloat = 1
     gpus_per_worker: NonNegativeFloat = 0

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, stable_hash
+from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, ZeroShotConfig, stable_hash
 from sweeper.data.sources import check_split_files
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.registry import TaskSpec, get_task
-from sweeper.stages import TRAIN_LANGUAGE, zero_shot_languages
-from sweeper.task_types import get_task_type
+from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
+
+# This module is imported by every Ray trial actor: it must not import torch/transformers
+# (task types are imported inside validate_sweep, which only the driver runs).
 
 
 def resolve_task(config: SweepConfig, task: str) -> TaskSpec:
@@ -28,6 +29,15 @@ def resolve_task(config: SweepConfig, task: str) -> TaskSpec:
         return TaskSpec.model_validate({**spec.model_dump(), **overrides})
     except ValueError as error:
         raise ConfigError(f"task_overrides.{task}: {error}") from error
+
+
+#: Written last into a finished intermediate encoder folder (sweeper.stages.run_intermediate_stage).
+ENCODER_MARKER = "encoder_complete.json"
+
+
+def encoder_is_complete(encoder_dir: Path) -> bool:
+    """Whether ``encoder_dir`` holds a finished intermediate encoder (a cache hit)."""
+    return (encoder_dir / ENCODER_MARKER).is_file()
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,19 @@ def intermediate_stages(config: SweepConfig) -> list[IntermediateStage]:
     return stages
 
 
+def zero_shot_languages(task: TaskSpec, zero_shot: ZeroShotConfig) -> list[str]:
+    """The languages a target is evaluated in: the task's, restricted to ``zero_shot.languages``.
+
+    Raises:
+        ConfigError: the task declares no zero-shot evaluation (it cannot be a target).
+    """
+    if task.zero_shot is None:
+        raise ConfigError(f"task {task.task!r} declares no zero_shot languages, so it cannot be a target task")
+    if zero_shot.languages is None:
+        return list(task.zero_shot.languages)
+    return [language for language in task.zero_shot.languages if language in zero_shot.languages]
+
+
 def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
     """Check the whole sweep before anything starts.
 
@@ -69,6 +92,8 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
         MissingDataError: with ``data_dir``, any file the sweep would read is missing.
     """
+    from sweeper.task_types import get_task_type
+
     for field, tasks in (("intermediate_tasks", config.intermediate_tasks), ("target_tasks", config.target_tasks)):
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"{field} lists a task twice: {tasks}")

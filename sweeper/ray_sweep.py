@@ -10,7 +10,6 @@ grouped ASHA; every target trial loads the encoder of its intermediate task.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +22,13 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
-from sweeper.metrics.xtreme import task_score
-from sweeper.plan import IntermediateStage, intermediate_stages, resolve_task, target_param_space
+from sweeper.plan import IntermediateStage, encoder_is_complete, intermediate_stages, resolve_task, target_param_space
+from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
 from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler
-from sweeper.stages import StageInputs, encoder_is_complete, is_main_process, run_intermediate_stage, run_target_stage
-from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
+from sweeper.tracking import Tracker
 
-logger = logging.getLogger(__name__)
-
-TIME_ATTR = "evaluation"
-METRIC = "score"
+# Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
 TRIAL_RESOURCES = {"cpu": 0.01}  # the trial actor only drives its TorchTrainer
 
 
@@ -61,49 +56,15 @@ def _scaling_config(config: SweepConfig) -> ScalingConfig:
     return ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu, resources_per_worker=per_worker)
 
 
-def _stage_worker(loop_config: dict) -> None:
-    """Ray Train worker: trains one stage, logs each evaluation to MLflow (rank 0), reports to Tune."""
-    context: SweepContext = loop_config["context"]
-    inputs: StageInputs = loop_config["inputs"]
-    stage: str = loop_config["stage"]
-    run_id: str = loop_config["run_id"]
-    tracker = Tracker(context.tracking_uri) if is_main_process() else None
-    task = inputs.task
-
-    def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
-        if tracker is not None:
-            keyed = {metric_key(stage, task.task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
-            tracker.log_metrics(run_id, keyed, step)
-        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
-
-    if stage == "intermediate":
-        result = run_intermediate_stage(inputs, loop_config["encoder_dir"], on_evaluation)
-        if tracker is not None:
-            tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
-        return
-    result, zero_shot, best_model_dir = run_target_stage(inputs, context.config.zero_shot, on_evaluation)
-    final = {METRIC: result.best_score}
-    if tracker is not None:
-        split = task.zero_shot.split
-        metrics = {SELECTION_KEY: result.best_score}
-        for language, scores in zero_shot.per_language.items():
-            metrics.update({metric_key("zero_shot", task.task, language, split, name): value for name, value in scores.items()})
-        for name in next(iter(zero_shot.per_language.values())):
-            values = [scores[name] for scores in zero_shot.per_language.values()]
-            metrics[metric_key("zero_shot", task.task, "avg", split, name)] = sum(values) / len(values)
-        xtreme_score = task_score(task.task, zero_shot.per_language)
-        metrics[metric_key("zero_shot", task.task, "avg", split, "xtreme_score")] = xtreme_score
-        tracker.log_metrics(run_id, metrics)
-        tracker.log_artifacts(run_id, zero_shot.predictions_dir, f"predictions/{task.task}")
-        tracker.log_artifacts(run_id, best_model_dir, "best_checkpoint")
-        final["zero_shot_score"] = xtreme_score
-    ray.train.report(final)
-
-
 def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
+    shared = {
+        "model_source": context.model_source,
+        "data_dir": str(context.data_dir) if context.data_dir else None,
+        "tracking_uri": context.tracking_uri,
+    }
     trainer = TorchTrainer(
-        _stage_worker,
-        train_loop_config={**loop_config, "context": context},
+        stage_worker,
+        train_loop_config={**shared, **loop_config},
         scaling_config=_scaling_config(context.config),
         run_config=TrainRunConfig(
             name=name,
@@ -139,19 +100,18 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
 def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
     """Tune function trainable of phase 1: train one intermediate configuration."""
     stage = next(s for s in intermediate_stages(context.config) if s.task.task == trial_config["intermediate_task"])
-    inputs = StageInputs(
-        model_source=context.model_source,
-        init_from=None,
-        task=stage.task,
-        settings=stage.settings,
-        data_dir=context.data_dir,
-        output_dir=context.output_dir / "trials" / "intermediate" / stage.dirname,
-    )
     tags = {"stage": "intermediate", "intermediate_task": stage.task.task, "stage_key": stage.key,
             "learning_rate": stage.settings.learning_rate, "seed": stage.settings.seed}
     params = {"stage": "intermediate", "task": stage.task.task, "task_version": stage.task.version,
               "model": context.config.model, "training": stage.settings.model_dump()}
-    loop_config = {"stage": "intermediate", "inputs": inputs, "encoder_dir": context.encoder_dir(stage)}
+    loop_config = {
+        "stage": "intermediate",
+        "task": stage.task.model_dump(),
+        "settings": stage.settings.model_dump(),
+        "init_from": None,
+        "output_dir": str(context.output_dir / "trials" / "intermediate" / stage.dirname),
+        "encoder_dir": str(context.encoder_dir(stage)),
+    }
     _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.task.task}")
 
 
@@ -166,26 +126,28 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     stages = {stage.task.task: stage for stage in intermediate_stages(config)}
     init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
     cell = f"{intermediate}__{target}__lr{settings.learning_rate:g}__seed{settings.seed}"
-    inputs = StageInputs(
-        model_source=context.model_source,
-        init_from=init_from,
-        task=task,
-        settings=settings,
-        data_dir=context.data_dir,
-        output_dir=context.output_dir / "trials" / "target" / cell,
-    )
+    loop_config = {
+        "stage": "target",
+        "task": task.model_dump(),
+        "settings": settings.model_dump(),
+        "init_from": str(init_from) if init_from else None,
+        "output_dir": str(context.output_dir / "trials" / "target" / cell),
+        "zero_shot": config.zero_shot.model_dump(),
+    }
     tags = {"stage": "target", "intermediate_task": intermediate, "target_task": target,
             "learning_rate": settings.learning_rate, "seed": settings.seed, "selection_metric": task.metric}
     params = {"stage": "target", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
               "model": config.model, "training": settings.model_dump()}
-    _run_trial_stage(context, tags, params, {"stage": "target", "inputs": inputs}, f"target/{intermediate}->{target}")
+    _run_trial_stage(context, tags, params, loop_config, f"target/{intermediate}->{target}")
 
 
 def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler) -> tune.Tuner:
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
         param_space=param_space,
-        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=context.config.resources.max_concurrent_trials),
+        tune_config=tune.TuneConfig(
+            scheduler=scheduler, max_concurrent_trials=context.config.resources.max_concurrent_trials, reuse_actors=True
+        ),
         run_config=tune.RunConfig(name=name, storage_path=str(context.output_dir / "ray"), verbose=1),
     )
 

@@ -20,6 +20,9 @@ from sweeper.errors import ConfigError, UnknownTaskError
 TASKS_DIR_ENV = "SWEEPER_TASKS_DIR"
 DEFAULT_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
+#: Training and selection data are English (the paper's zero-shot setting).
+TRAIN_LANGUAGE = "en"
+
 TaskTypeName = Literal["classification", "multiple_choice", "span_qa", "token_tagging", "retrieval"]
 
 

@@ -87,7 +87,7 @@ def to_markdown(report: Report, title: str) -> str:
         metric = report.selection_metrics[target]
         languages = sorted({language for row in rows for language in row.per_language})
         selection = report.selections[target]
-        tie = f" (tie with {', '.join(selection.tied_with)} broken by learning rate, seed, name)" if selection.tied_with else ""
+        tie = f" (tied on English dev with {', '.join(selection.tied_with)}; ties go to `none`, then by name)" if selection.tied_with else ""
         lines += [
             f"## {target}: selected intermediate task `{selection.record.intermediate_task}`{tie}",
             "",

@@ -20,13 +20,11 @@ from transformers import AutoTokenizer, set_seed
 
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import load_split
-from sweeper.errors import ConfigError
-from sweeper.registry import TaskSpec
+from sweeper.plan import ENCODER_MARKER, zero_shot_languages
+from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.task_types import get_task_type
 from sweeper.training import EvaluationCallback, StageResult, train_stage
 
-TRAIN_LANGUAGE = "en"
-ENCODER_MARKER = "encoder_complete.json"
 
 
 @dataclass(frozen=True)
@@ -100,11 +98,6 @@ def run_intermediate_stage(inputs: StageInputs, encoder_dir: Path, on_evaluation
     return result
 
 
-def encoder_is_complete(encoder_dir: Path) -> bool:
-    """Whether ``encoder_dir`` holds a finished intermediate encoder."""
-    return (encoder_dir / ENCODER_MARKER).is_file()
-
-
 @dataclass(frozen=True)
 class ZeroShotResult:
     """Per-language metrics (0–100) of the zero-shot stage and where predictions were written."""
@@ -131,15 +124,6 @@ def run_target_stage(
     tokenizer.save_pretrained(best_dir)
     zero_shot_result = evaluate_zero_shot(model, tokenizer, inputs, zero_shot)
     return result, zero_shot_result, best_dir
-
-
-def zero_shot_languages(task: TaskSpec, zero_shot: ZeroShotConfig) -> list[str]:
-    """The languages a target is evaluated in: the task's, restricted to ``zero_shot.languages``."""
-    if task.zero_shot is None:
-        raise ConfigError(f"task {task.task!r} declares no zero_shot languages, so it cannot be a target task")
-    if zero_shot.languages is None:
-        return list(task.zero_shot.languages)
-    return [language for language in task.zero_shot.languages if language in zero_shot.languages]
 
 
 def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig) -> ZeroShotResult:

@@ -51,7 +51,7 @@ class _TaskEvaluationTrainer(Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         metrics = {f"{metric_key_prefix}_{key}": value for key, value in self._evaluate_fn(self.model).items()}
-        self.log(metrics)
+        self.log(dict(metrics))  # Trainer.log adds "epoch" to the dict it is given
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 

@@ -9,17 +9,21 @@ Sources (trimmed of their file side effects and ``datasets.map`` plumbing):
 
 * QA windows and answer labels: HF transformers ``examples/pytorch/question-answering/run_qa.py``
   (``prepare_train_features``, ``prepare_validation_features``); the question cut to
-  ``max_query_length`` tokens follows the original BERT/XLM-R SQuAD featurizer
-  (``transformers.data.processors.squad``), which ``run_qa.py`` dropped.
+  ``max_query_length`` tokens follows the older transformers SQuAD featurizer
+  (``transformers.data.processors.squad``, ``max_query_length=64``), which ``run_qa.py`` dropped.
 * Tagging: ``examples/pytorch/token-classification/run_ner.py`` (``tokenize_and_align_labels``
   with ``label_all_tokens=False``).
 * Multiple choice: ``examples/pytorch/multiple-choice/run_swag.py`` (``preprocess_function``).
 
 Offsets. XLM-R's SentencePiece pre-tokenizer (Metaspace) turns each space into ``"▁"`` and glues
 it to the next piece, so the character offsets of a word-initial piece include the space before
-it (``" is"`` → ``(4, 7)``), and a piece may consist of ``"▁"`` alone. The QA functions strip
-that leading whitespace, so each context token's ``(start, end)`` covers exactly its own
-characters; a token left covering nothing can neither start nor end an answer.
+it (``" is"`` → ``(4, 7)``), and a piece may consist of ``"▁"`` alone. Characters that the
+tokenizer's normalizer turns into a space or deletes (a zero-width space, some control
+characters) likewise end up inside a neighbouring piece's offsets. The QA functions strip such
+*blank* characters from both ends of every context token, so each token's ``(start, end)`` covers
+exactly the characters its piece stands for; a token left covering nothing can neither start nor
+end an answer. An answer can then be recovered exactly from its token span unless one of its
+boundaries falls inside a piece (``"1995"`` in ``"▁1995."``) or on a blank character.
 """
 
 from __future__ import annotations
@@ -70,8 +74,9 @@ def prepare_qa_train_features(
         inclusive).
 
     Raises:
-        ValueError: if the tokenizer is not fast or does not start sequences with CLS, if the
-            lengths leave no room for a window, or if a gold answer does not match the context.
+        ValueError: if ``examples`` is empty, the tokenizer is not fast or does not start
+            sequences with CLS, the lengths leave no room for a window, or a gold answer is
+            blank or does not match the context at its ``answer_start``.
     """
     encoded, sample_mapping, offsets = _qa_windows(examples, tokenizer, max_seq_length, doc_stride, max_query_length)
     encoded["start_positions"] = []
@@ -106,13 +111,13 @@ def prepare_qa_eval_features(
     Returns:
         A dict of lists, one entry per window: the tokenizer's model inputs, ``example_id``
         (the example's ``"id"``), and ``offset_mapping``: per token a ``(start, end)`` character
-        span of the context (``context[start:end]`` is the token's text without leading
-        whitespace), or ``None`` for question and special tokens and for context tokens that
-        cover no character (a lone ``"▁"``).
+        span of the context (``context[start:end]`` is the token's text without blank
+        characters at either end), or ``None`` for question and special tokens and for context
+        tokens that cover no character (a lone ``"▁"``).
 
     Raises:
-        ValueError: if the tokenizer is not fast or does not start sequences with CLS, or if
-            the lengths leave no room for a window.
+        ValueError: if ``examples`` is empty, the tokenizer is not fast or does not start
+            sequences with CLS, or the lengths leave no room for a window.
     """
     encoded, sample_mapping, offsets = _qa_windows(examples, tokenizer, max_seq_length, doc_stride, max_query_length)
     encoded["example_id"] = [examples[i]["id"] for i in sample_mapping]
@@ -128,17 +133,18 @@ def _qa_windows(
     max_query_length: int,
 ) -> tuple[dict[str, list], list[int], list[list[tuple[int, int] | None]]]:
     """Tokenize (question, context) windows; return model inputs, window → example, context offsets."""
+    _check_not_empty(examples)
     _check_fast(tokenizer)
-    context_room = max_seq_length - max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+    _check_max_length(tokenizer, max_seq_length)
     if max_query_length < 1:
         raise ValueError(f"The value of `max_query_length` is {max_query_length}, but must be >= 1.")
+    context_room = max_seq_length - max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
     if not 0 <= doc_stride < context_room:
         raise ValueError(
             f"The value of `doc_stride` is {doc_stride}, but must be `0 <= doc_stride < max_seq_length "
             f"- max_query_length - special tokens = {context_room}` so that each window advances "
             f"(max_seq_length={max_seq_length}, max_query_length={max_query_length})."
         )
-    _check_max_length(tokenizer, max_seq_length)
     questions = _truncate_questions([example["question"] for example in examples], tokenizer, max_query_length)
     encoded = tokenizer(
         questions,
@@ -245,8 +251,9 @@ def align_tagging_labels(
     the first piece of each word gets the word's label id, the word's other pieces and the
     special tokens get :data:`IGNORE_INDEX`. Sentences longer than ``max_seq_length`` tokens
     are cut (one feature per example); ``num_truncated_words`` says how many words were lost
-    that way. A word can also yield no piece at all (the tokenizer's normalizer deletes some
-    format characters such as a zero-width space); such a word has no label and no prediction.
+    that way. A word can also yield no piece at all: the empty string, or a word of characters
+    the tokenizer's normalizer deletes (with XLM-R's, control characters such as U+0001 and
+    U+007F); such a word has no label here and no prediction later.
 
     Args:
         examples: tagging examples ``{"id", "tokens": [...], "tags": [...]}``.
@@ -261,15 +268,18 @@ def align_tagging_labels(
         Pass the last three to :func:`predictions_to_word_labels`.
 
     Raises:
-        ValueError: if the tokenizer is not fast, if ``tokens`` and ``tags`` differ in length,
-            or if a tag is not in ``label_to_id``.
+        ValueError: if ``examples`` is empty, the tokenizer is not fast, ``max_seq_length``
+            exceeds the model's, ``tokens`` and ``tags`` differ in length, or a tag is not in
+            ``label_to_id``.
     """
+    _check_not_empty(examples)
     _check_fast(tokenizer)
     _check_max_length(tokenizer, max_seq_length)
     for example in examples:
         if len(example["tokens"]) != len(example["tags"]):
             raise ValueError(
-                f"Tagging example {example['id']!r} has {len(example['tokens'])} tokens but {len(example['tags'])} tags."
+                f"Tagging example {example['id']!r} has {len(example['tokens'])} tokens but "
+                f"{len(example['tags'])} tags."
             )
     encoded = tokenizer(
         [list(example["tokens"]) for example in examples],
@@ -281,7 +291,7 @@ def align_tagging_labels(
     # Overflow rows only tell which sentences were cut; the first row of each example is kept.
     sample_mapping = encoded["overflow_to_sample_mapping"]
     rows_per_sample = Counter(sample_mapping)
-    first_rows = {}
+    first_rows: dict[int, int] = {}
     for row, sample in enumerate(sample_mapping):
         first_rows.setdefault(sample, row)
     features: dict[str, list] = {name: [] for name in tokenizer.model_input_names if name in encoded}
@@ -296,7 +306,8 @@ def align_tagging_labels(
         features["word_ids"].append(word_ids)
         features["num_words"].append(len(example["tokens"]))
         last_word = max((w for w in word_ids if w is not None), default=-1)
-        features["num_truncated_words"].append(len(example["tokens"]) - 1 - last_word if rows_per_sample[sample] > 1 else 0)
+        was_cut = rows_per_sample[sample] > 1
+        features["num_truncated_words"].append(len(example["tokens"]) - 1 - last_word if was_cut else 0)
     return features
 
 
@@ -310,7 +321,7 @@ def _first_piece_labels(
         if word is None or word == previous:
             labels.append(IGNORE_INDEX)
         else:
-            labels.append(_lookup_label(label_to_id, example["tags"][word], example["id"]))
+            labels.append(_lookup_label(label_to_id, example["tags"][word], f"Tagging example {example['id']!r}"))
         previous = word
     return labels
 
@@ -365,7 +376,7 @@ def predictions_to_word_labels(
         )
     all_labels, empty_total = [], 0
     for feature, (word_ids, predictions, n_words, n_truncated) in enumerate(
-        zip(word_ids_per_feature, predicted_ids, num_words, num_truncated_words)
+        zip(word_ids_per_feature, predicted_ids, num_words, num_truncated_words, strict=True)
     ):
         if len(predictions) < len(word_ids):
             raise ValueError(
@@ -373,14 +384,16 @@ def predictions_to_word_labels(
                 "predicted_ids must cover every token of the feature."
             )
         labels: list[str | None] = [None] * n_words
-        for word, prediction in zip(word_ids, predictions):
+        for word, prediction in zip(word_ids, predictions, strict=False):
             if word is None:
                 continue
             if not 0 <= word < n_words - n_truncated:
-                raise ValueError(f"Feature {feature}: word index {word} outside the {n_words - n_truncated} kept words.")
+                raise ValueError(
+                    f"Feature {feature}: word index {word} outside the {n_words - n_truncated} kept words."
+                )
             if labels[word] is not None:
                 continue
-            labels[word] = _lookup_label(id_to_label, int(prediction), f"feature {feature}")
+            labels[word] = _lookup_label(id_to_label, int(prediction), f"Feature {feature}")
         empty_total += labels[: n_words - n_truncated].count(None)
         all_labels.append([label if label is not None else "O" for label in labels])
     return WordLabels(all_labels, sum(num_truncated_words), empty_total)
@@ -409,27 +422,18 @@ def encode_classification(
         (class indices).
 
     Raises:
-        ValueError: if a label is not in ``label_to_id`` or ``max_seq_length`` exceeds the model's.
+        ValueError: if ``examples`` is empty, a label is not in ``label_to_id``, or
+            ``max_seq_length`` exceeds the model's.
     """
+    _check_not_empty(examples)
     _check_max_length(tokenizer, max_seq_length)
-    labels = [_lookup_label(label_to_id, example["label"], example["id"]) for example in examples]
-    groups = {
-        is_pair: [i for i, example in enumerate(examples) if (example["text_b"] is not None) == is_pair]
-        for is_pair in (False, True)
-    }
-    rows: list[dict[str, list[int]]] = [{} for _ in examples]
-    for is_pair, indices in groups.items():
-        if not indices:
-            continue
-        texts = [[examples[i]["text_a"] for i in indices]]
-        if is_pair:
-            texts.append([examples[i]["text_b"] for i in indices])
-        encoded = tokenizer(*texts, truncation=True, max_length=max_seq_length)
-        for name in tokenizer.model_input_names:
-            if name in encoded:
-                for position, i in enumerate(indices):
-                    rows[i][name] = encoded[name][position]
-    features = {name: [row[name] for row in rows] for name in (rows[0] if rows else {})}
+    labels = [_lookup_label(label_to_id, example["label"], f"Example {example['id']!r}") for example in examples]
+    features = _encode_texts(
+        tokenizer,
+        [example["text_a"] for example in examples],
+        [example["text_b"] for example in examples],
+        max_seq_length,
+    )
     features["labels"] = labels
     return features
 
@@ -443,7 +447,8 @@ def encode_multiple_choice(
 
     As in HF ``run_swag.py``: the first segment is the context, the second the question and the
     choice joined by a space (just the choice when the question is empty, as for HellaSwag
-    endings); each pair is cut longest-first to ``max_seq_length`` tokens.
+    endings); each pair is cut longest-first to ``max_seq_length`` tokens. An empty context (as
+    in CommonsenseQA) leaves the second segment alone.
 
     Args:
         examples: ``{"id", "context", "question", "choices": [...], "label": int}``.
@@ -456,40 +461,69 @@ def encode_multiple_choice(
         is the index of the correct choice.
 
     Raises:
-        ValueError: if an example has no choices, its label is not a valid choice index, or
-            ``max_seq_length`` exceeds the model's.
+        ValueError: if ``examples`` is empty, an example has no choices or its label is not a
+            valid choice index, or ``max_seq_length`` exceeds the model's.
     """
+    _check_not_empty(examples)
     _check_max_length(tokenizer, max_seq_length)
     firsts, seconds = [], []
     for example in examples:
-        choices = example["choices"]
-        if not choices or not 0 <= example["label"] < len(choices):
+        choices, label = example["choices"], example["label"]
+        if not choices or not 0 <= label < len(choices):
             raise ValueError(
-                f"Multiple-choice example {example['id']!r}: label {example['label']!r} is not an index "
-                f"into its {len(choices)} choices."
+                f"Multiple-choice example {example['id']!r}: label {label!r} is not an index into its "
+                f"{len(choices)} choices."
             )
-        question = example["question"]
-        firsts.extend([example["context"]] * len(choices))
-        seconds.extend(f"{question} {choice}" if question else choice for choice in choices)
-    encoded = tokenizer(firsts, seconds, truncation=True, max_length=max_seq_length)
-    features: dict[str, list] = {name: [] for name in tokenizer.model_input_names if name in encoded}
+        question, context = example["question"], example["context"]
+        for choice in choices:
+            ending = f"{question} {choice}" if question else choice
+            firsts.append(context or ending)
+            seconds.append(ending if context else None)
+    flat = _encode_texts(tokenizer, firsts, seconds, max_seq_length)
+    features: dict[str, list] = {name: [] for name in flat}
     start = 0
     for example in examples:
         stop = start + len(example["choices"])
         for name, column in features.items():
-            column.append(encoded[name][start:stop])
+            column.append(flat[name][start:stop])
         start = stop
     features["labels"] = [example["label"] for example in examples]
     return features
 
 
-def _lookup_label(mapping: Mapping, key: Any, where: Any) -> Any:
+def _encode_texts(
+    tokenizer: PreTrainedTokenizerBase,
+    firsts: Sequence[str],
+    seconds: Sequence[str | None],
+    max_seq_length: int,
+) -> dict[str, list]:
+    """Model inputs of ``(first, second)`` pairs, or of ``first`` alone where ``second`` is None, in order."""
+    rows: list[dict[str, list[int]]] = [{} for _ in firsts]
+    for is_pair in (False, True):
+        indices = [i for i, second in enumerate(seconds) if (second is not None) == is_pair]
+        if not indices:
+            continue
+        texts = [[firsts[i] for i in indices]] + ([[seconds[i] for i in indices]] if is_pair else [])
+        encoded = tokenizer(*texts, truncation=True, max_length=max_seq_length)
+        for name in tokenizer.model_input_names:
+            if name in encoded:
+                for position, i in enumerate(indices):
+                    rows[i][name] = encoded[name][position]
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def _lookup_label(mapping: Mapping, key: Any, where: str) -> Any:
     """``mapping[key]``, or a ValueError naming the known keys and where the key came from."""
     try:
         return mapping[key]
     except KeyError:
         known = ", ".join(repr(k) for k in sorted(mapping, key=str))
-        raise ValueError(f"{where!r}: unknown label {key!r}; known labels: {known}.") from None
+        raise ValueError(f"{where}: unknown label {key!r}; known labels: {known}.") from None
+
+
+def _check_not_empty(examples: Sequence[Mapping[str, Any]]) -> None:
+    if not examples:
+        raise ValueError("Got no examples to featurize; pass at least one example.")
 
 
 def _check_fast(tokenizer: PreTrainedTokenizerBase) -> None:

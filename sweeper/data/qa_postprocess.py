@@ -120,9 +120,7 @@ def _check_inputs(
     max_answer_length: int,
 ) -> None:
     if n_best_size < 1 or max_answer_length < 1:
-        raise ValueError(
-            f"n_best_size ({n_best_size}) and max_answer_length ({max_answer_length}) must both be >= 1."
-        )
+        raise ValueError(f"n_best_size ({n_best_size}) and max_answer_length ({max_answer_length}) must both be >= 1.")
     if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
         raise ValueError(
             f"start_logits {start_logits.shape} and end_logits {end_logits.shape} must both have shape "

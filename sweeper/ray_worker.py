@@ -1,0 +1,76 @@
+"""The Ray Train worker function of every stage.
+
+Kept light on purpose: the Train controller actor imports this module only to unpickle
+:func:`stage_worker`, so torch, transformers and MLflow are imported inside the function, by the
+workers that need them. ``loop_config`` carries plain data (dicts, strings), rebuilt here into
+typed objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TIME_ATTR = "evaluation"  # Tune time_attr: count of English-dev evaluations
+METRIC = "score"  # the target's selection metric on English dev, 0-100
+
+
+def stage_worker(loop_config: dict) -> None:
+    """Train one stage (rank 0 logs each evaluation to MLflow; every rank reports to Tune).
+
+    ``loop_config`` keys: ``stage`` (``intermediate``/``target``), ``task`` and ``settings``
+    (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
+    ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
+    ``run_id``.
+    """
+    import shutil
+
+    import ray.train
+
+    from sweeper.config import TrainingConfig, ZeroShotConfig
+    from sweeper.metrics.xtreme import task_score
+    from sweeper.registry import TaskSpec
+    from sweeper.stages import StageInputs, is_main_process, run_intermediate_stage, run_target_stage
+    from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
+
+    stage, run_id = loop_config["stage"], loop_config["run_id"]
+    task = TaskSpec.model_validate(loop_config["task"])
+    inputs = StageInputs(
+        model_source=loop_config["model_source"],
+        init_from=Path(loop_config["init_from"]) if loop_config["init_from"] else None,
+        task=task,
+        settings=TrainingConfig.model_validate(loop_config["settings"]),
+        data_dir=Path(loop_config["data_dir"]) if loop_config["data_dir"] else None,
+        output_dir=Path(loop_config["output_dir"]),
+    )
+    tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
+
+    def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
+        if tracker is not None:
+            keyed = {metric_key(stage, task.task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
+            tracker.log_metrics(run_id, keyed, step)
+        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
+
+    if stage == "intermediate":
+        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation)
+        if tracker is not None:
+            tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
+        return
+    zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
+    result, zero_shot, best_model_dir = run_target_stage(inputs, zero_shot_config, on_evaluation)
+    final = {METRIC: result.best_score}
+    if tracker is not None:
+        split = task.zero_shot.split
+        metrics = {SELECTION_KEY: result.best_score}
+        for language, scores in zero_shot.per_language.items():
+            metrics.update({metric_key("zero_shot", task.task, language, split, name): value for name, value in scores.items()})
+        for name in next(iter(zero_shot.per_language.values())):
+            values = [scores[name] for scores in zero_shot.per_language.values()]
+            metrics[metric_key("zero_shot", task.task, "avg", split, name)] = sum(values) / len(values)
+        xtreme_score = task_score(task.task, zero_shot.per_language)
+        metrics[metric_key("zero_shot", task.task, "avg", split, "xtreme_score")] = xtreme_score
+        tracker.log_metrics(run_id, metrics)
+        tracker.log_artifacts(run_id, zero_shot.predictions_dir, f"predictions/{task.task}")
+        tracker.log_artifacts(run_id, best_model_dir, "best_checkpoint")
+        shutil.rmtree(best_model_dir)  # MLflow's artifact copy is the one kept
+        final["zero_shot_score"] = xtreme_score
+    ray.train.report(final)

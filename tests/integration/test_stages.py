@@ -1,0 +1,68 @@
+"""The three stages as plain functions (no Ray): tiny XLM-R, a few real examples per task."""
+
+import json
+
+import pytest
+from transformers import AutoModelForQuestionAnswering
+
+from sweeper.config import TrainingConfig, ZeroShotConfig
+from sweeper.registry import TaskSpec, get_task
+from sweeper.plan import encoder_is_complete
+from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
+
+SETTINGS = TrainingConfig(
+    learning_rate=1e-3, per_device_train_batch_size=8, max_seq_length=96, doc_stride=32, max_query_length=32,
+    max_steps=4, eval_steps=2, max_train_examples=24, max_dev_examples=12, warmup_ratio=0.0,
+)
+ANLI_OFFLINE = {
+    "train": {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]},
+    "dev": {"format": "anli_jsonl", "files": ["anli/R3/dev.jsonl"]},
+}
+
+
+@pytest.fixture(scope="module")
+def anli_encoder(tiny_dir, data_dir, tmp_path_factory):
+    task = TaskSpec.model_validate({**get_task("anli").model_dump(), "splits": ANLI_OFFLINE})
+    out = tmp_path_factory.mktemp("intermediate")
+    evaluations = []
+    inputs = StageInputs(str(tiny_dir), None, task, SETTINGS, data_dir, out / "work")
+    result = run_intermediate_stage(inputs, out / "encoder", lambda *args: evaluations.append(args))
+    return out / "encoder", result, evaluations
+
+
+def test_intermediate_stage_saves_a_complete_encoder_without_head(anli_encoder):
+    encoder_dir, result, evaluations = anli_encoder
+    assert encoder_is_complete(encoder_dir)
+    assert [(index, step) for index, step, _ in evaluations] == [(1, 2), (2, 4)]
+    assert all(0.0 <= metrics["accuracy"] <= 100.0 for _, _, metrics in evaluations)
+    assert result.best_score == max(metrics["score"] for _, _, metrics in evaluations)
+    config = json.loads((encoder_dir / "config.json").read_text())
+    assert config["architectures"] == ["XLMRobertaModel"], "encoder only: the NLI head is dropped"
+
+
+def test_target_from_intermediate_encoder_gets_a_fresh_qa_head(anli_encoder, tiny_dir, data_dir, tmp_path):
+    encoder_dir, _, _ = anli_encoder
+    inputs = StageInputs(str(tiny_dir), encoder_dir, get_task("tydiqa"), SETTINGS, data_dir, tmp_path)
+    result, zero_shot, best_dir = run_target_stage(
+        inputs, ZeroShotConfig(languages=["ar", "en", "sw"], max_examples_per_language=6), lambda *args: None
+    )
+    model = AutoModelForQuestionAnswering.from_pretrained(best_dir)
+    assert model.qa_outputs.out_features == 2, "start and end logits, not the 3 NLI labels"
+    assert set(zero_shot.per_language) == {"ar", "en", "sw"}
+    for scores in zero_shot.per_language.values():
+        assert 0.0 <= scores["exact_match"] <= scores["f1"] <= 100.0
+    predictions = json.loads((zero_shot.predictions_dir / "dev-sw.json").read_text())
+    assert len(predictions) == 6 and all(isinstance(text, str) for text in predictions.values())
+    assert result.best_step in (2, 4)
+
+
+def test_tagging_target_from_the_pretrained_model_writes_xtreme_predictions(tiny_dir, data_dir, tmp_path):
+    inputs = StageInputs(str(tiny_dir), None, get_task("panx"), SETTINGS, data_dir, tmp_path)
+    _, zero_shot, _ = run_target_stage(
+        inputs, ZeroShotConfig(languages=["de", "zh"], max_examples_per_language=5), lambda *args: None
+    )
+    assert set(zero_shot.per_language["de"]) == {"precision", "recall", "f1", "accuracy"}
+    lines = (zero_shot.predictions_dir / "dev-zh.tsv").read_text().split("\n\n")
+    assert len(lines) == 5, "one block per sentence, blank line between sentences"
+    labels = set(get_task("panx").labels)
+    assert all(label in labels for block in lines for label in block.split())
