@@ -23,7 +23,7 @@ DEFAULT_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 #: Training and selection data are English (the paper's zero-shot setting).
 TRAIN_LANGUAGE = "en"
 
-TaskTypeName = Literal["classification", "multiple_choice", "span_qa", "token_tagging", "retrieval"]
+TaskTypeName = Literal["classification", "multiple_choice", "span_qa", "token_tagging"]
 
 
 class _Strict(BaseModel):

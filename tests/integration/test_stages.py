@@ -66,3 +66,16 @@ def test_tagging_target_from_the_pretrained_model_writes_xtreme_predictions(tiny
     assert len(lines) == 5, "one block per sentence, blank line between sentences"
     labels = set(get_task("panx").labels)
     assert all(label in labels for block in lines for label in block.split())
+
+
+@pytest.mark.parametrize("task_id", ["hellaswag", "cosmosqa", "commonsenseqa"])
+def test_multiple_choice_intermediate_stage_on_real_rows(task_id, tiny_dir, data_dir, tmp_path):
+    # Only the validation files exist offline; train and evaluate on disjoint-enough prefixes of it.
+    spec = get_task(task_id)
+    dev = spec.splits["dev"].model_dump()
+    task = TaskSpec.model_validate({**spec.model_dump(), "splits": {"train": dev, "dev": dev}})
+    evaluations = []
+    inputs = StageInputs(str(tiny_dir), None, task, SETTINGS.model_copy(update={"max_steps": 2}), data_dir, tmp_path / "work")
+    run_intermediate_stage(inputs, tmp_path / "encoder", lambda *args: evaluations.append(args))
+    assert encoder_is_complete(tmp_path / "encoder")
+    assert len(evaluations) == 1 and 0.0 <= evaluations[0][2]["accuracy"] <= 100.0

@@ -1,0 +1,49 @@
+"""Multiple choice (one score per choice, softmax over choices): HellaSwag, Cosmos QA,
+CommonsenseQA, XCOPA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice
+
+from sweeper.data.features import encode_multiple_choice
+from sweeper.metrics.classification import accuracy
+from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, predict_logits, register
+
+
+@register
+class MultipleChoice(TaskType):
+    """Each (context, question + choice) pair is encoded; a linear layer scores each choice.
+
+    Scored by accuracy (0–100); predictions are choice indices, one per line.
+    """
+
+    name = "multiple_choice"
+    prediction_suffix = "tsv"
+
+    def auto_model_class(self) -> type:
+        return AutoModelForMultipleChoice
+
+    def model_kwargs(self, spec) -> dict:
+        # the head has one output per choice pair; num_labels only resets label maps of the encoder config
+        return {"num_labels": 1}
+
+    def train_features(self, examples, tokenizer, spec, settings) -> list[dict]:
+        return feature_rows(encode_multiple_choice(examples, tokenizer, settings.max_seq_length))
+
+    def collator(self, tokenizer):
+        return InputsOnly(DataCollatorForMultipleChoice(tokenizer), tokenizer)
+
+    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+        features = self.train_features(examples, tokenizer, spec, settings)
+        (logits,) = predict_logits(
+            model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
+        )
+        predicted = [int(np.argmax(row)) for row in logits]
+        gold = [example["label"] for example in examples]
+        return Evaluation(metrics={"accuracy": accuracy(gold, predicted)}, predictions=predicted)
+
+    def write_predictions(self, predictions, path: Path) -> None:
+        path.write_text("".join(f"{index}\n" for index in predictions), encoding="utf-8")
