@@ -110,6 +110,9 @@ class ResourcesConfig(_Strict):
     gpus_per_worker: NonNegativeFloat = 0
     max_concurrent_trials: PositiveInt = 2
     controller_failure_limit: NonNegativeInt = 1
+    #: how long a trial's Train worker group may wait for resources (seconds); Ray's 60 s default
+    #: fails trials that start while a trial stopped by ASHA still releases its workers.
+    worker_group_start_timeout_s: PositiveFloat = 600
 
 
 class TrackingConfig(_Strict):

@@ -59,7 +59,7 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
         parent_run_id=parent_run_id,
     )
     try:
-        ensure_ray(ray_address)
+        ensure_ray(config, ray_address)
         intermediate_status = run_intermediate_phase(context)
         tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()})
         run_target_phase(context)

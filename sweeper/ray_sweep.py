@@ -29,6 +29,7 @@ from sweeper.scheduling import GroupedASHAScheduler
 from sweeper.tracking import Tracker
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
+WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 TRIAL_RESOURCES = {"cpu": 0.01}  # the trial actor only drives its TorchTrainer
 
 
@@ -146,7 +147,7 @@ def _tuner(trainable, context: SweepContext, param_space: dict, name: str, sched
         tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            scheduler=scheduler, max_concurrent_trials=context.config.resources.max_concurrent_trials, reuse_actors=True
+            scheduler=scheduler, max_concurrent_trials=context.config.resources.max_concurrent_trials
         ),
         run_config=tune.RunConfig(name=name, storage_path=str(context.output_dir / "ray"), verbose=1),
     )
@@ -191,20 +192,35 @@ def run_target_phase(context: SweepContext) -> tune.ResultGrid:
     """Run the target grid under grouped ASHA and close the MLflow runs of stopped trials."""
     space = {key: tune.grid_search(values) for key, values in target_param_space(context.config).items()}
     results = _tuner(target_trial, context, space, "target", _target_scheduler(context.config)).fit()
-    _close_stopped_runs(context)
+    _close_stopped_runs(context, results)
     return results
 
 
-def _close_stopped_runs(context: SweepContext) -> None:
-    """Trials ASHA stopped never close their run: mark them KILLED / early_stopped."""
+def _grid_key(values: dict) -> tuple:
+    return (values["intermediate_task"], values["target_task"], float(values["learning_rate"]), int(values["seed"]))
+
+
+def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid) -> None:
+    """Close the runs of trials that could not close their own.
+
+    A trial stopped by ASHA is ended by Tune before it returns: its run is marked ``KILLED``
+    with ``asha_outcome=early_stopped``. A trial whose process died (e.g. killed for memory)
+    has an error in ``results``: its run is marked ``FAILED`` with the error.
+    """
     tracker = Tracker(context.tracking_uri)
+    errors = {_grid_key(result.config): result.error for result in results if result.error is not None}
     running = tracker.client.search_runs(
         [context.experiment_id],
         filter_string=f"tags.`mlflow.parentRunId` = '{context.parent_run_id}' and attributes.status = 'RUNNING'",
     )
     for run in running:
-        tracker.set_tags(run.info.run_id, {"asha_outcome": "early_stopped"})
-        tracker.finish(run.info.run_id, "KILLED")
+        error = errors.get(_grid_key(run.data.tags)) if run.data.tags.get("stage") == "target" else None
+        if error is not None:
+            tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
+            tracker.finish(run.info.run_id, "FAILED")
+        else:
+            tracker.set_tags(run.info.run_id, {"asha_outcome": "early_stopped"})
+            tracker.finish(run.info.run_id, "KILLED")
 
 
 def _raise_on_errors(results: tune.ResultGrid, phase: str) -> None:
@@ -213,9 +229,15 @@ def _raise_on_errors(results: tune.ResultGrid, phase: str) -> None:
         raise RuntimeError(f"{len(errors)} {phase} trial(s) failed:\n" + "\n".join(errors))
 
 
-def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address`` (or ``$RAY_ADDRESS``), or start a local Ray, unless already connected."""
+def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
+    """Connect to ``address`` (or ``$RAY_ADDRESS``), or start a local Ray, unless already connected.
+
+    The job's runtime environment carries the Train worker-group start timeout to every Train
+    controller (``RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S``). When Ray is already initialised by the
+    caller, set that variable in its runtime environment yourself.
+    """
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    ray.init(address=address or "local")
+    timeout = str(config.resources.worker_group_start_timeout_s)
+    ray.init(address=address or "local", runtime_env={"env_vars": {WORKER_GROUP_START_TIMEOUT_ENV: timeout}})

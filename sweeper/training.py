@@ -141,6 +141,9 @@ def train_stage(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        # Ray Train initialises a process group, so the Trainer wraps the model in DDP even with
+        # one worker; every parameter is used in forward, so skip DDP's unused-parameter search.
+        ddp_find_unused_parameters=False,
         use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
     )
