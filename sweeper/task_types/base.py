@@ -65,14 +65,44 @@ class TaskType(ABC):
         """A collator that pads a list of features into a batch of tensors (dynamic padding)."""
 
     @abstractmethod
+    def predict(self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str) -> Any:
+        """Predict ``examples`` (one language) with ``model``, batched with dynamic padding.
+
+        Returns:
+            One prediction per example in XTREME submission form: label names (classification),
+            choice indices (multiple choice), label sequences (tagging), ``{question_id: text}``
+            (QA).
+        """
+
+    @abstractmethod
+    def score(self, predictions: Any, examples: list[dict], spec: TaskSpec, language: str) -> dict[str, float]:
+        """Score ``predictions`` against the gold ``examples`` with the task's official metric.
+
+        Returns:
+            metric name → value in [0, 100].
+
+        Raises:
+            ValueError: predictions and examples do not correspond (count or ids).
+        """
+
     def evaluate(
         self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str
     ) -> Evaluation:
-        """Predict ``examples`` (one language) and score them with the task's official metric."""
+        """Predict ``examples`` (one language) and score them: :meth:`predict` then :meth:`score`."""
+        predictions = self.predict(model, tokenizer, examples, spec, settings, language)
+        return Evaluation(metrics=self.score(predictions, examples, spec, language), predictions=predictions)
 
     @abstractmethod
     def write_predictions(self, predictions: Any, path: Path) -> None:
         """Write predictions in the XTREME submission layout (``<task>/test-<lang>.<suffix>``)."""
+
+    @abstractmethod
+    def read_predictions(self, path: Path) -> Any:
+        """Read a file written by :meth:`write_predictions` (or an XTREME submission file).
+
+        Raises:
+            MissingDataError: ``path`` does not exist. DataFormatError: it is malformed (file, line).
+        """
 
 
 _TASK_TYPES: dict[str, TaskType] = {}

@@ -9,9 +9,18 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 
 from sweeper.config import TrainingConfig
 from sweeper.data.features import encode_classification
+from sweeper.data.formats._io import iter_lines
 from sweeper.metrics.classification import accuracy
 from sweeper.registry import TaskSpec
-from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, classifier_kwargs, label_maps, predict_logits, register
+from sweeper.task_types.base import (
+    InputsOnly,
+    TaskType,
+    classifier_kwargs,
+    feature_rows,
+    label_maps,
+    predict_logits,
+    register,
+)
 
 
 @register
@@ -35,15 +44,20 @@ class Classification(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
 
-    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[str]:
         label_to_id, id_to_label = label_maps(spec)
         features = feature_rows(encode_classification(examples, tokenizer, label_to_id, settings.max_seq_length))
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
         )
-        predicted = [id_to_label[int(np.argmax(row))] for row in logits]
-        gold = [example["label"] for example in examples]
-        return Evaluation(metrics={"accuracy": accuracy(gold, predicted)}, predictions=predicted)
+        return [id_to_label[int(np.argmax(row))] for row in logits]
+
+    def score(self, predictions, examples, spec, language) -> dict[str, float]:
+        return {"accuracy": accuracy([example["label"] for example in examples], predictions)}
 
     def write_predictions(self, predictions, path: Path) -> None:
         path.write_text("".join(f"{label}\n" for label in predictions), encoding="utf-8")
+
+    def read_predictions(self, path: Path) -> list[str]:
+        """One label name per line."""
+        return [line for _, line in iter_lines(path)]

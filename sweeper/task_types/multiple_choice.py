@@ -9,8 +9,16 @@ import numpy as np
 from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice
 
 from sweeper.data.features import encode_multiple_choice
+from sweeper.data.formats._io import iter_lines
+from sweeper.errors import DataFormatError
 from sweeper.metrics.classification import accuracy
-from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, predict_logits, register
+from sweeper.task_types.base import (
+    InputsOnly,
+    TaskType,
+    feature_rows,
+    predict_logits,
+    register,
+)
 
 
 @register
@@ -36,14 +44,24 @@ class MultipleChoice(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForMultipleChoice(tokenizer), tokenizer)
 
-    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[int]:
         features = self.train_features(examples, tokenizer, spec, settings)
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
         )
-        predicted = [int(np.argmax(row)) for row in logits]
-        gold = [example["label"] for example in examples]
-        return Evaluation(metrics={"accuracy": accuracy(gold, predicted)}, predictions=predicted)
+        return [int(np.argmax(row)) for row in logits]
+
+    def score(self, predictions, examples, spec, language) -> dict[str, float]:
+        return {"accuracy": accuracy([example["label"] for example in examples], predictions)}
 
     def write_predictions(self, predictions, path: Path) -> None:
         path.write_text("".join(f"{index}\n" for index in predictions), encoding="utf-8")
+
+    def read_predictions(self, path: Path) -> list[int]:
+        """One 0-based choice index per line."""
+        predictions = []
+        for number, line in iter_lines(path):
+            if not line.strip().isdigit():
+                raise DataFormatError(path, number, f"expected a 0-based choice index, got {line!r}")
+            predictions.append(int(line))
+        return predictions

@@ -9,9 +9,17 @@ import numpy as np
 from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
 from sweeper.data.features import prepare_qa_eval_features, prepare_qa_train_features
+from sweeper.data.formats._io import load_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
+from sweeper.errors import DataFormatError
 from sweeper.metrics.qa import mlqa_em_f1, squad_em_f1
-from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, predict_logits, register
+from sweeper.task_types.base import (
+    InputsOnly,
+    TaskType,
+    feature_rows,
+    predict_logits,
+    register,
+)
 
 N_BEST_SIZE = 20  # xtreme_reference.md §4 (HF utils_qa.py defaults)
 MAX_ANSWER_LENGTH = 30
@@ -46,7 +54,7 @@ class SpanQA(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
 
-    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+    def predict(self, model, tokenizer, examples, spec, settings, language) -> dict[str, str]:
         columns = prepare_qa_eval_features(
             examples, tokenizer, settings.max_seq_length, settings.doc_stride, settings.max_query_length
         )
@@ -67,15 +75,23 @@ class SpanQA(TaskType):
             n_best_size=N_BEST_SIZE,
             max_answer_length=MAX_ANSWER_LENGTH,
         )
+        return predictions
+
+    def score(self, predictions, examples, spec, language) -> dict[str, float]:
         references = {example["id"]: list(example["answers"]["text"]) for example in examples}
         if spec.answer_normalization == "mlqa":
-            metrics = mlqa_em_f1(predictions, references, language)
-        else:
-            metrics = squad_em_f1(predictions, references)
-        return Evaluation(metrics=dict(metrics), predictions=predictions)
+            return dict(mlqa_em_f1(predictions, references, language))
+        return dict(squad_em_f1(predictions, references))
 
     def write_predictions(self, predictions, path: Path) -> None:
         path.write_text(json.dumps(predictions, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    def read_predictions(self, path: Path) -> dict[str, str]:
+        """A JSON object ``{question_id: answer_text}`` (the SQuAD/XTREME prediction file)."""
+        predictions = load_json(path)
+        if not isinstance(predictions, dict) or not all(isinstance(text, str) for text in predictions.values()):
+            raise DataFormatError(path, None, "expected a JSON object mapping question ids to answer strings")
+        return predictions
 
 
 def _pad(rows: list[np.ndarray]) -> np.ndarray:

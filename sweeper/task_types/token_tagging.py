@@ -6,11 +6,23 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+from transformers import (
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+)
 
 from sweeper.data.features import align_tagging_labels, predictions_to_word_labels
+from sweeper.data.formats._io import iter_lines
 from sweeper.metrics.tagging import seqeval_scores, token_accuracy
-from sweeper.task_types.base import Evaluation, InputsOnly, TaskType, feature_rows, classifier_kwargs, label_maps, predict_logits, register
+from sweeper.task_types.base import (
+    InputsOnly,
+    TaskType,
+    classifier_kwargs,
+    feature_rows,
+    label_maps,
+    predict_logits,
+    register,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +51,7 @@ class TokenTagging(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
 
-    def evaluate(self, model, tokenizer, examples, spec, settings, language) -> Evaluation:
+    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[list[str]]:
         label_to_id, id_to_label = label_maps(spec)
         columns = align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length)
         features = feature_rows(columns)
@@ -58,12 +70,24 @@ class TokenTagging(TaskType):
                 "%s/%s: %d word(s) cut by max_seq_length=%d and %d word(s) without any piece were labelled O",
                 spec.task, language, words.num_truncated_words, settings.max_seq_length, words.num_empty_words,
             )
-        predicted = words.labels
+        return words.labels
+
+    def score(self, predictions, examples, spec, language) -> dict[str, float]:
         gold = [example["tags"] for example in examples]
-        metrics = seqeval_scores(gold, predicted)
-        metrics["accuracy"] = token_accuracy(gold, predicted)
-        return Evaluation(metrics=metrics, predictions=predicted)
+        metrics = seqeval_scores(gold, predictions)
+        metrics["accuracy"] = token_accuracy(gold, predictions)
+        return metrics
 
     def write_predictions(self, predictions, path: Path) -> None:
         sentences = ["".join(f"{label}\n" for label in labels) for labels in predictions]
         path.write_text("\n".join(sentences), encoding="utf-8")
+
+    def read_predictions(self, path: Path) -> list[list[str]]:
+        """One label per line, a blank line between sentences (XTREME's tagging submission layout)."""
+        sentences: list[list[str]] = [[]]
+        for _, line in iter_lines(path):
+            if line.strip():
+                sentences[-1].append(line.strip())
+            elif sentences[-1]:
+                sentences.append([])
+        return [labels for labels in sentences if labels]
