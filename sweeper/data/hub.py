@@ -31,9 +31,20 @@ def _label_names(dataset: datasets.Dataset, column: str) -> Callable[[int], str]
 
 
 def squad_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
-    """SQuAD-schema rows (id, title, context, question, answers) as they are."""
+    """SQuAD-schema rows (id, title, context, question, answers) as they are.
+
+    Fits every SQuAD-format Hub set: ``rajpurkar/squad``, ``rajpurkar/squad_v2`` (unanswerable
+    questions have empty ``answers`` lists), ``google/xquad``, ``facebook/mlqa`` (which has no
+    ``title`` column: the title becomes ``""``, as the local reader does for a missing title).
+    """
     return [
-        {key: row[key] for key in ("id", "title", "context", "question", "answers")}
+        {
+            "id": row["id"],
+            "title": row.get("title", ""),
+            "context": row["context"],
+            "question": row["question"],
+            "answers": {"text": list(row["answers"]["text"]), "answer_start": list(row["answers"]["answer_start"])},
+        }
         for row in dataset
     ]
 
@@ -68,11 +79,58 @@ def pair_rows(dataset: datasets.Dataset, language: str | None = None) -> list[di
     ]
 
 
+def qqp_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """GLUE QQP rows (``nyu-mll/glue`` ``qqp``: ``question1``, ``question2``, ``label``, ``idx``).
+
+    The label becomes ``"0"``/``"1"``, the ``is_duplicate`` value of GLUE's ``QQP/*.tsv`` (and
+    jiant's QQP labels), not the Hub's ClassLabel names ``not_duplicate``/``duplicate``, so that
+    Hub and local data share the task file's labels. Rows with label -1 (the unlabelled GLUE test
+    split) are skipped.
+    """
+    return [
+        {"id": str(row.get("idx", index)), "text_a": row["question1"], "text_b": row["question2"], "label": str(row["label"])}
+        for index, row in enumerate(dataset)
+        if row["label"] != -1
+    ]
+
+
+def copa_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """COPA-format rows (``aps/super_glue`` ``copa``, ``cambridgeltl/xcopa`` ``{lang}``) → the
+    multiple-choice schema, as ``read_xcopa_jsonl``: ``context`` = ``premise``, ``question`` =
+    ``cause``/``effect``, ``choices`` = ``[choice1, choice2]``, ``label`` = the index (a ClassLabel
+    ``choice1``/``choice2`` in SuperGLUE, an int in XCOPA). Rows with label -1 (the unlabelled
+    SuperGLUE test split) are skipped.
+    """
+    return [
+        {
+            "id": str(row.get("idx", index)),
+            "context": row["premise"],
+            "question": row["question"],
+            "choices": [row["choice1"], row["choice2"]],
+            "label": int(row["label"]),
+        }
+        for index, row in enumerate(dataset)
+        if row["label"] != -1
+    ]
+
+
+def parallel_rows(dataset: datasets.Dataset, language: str | None = None) -> list[dict]:
+    """Aligned sentence pairs (``google/xtreme`` ``tatoeba.{xxx}``: ``source_sentence`` non-English,
+    ``target_sentence`` English) → ``{"id": row index, "source", "target"}``, as ``read_tatoeba_txt``."""
+    return [
+        {"id": str(index), "source": row["source_sentence"].strip(), "target": row["target_sentence"].strip()}
+        for index, row in enumerate(dataset)
+    ]
+
+
 CONVERTERS: dict[str, Callable[[datasets.Dataset, str | None], list[dict]]] = {
     "squad": squad_rows,
     "tydiqa": tydiqa_rows,
     "tagging": tagging_rows,
     "pair": pair_rows,
+    "qqp": qqp_rows,
+    "copa": copa_rows,
+    "parallel": parallel_rows,
 }
 
 

@@ -3,6 +3,9 @@
 Local layout: ``<data_dir>/<layout>/<file>`` where ``layout`` is the task's (``xtreme`` for the
 google-research/xtreme ``download/`` layout, ``english`` for release layouts), or
 ``<data_dir>/<file>`` when ``data_dir`` *is* that layout root (e.g. a user's own ``download/``).
+
+A split has one or several sources (:class:`~sweeper.registry.Split`), each with its own format,
+files and Hub source; their examples are concatenated in order.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.errors import ConfigError, MissingDataError
-from sweeper.registry import SplitSource, TaskSpec
+from sweeper.registry import Split, SplitSource, TaskSpec
 
 
 def layout_root(spec: TaskSpec, data_dir: Path) -> Path:
@@ -19,8 +22,8 @@ def layout_root(spec: TaskSpec, data_dir: Path) -> Path:
     return nested if nested.is_dir() else data_dir
 
 
-def split_source(spec: TaskSpec, split: str) -> SplitSource:
-    """The declared source of ``split``.
+def task_split(spec: TaskSpec, split: str) -> Split:
+    """The declared sources of ``split``.
 
     Raises:
         ConfigError: the task declares no such split.
@@ -30,35 +33,89 @@ def split_source(spec: TaskSpec, split: str) -> SplitSource:
     return spec.splits[split]
 
 
+def _source_files(spec: TaskSpec, source: SplitSource, root: Path, language: str | None) -> list[Path]:
+    return [root / pattern.format(lang=spec.file_language(language)) for pattern in source.files]
+
+
 def split_files(spec: TaskSpec, split: str, data_dir: Path, language: str | None = None) -> list[Path]:
-    """The local files of ``split`` (``{lang}`` filled with ``language``)."""
+    """The local files of ``split``, source by source (``{lang}`` filled with ``language``, or
+    with its code in the task's ``language_codes``)."""
     root = layout_root(spec, data_dir)
-    source = split_source(spec, split)
-    return [root / pattern.format(lang=language) for pattern in source.files]
+    return [
+        path for source in task_split(spec, split).sources for path in _source_files(spec, source, root, language)
+    ]
+
+
+def _missing_data_error(spec: TaskSpec, what: str, missing: list[Path], patterns: list[str], hint: str) -> MissingDataError:
+    shown = "\n  ".join(str(path) for path in missing[:10])
+    more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
+    expected = ", ".join(f"<data-dir>/{spec.layout}/{pattern}" for pattern in patterns)
+    return MissingDataError(
+        f"task {spec.task!r}, {what}: {len(missing)} data file(s) missing:\n  {shown}{more}\n"
+        f"Expected layout: {expected} (or the same paths under <data-dir>/ when --data-dir points at "
+        f"the {spec.layout} folder itself). Point --data-dir / SWEEPER_DATA_DIR at a folder with that "
+        f"layout{hint}."
+    )
 
 
 def check_split_files(spec: TaskSpec, split: str, data_dir: Path, languages: list[str | None]) -> None:
     """Fail early, before any trial starts, when a file of ``split`` is missing.
 
     Raises:
-        MissingDataError: lists every missing path and explains the expected layout.
+        MissingDataError: lists every missing path and, for each source with a missing file, the
+            expected path pattern in the layout.
     """
-    missing = [
-        path
-        for language in languages
-        for path in split_files(spec, split, data_dir, language)
-        if not path.is_file()
-    ]
+    root = layout_root(spec, data_dir)
+    missing: list[Path] = []
+    patterns: list[str] = []
+    for source in task_split(spec, split).sources:
+        for language in languages:
+            for pattern, path in zip(source.files, _source_files(spec, source, root, language), strict=True):
+                if not path.is_file():
+                    missing.append(path)
+                    if pattern not in patterns:
+                        patterns.append(pattern)
     if missing:
-        shown = "\n  ".join(str(path) for path in missing[:10])
-        more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise MissingDataError(
-            f"task {spec.task!r}, split {split!r}: {len(missing)} data file(s) missing:\n  {shown}{more}\n"
-            f"Expected layout: <data-dir>/{spec.layout}/{split_source(spec, split).files[0]} "
-            f"(or <data-dir>/{split_source(spec, split).files[0]} when --data-dir points at the "
-            f"{spec.layout} folder itself). Point --data-dir / SWEEPER_DATA_DIR at a folder with that "
-            "layout, or restrict zero_shot.languages to the languages you have."
+        raise _missing_data_error(
+            spec, f"split {split!r}", missing, patterns, ", or restrict zero_shot.languages to the languages you have"
         )
+
+
+def _load_source(spec: TaskSpec, source: SplitSource, data_dir: Path | None, language: str | None) -> list[dict]:
+    if data_dir is None:
+        from sweeper.data.hub import load_hub_split
+
+        hub = source.hub
+        if hub.name:  # the Hub config uses the task's code for the language (``language_codes``)
+            hub = hub.model_copy(update={"name": hub.name.format(lang=spec.file_language(language))})
+        return load_hub_split(hub, language)
+    from sweeper.data.formats import read_examples
+
+    root = layout_root(spec, data_dir)
+    return [
+        example for path in _source_files(spec, source, root, language) for example in read_examples(source.format, path)
+    ]
+
+
+def proportional_counts(sizes: list[int], limit: int) -> list[int]:
+    """How many of each source's first examples a ``limit``-example subsample of their
+    concatenation keeps: shares proportional to the sources' sizes (largest remainder), summing to
+    ``min(limit, sum(sizes))``, so a subsample of a mixed split still mixes its sources.
+
+    Raises:
+        ValueError: ``limit`` is negative.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    total = sum(sizes)
+    if limit >= total:
+        return list(sizes)
+    exact = [size * limit / total for size in sizes]
+    counts = [int(share) for share in exact]
+    by_remainder = sorted(range(len(sizes)), key=lambda index: (counts[index] - exact[index], index))
+    for index in by_remainder[: limit - sum(counts)]:
+        counts[index] += 1
+    return counts
 
 
 def load_split(
@@ -68,36 +125,84 @@ def load_split(
     language: str | None = None,
     limit: int | None = None,
 ) -> list[dict]:
-    """Load the examples of one split (one language for ``{lang}`` splits).
+    """Load the examples of one split (one language for ``{lang}`` splits), source after source.
 
     Args:
-        data_dir: local data root; ``None`` loads from the Hub source declared in the task file.
-        limit: keep the first ``limit`` examples (deterministic subsample for CPU budgets).
+        data_dir: local data root; ``None`` loads from the Hub sources declared in the task file.
+        limit: keep the first ``limit`` examples (deterministic subsample for CPU budgets); for a
+            split with several sources, the first examples of each source in proportion to the
+            sources' sizes (:func:`proportional_counts`), in source order.
 
     Returns:
         Examples in the schema of the task's type (see ``sweeper.data.formats``).
 
     Raises:
-        MissingDataError: a local file is missing. ConfigError: no Hub source is declared.
-        DataFormatError: a file is corrupt (with file and line).
+        MissingDataError: a local file is missing (all missing files of the split are named).
+        ConfigError: a source declares no Hub source. DataFormatError: a file is corrupt (with
+            file and line).
     """
-    from sweeper.data.formats import read_examples
-
-    source = split_source(spec, split)
-    if data_dir is None:
-        from sweeper.data.hub import load_hub_split
-
-        if source.hub is None:
-            raise ConfigError(
-                f"task {spec.task!r}, split {split!r} has no Hub source; pass --data-dir "
-                "(or SWEEPER_DATA_DIR) pointing at a local copy"
-            )
-        examples = load_hub_split(source.hub, language)
-    else:
+    sources = task_split(spec, split).sources
+    if data_dir is not None:
         check_split_files(spec, split, data_dir, [language])
-        examples = [
-            example
-            for path in split_files(spec, split, data_dir, language)
-            for example in read_examples(source.format, path)
-        ]
-    return examples[:limit] if limit is not None else examples
+    else:  # every source is checked before anything is downloaded
+        for source in sources:
+            if source.hub is None:
+                raise ConfigError(
+                    f"task {spec.task!r}, split {split!r}: the {source.format} source {source.files} has no Hub "
+                    "source; pass --data-dir (or SWEEPER_DATA_DIR) pointing at a local copy"
+                )
+    parts = [_load_source(spec, source, data_dir, language) for source in sources]
+    if limit is not None:
+        parts = [part[:count] for part, count in zip(parts, proportional_counts([len(part) for part in parts], limit), strict=True)]
+    return [example for part in parts for example in part]
+
+
+def labels_path(spec: TaskSpec, data_dir: Path) -> Path:
+    """The local path of the task's ``labels_file``.
+
+    Raises:
+        ConfigError: the task declares no ``labels_file``.
+    """
+    if spec.labels_file is None:
+        raise ConfigError(f"task {spec.task!r} declares no labels_file")
+    return layout_root(spec, data_dir) / spec.labels_file
+
+
+def check_labels_file(spec: TaskSpec, data_dir: Path) -> None:
+    """Fail early when the task's ``labels_file`` is missing (nothing to check without one).
+
+    Raises:
+        MissingDataError: names the missing path and the expected layout.
+    """
+    if spec.labels_file is not None and not labels_path(spec, data_dir).is_file():
+        raise _missing_data_error(
+            spec, "label inventory (labels_file)", [labels_path(spec, data_dir)], [spec.labels_file],
+            ", next to the task's data files",
+        )
+
+
+def resolve_labels(spec: TaskSpec, data_dir: Path | None) -> TaskSpec:
+    """The spec with its label list read from ``labels_file``; unchanged when it lists ``labels``.
+
+    The inventory is a file of the data set (jiant's ``tags_to_id.json`` for CCG), so the label
+    ids of training, English-dev and every later evaluation are the same, whatever tags a subsample
+    happens to contain. The resolved spec has ``labels`` set and ``labels_file`` cleared; the head
+    saved with a model carries the same list as ``id2label``.
+
+    Raises:
+        ConfigError: the labels must come from a file but ``data_dir`` is ``None`` (Hub).
+        MissingDataError: the file is missing. DataFormatError: it is not a ``{label: id}`` object
+            with the ids 0..n-1.
+    """
+    if spec.labels_file is None:
+        return spec
+    if data_dir is None:
+        raise ConfigError(
+            f"task {spec.task!r} reads its labels from {spec.labels_file} in a local data directory; "
+            "pass --data-dir (or SWEEPER_DATA_DIR)"
+        )
+    from sweeper.data.formats.tagging import read_label_ids_json
+
+    check_labels_file(spec, data_dir)
+    labels = read_label_ids_json(labels_path(spec, data_dir))
+    return spec.model_copy(update={"labels": labels, "labels_file": None})

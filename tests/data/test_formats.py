@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sweeper.data.formats import NLI_LABELS, READERS, BuccCorpus, read_bucc, read_examples
+from sweeper.data.formats.tagging import read_label_ids_json
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 
 DATA_DIR = Path(os.environ.get("SWEEPER_DATA_DIR", "/work/shared/data"))
@@ -818,3 +819,27 @@ def test_squad_duplicate_question_id(tmp_path):
     path = write(tmp_path / "train.json", json.dumps(squad_document(qas, "ctx")))
     with pytest.raises(DataFormatError, match="question 'q': question id occurs more than once"):
         read_examples("squad_json", path)
+
+
+def test_label_ids_json_orders_jiant_tags_to_id_by_id(tmp_path):
+    # jiant's CCG tags_to_id.json; ids may be ints or digit strings (CCGTask.get_tags_to_id: int(v)).
+    path = write(tmp_path / "tags_to_id.json", json.dumps({"N": "1", "N/N": 0, "(S\\NP)/NP": 2}))
+    assert read_label_ids_json(path) == ["N/N", "N", "(S\\NP)/NP"]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("[]", "expected a non-empty JSON object {label: id}"),
+        ("{}", "expected a non-empty JSON object {label: id}"),
+        ('{"N": -1}', "label 'N': id must be a non-negative integer, got -1"),
+        ('{"N": true}', "label 'N': id must be a non-negative integer, got True"),
+        ('{"N": 0, "NP": "0"}', "labels 'N' and 'NP' share id 0"),
+        ('{"N": 0, "NP": 2}', "ids must be 0..1 without gaps; id 1 is missing"),
+    ],
+)
+def test_label_ids_json_rejects_what_is_not_an_inventory(tmp_path, content, fragment):
+    path = write(tmp_path / "tags_to_id.json", content)
+    with pytest.raises(DataFormatError) as error:
+        read_label_ids_json(path)
+    assert_located(error.value, path, None, fragment)

@@ -3,7 +3,14 @@
 import datasets
 import pytest
 
-from sweeper.data.hub import load_hub_split, pair_rows, tagging_rows, tydiqa_rows
+from sweeper.data.hub import (
+    copa_rows,
+    load_hub_split,
+    pair_rows,
+    qqp_rows,
+    tagging_rows,
+    tydiqa_rows,
+)
 from sweeper.errors import ConfigError
 from sweeper.registry import HubSource
 
@@ -50,3 +57,42 @@ def test_tydiqa_rows_are_selected_by_language_prefix():
 def test_unknown_converter_is_a_config_error():
     with pytest.raises(ConfigError, match="Did you mean 'tagging'"):
         load_hub_split(HubSource(path="google/xtreme", name="PAN-X.de", split="train", converter="tagin"), "de")
+
+
+def test_qqp_rows_use_glue_is_duplicate_values_and_skip_the_unlabelled_test():
+    features = datasets.Features(
+        {"question1": datasets.Value("string"), "question2": datasets.Value("string"),
+         "label": datasets.ClassLabel(names=["not_duplicate", "duplicate"]), "idx": datasets.Value("int32")}
+    )
+    dataset = datasets.Dataset.from_dict(
+        {"question1": ["a?", "b?", "c?"], "question2": ["x?", "y?", "z?"], "label": [1, 0, -1], "idx": [7, 8, 9]}, features
+    )
+    assert qqp_rows(dataset) == [
+        {"id": "7", "text_a": "a?", "text_b": "x?", "label": "1"},
+        {"id": "8", "text_a": "b?", "text_b": "y?", "label": "0"},
+    ]
+
+
+def test_pawsx_rows_keep_the_release_label_names():
+    features = datasets.Features(
+        {"id": datasets.Value("int32"), "sentence1": datasets.Value("string"), "sentence2": datasets.Value("string"),
+         "label": datasets.ClassLabel(names=["0", "1"])}
+    )
+    dataset = datasets.Dataset.from_dict({"id": [1, 2], "sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [1, -1]}, features)
+    assert pair_rows(dataset) == [{"id": "0", "text_a": "a", "text_b": "c", "label": "1"}]
+
+
+@pytest.mark.parametrize(
+    "label_feature", [datasets.ClassLabel(names=["choice1", "choice2"]), datasets.Value("int32")], ids=["super_glue", "xcopa"]
+)
+def test_copa_rows_match_the_xcopa_reader_schema(label_feature):
+    features = datasets.Features(
+        {name: datasets.Value("string") for name in ("premise", "choice1", "choice2", "question")}
+        | {"idx": datasets.Value("int32"), "label": label_feature}
+    )
+    dataset = datasets.Dataset.from_dict(
+        {"premise": ["p", "q"], "choice1": ["a", "c"], "choice2": ["b", "d"], "question": ["cause", "effect"],
+         "idx": [0, 1], "label": [1, -1]},
+        features,
+    )
+    assert copa_rows(dataset) == [{"id": "0", "context": "p", "question": "cause", "choices": ["a", "b"], "label": 1}]

@@ -12,7 +12,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sweeper.data.formats._io import column_count_error, iter_fixed_rows, iter_lines
+from sweeper.data.formats._io import (
+    column_count_error,
+    iter_fixed_rows,
+    iter_lines,
+    load_json,
+)
 from sweeper.errors import DataFormatError
 
 _TAGGING_COLUMNS = ("token", "tag")
@@ -100,8 +105,9 @@ def read_ccg_tsv(path: Path) -> list[dict]:
     Format (jiant ``jiant/tasks/lib/ccg.py``, ``CCGTask._create_examples``): one sentence per
     line, ``tokens<TAB>tags``, where ``tokens`` is the space-tokenized sentence and ``tags`` its
     space-separated CCG supertags (one per token). jiant maps tags to ids with a separate
-    ``tags_to_id.json`` (1,363 tags); this reader keeps the tag strings. The files are derived
-    from CCGbank (LDC2005T13, licensed), so no copy ships with the project.
+    ``tags_to_id.json`` (1,363 tags; read by :func:`read_label_ids_json`); this reader keeps the
+    tag strings. The files are derived from CCGbank (LDC2005T13, licensed), so no copy ships with
+    the project.
 
     Returns:
         One tagging example per line, ``id`` = the 0-based line index among non-blank lines.
@@ -123,3 +129,49 @@ def read_ccg_tsv(path: Path) -> list[dict]:
             )
         examples.append(_tagging_example(len(examples), tokens, tags))
     return examples
+
+
+def read_label_ids_json(path: Path) -> list[str]:
+    """Read a label inventory ``{label: id}`` such as jiant's CCG ``tags_to_id.json``.
+
+    Format: one JSON object mapping each label to its integer id (jiant writes the ids as ints or
+    as digit strings; ``CCGTask.get_tags_to_id`` converts them with ``int``). The ids must be
+    exactly 0..n-1, so that id ``i`` is the ``i``-th label. Source: jiant
+    ``jiant/tasks/lib/ccg.py`` (``path_dict["tags_to_id"]``); jiant's
+    ``scripts/ccg/ccg_to_num.py`` numbers the tags of train, test and dev in order of first
+    appearance (1,363 for CCGbank).
+
+    Returns:
+        The labels ordered by id.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: the file is not a non-empty JSON object of label → integer id, or the
+            ids are not 0..n-1 without gaps or repeats.
+    """
+    raw = load_json(path)
+    if not isinstance(raw, dict) or not raw:
+        raise DataFormatError(path, None, "expected a non-empty JSON object {label: id}")
+    by_id: dict[int, str] = {}
+    for label, value in raw.items():
+        text = str(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or not text.isascii()
+            or not text.isdigit()
+        ):
+            raise DataFormatError(
+                path, None, f"label {label!r}: id must be a non-negative integer, got {value!r}"
+            )
+        if int(text) in by_id:
+            raise DataFormatError(
+                path, None, f"labels {by_id[int(text)]!r} and {label!r} share id {int(text)}"
+            )
+        by_id[int(text)] = label
+    if sorted(by_id) != list(range(len(by_id))):
+        gap = min(set(range(len(by_id))) - set(by_id))
+        raise DataFormatError(
+            path, None, f"ids must be 0..{len(by_id) - 1} without gaps; id {gap} is missing"
+        )
+    return [by_id[index] for index in range(len(by_id))]
