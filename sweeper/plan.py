@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, ZeroShotConfig, stable_hash
-from sweeper.data.sources import check_split_files
+from sweeper.config import (
+    NO_INTERMEDIATE,
+    SweepConfig,
+    TrainingConfig,
+    ZeroShotConfig,
+    stable_hash,
+)
+from sweeper.data.sources import check_labels_file, check_split_files, resolve_labels
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
+from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, get_task
 
 # This module is imported by every Ray trial actor: it must not import torch/transformers
 # (task types are imported inside validate_sweep, which only the driver runs).
@@ -90,7 +96,9 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
         UnknownTaskError: a task id is not registered (with did-you-mean).
         ConfigError: a retrieval task as intermediate/target-trained task, a target without
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
-        MissingDataError: with ``data_dir``, any file the sweep would read is missing.
+        MissingDataError: with ``data_dir``, any file the sweep would read is missing (data files and
+            label inventories such as CCG's ``labels_file``).
+        ConfigError: without ``data_dir``, a task whose labels are kept in a local ``labels_file``.
     """
     from sweeper.task_types import get_task_type
 
@@ -118,21 +126,62 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
                 f"{did_you_mean(language, known_languages)} Use ISO 639-1 codes, e.g. de, zh."
             )
     if data_dir is None:
+        for spec in specs + targets:
+            resolve_labels(spec, None)  # a label inventory kept in a local file (CCG) needs data_dir
         return
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")
     for spec in specs + targets:
+        if is_retrieval(spec):
+            continue
         check_split_files(spec, "train", data_dir, [TRAIN_LANGUAGE])
         check_split_files(spec, "dev", data_dir, [TRAIN_LANGUAGE])
+        check_labels_file(spec, data_dir)
     for spec in targets:
-        check_split_files(spec, spec.zero_shot.split, data_dir, zero_shot_languages(spec, config.zero_shot))
+        languages = zero_shot_languages(spec, config.zero_shot)
+        check_split_files(spec, spec.zero_shot.split, data_dir, languages)
+        if is_retrieval(spec) and THRESHOLD_SPLIT in spec.splits:
+            check_split_files(spec, THRESHOLD_SPLIT, data_dir, languages)
+
+
+#: The split whose gold tunes a retrieval task's mining threshold (BUCC: XTREME's dev = the BUCC
+#: sample set); a retrieval task that declares it besides its zero-shot split is a mining task.
+THRESHOLD_SPLIT = "dev"
+
+
+def is_retrieval(task: TaskSpec) -> bool:
+    """Whether ``task`` is evaluated on the encoder directly (BUCC, Tatoeba): no target training."""
+    return task.task_type in EVALUATION_ONLY_TYPES
+
+
+def trained_targets(config: SweepConfig) -> list[str]:
+    """The target tasks that are fine-tuned (the target grid), in config order."""
+    return [task for task in config.target_tasks if not is_retrieval(resolve_task(config, task))]
+
+
+def retrieval_evaluations(config: SweepConfig) -> list[dict[str, str]]:
+    """One evaluation per (intermediate task, retrieval target), ``none`` included, in config order.
+
+    Retrieval targets have no training data, hence no learning-rate/seed grid and no ASHA: each
+    intermediate encoder (or the pretrained model for ``none``) is evaluated once.
+    """
+    targets = [task for task in config.target_tasks if is_retrieval(resolve_task(config, task))]
+    return [
+        {"intermediate_task": intermediate, "target_task": target}
+        for target in targets
+        for intermediate in config.intermediate_tasks
+    ]
 
 
 def target_param_space(config: SweepConfig) -> dict[str, list]:
-    """The target-stage grid: intermediate × target × learning rate × seed, as plain lists."""
+    """The target-stage grid: intermediate × trained target × learning rate × seed, as plain lists.
+
+    Retrieval targets are not in it (see :func:`retrieval_evaluations`); ``target_task`` is empty
+    when every target is a retrieval task.
+    """
     return {
         "intermediate_task": list(config.intermediate_tasks),
-        "target_task": list(config.target_tasks),
+        "target_task": trained_targets(config),
         "learning_rate": list(config.param_space.learning_rate),
         "seed": list(config.param_space.seed),
     }

@@ -5,7 +5,9 @@ calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
 Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
 keeps its encoder under ``<output>/stages/intermediate/<task>-<hash>``; finished encoders found
 there are reused. Phase 2 runs the intermediate × target × learning-rate × seed grid under
-grouped ASHA; every target trial loads the encoder of its intermediate task.
+grouped ASHA; every target trial loads the encoder of its intermediate task. Retrieval targets
+(BUCC, Tatoeba) have no training: one trial per (intermediate, retrieval target) evaluates the
+cached encoder directly (no learning-rate/seed grid, no ASHA), before the target grid.
 """
 
 from __future__ import annotations
@@ -22,10 +24,19 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
-from sweeper.plan import IntermediateStage, encoder_is_complete, intermediate_stages, resolve_task, target_param_space
+from sweeper.plan import (
+    THRESHOLD_SPLIT,
+    IntermediateStage,
+    encoder_is_complete,
+    intermediate_stages,
+    resolve_task,
+    retrieval_evaluations,
+    target_param_space,
+)
 from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
 from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.selection import NO_SELECTION, TARGET_DEV
 from sweeper.tracking import Tracker
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
@@ -142,6 +153,35 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     _run_trial_stage(context, tags, params, loop_config, f"target/{intermediate}->{target}")
 
 
+def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
+    """Tune function trainable of a retrieval target: evaluate one encoder (no training).
+
+    Selection policy (tag ``selection_policy``): ``target_dev`` when the task has a dev split
+    (BUCC: mean dev F1 over its languages at the dev-tuned threshold), else ``none`` (Tatoeba has
+    no dev set: every intermediate task is reported, none is selected).
+    """
+    config = context.config
+    intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
+    task: TaskSpec = resolve_task(config, target)
+    settings: TrainingConfig = config.stage_training("target", target)
+    stages = {stage.task.task: stage for stage in intermediate_stages(config)}
+    init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
+    loop_config = {
+        "stage": "retrieval",
+        "task": task.model_dump(),
+        "settings": settings.model_dump(),
+        "init_from": str(init_from) if init_from else None,
+        "output_dir": str(context.output_dir / "trials" / "retrieval" / f"{intermediate}__{target}"),
+        "zero_shot": config.zero_shot.model_dump(),
+    }
+    policy = TARGET_DEV if THRESHOLD_SPLIT in task.splits else NO_SELECTION
+    tags = {"stage": "retrieval", "intermediate_task": intermediate, "target_task": target,
+            "selection_metric": task.metric, "selection_policy": policy, "zero_shot_split": task.zero_shot.split}
+    params = {"stage": "retrieval", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
+              "model": config.model, "training": settings.model_dump()}
+    _run_trial_stage(context, tags, params, loop_config, f"retrieval/{intermediate}->{target}")
+
+
 def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler) -> tune.Tuner:
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
@@ -188,15 +228,31 @@ def _target_scheduler(config: SweepConfig):
     )
 
 
-def run_target_phase(context: SweepContext) -> tune.ResultGrid:
-    """Run the target grid under grouped ASHA and close the MLflow runs of stopped trials."""
-    space = {key: tune.grid_search(values) for key, values in target_param_space(context.config).items()}
+def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
+    """Evaluate the retrieval targets, then run the trained targets' grid under grouped ASHA and
+    close the MLflow runs of stopped trials.
+
+    Returns:
+        The target grid's results, or ``None`` when every target is a retrieval task.
+    """
+    evaluations = retrieval_evaluations(context.config)
+    if evaluations:
+        intermediates = sorted({item["intermediate_task"] for item in evaluations})
+        targets = sorted({item["target_task"] for item in evaluations})
+        space = {"intermediate_task": tune.grid_search(intermediates), "target_task": tune.grid_search(targets)}
+        _close_stopped_runs(context, _tuner(retrieval_trial, context, space, "retrieval", None).fit())
+    param_space = target_param_space(context.config)
+    if not param_space["target_task"]:
+        return None
+    space = {key: tune.grid_search(values) for key, values in param_space.items()}
     results = _tuner(target_trial, context, space, "target", _target_scheduler(context.config)).fit()
     _close_stopped_runs(context, results)
     return results
 
 
 def _grid_key(values: dict) -> tuple:
+    if "learning_rate" not in values:  # a retrieval evaluation: one per (intermediate, target)
+        return (values["intermediate_task"], values["target_task"])
     return (values["intermediate_task"], values["target_task"], float(values["learning_rate"]), int(values["seed"]))
 
 
@@ -214,7 +270,7 @@ def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid) -> None
         filter_string=f"tags.`mlflow.parentRunId` = '{context.parent_run_id}' and attributes.status = 'RUNNING'",
     )
     for run in running:
-        error = errors.get(_grid_key(run.data.tags)) if run.data.tags.get("stage") == "target" else None
+        error = errors.get(_grid_key(run.data.tags)) if run.data.tags.get("stage") in ("target", "retrieval") else None
         if error is not None:
             tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
             tracker.finish(run.info.run_id, "FAILED")

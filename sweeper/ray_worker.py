@@ -17,7 +17,7 @@ METRIC = "score"  # the target's selection metric on English dev, 0-100
 def stage_worker(loop_config: dict) -> None:
     """Train one stage (rank 0 logs each evaluation to MLflow; every rank reports to Tune).
 
-    ``loop_config`` keys: ``stage`` (``intermediate``/``target``), ``task`` and ``settings``
+    ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``retrieval``), ``task`` and ``settings``
     (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
     ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
     ``run_id``.
@@ -28,9 +28,16 @@ def stage_worker(loop_config: dict) -> None:
 
     from sweeper.config import TrainingConfig, ZeroShotConfig
     from sweeper.metrics.xtreme import task_score
+    from sweeper.plan import zero_shot_languages
     from sweeper.registry import TaskSpec
-    from sweeper.stages import StageInputs, is_main_process, run_intermediate_stage, run_target_stage
-    from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
+    from sweeper.stages import (
+        StageInputs,
+        is_main_process,
+        run_intermediate_stage,
+        run_retrieval_stage,
+        run_target_stage,
+    )
+    from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
     stage, run_id = loop_config["stage"], loop_config["run_id"]
     task = TaskSpec.model_validate(loop_config["task"])
@@ -50,17 +57,10 @@ def stage_worker(loop_config: dict) -> None:
             tracker.log_metrics(run_id, keyed, step)
         ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
 
-    if stage == "intermediate":
-        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation)
-        if tracker is not None:
-            tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
-        return
-    zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
-    result, zero_shot, best_model_dir = run_target_stage(inputs, zero_shot_config, on_evaluation)
-    final = {METRIC: result.best_score}
-    if tracker is not None:
+    def log_zero_shot(zero_shot) -> float:
+        """Log per-language, average and XTREME task-score metrics and the predictions; return the score."""
         split = task.zero_shot.split
-        metrics = {SELECTION_KEY: result.best_score}
+        metrics = {}
         for language, scores in zero_shot.per_language.items():
             metrics.update({metric_key("zero_shot", task.task, language, split, name): value for name, value in scores.items()})
         for name in next(iter(zero_shot.per_language.values())):
@@ -70,6 +70,36 @@ def stage_worker(loop_config: dict) -> None:
         metrics[metric_key("zero_shot", task.task, "avg", split, "xtreme_score")] = xtreme_score
         tracker.log_metrics(run_id, metrics)
         tracker.log_artifacts(run_id, zero_shot.predictions_dir, f"predictions/{task.task}")
+        return xtreme_score
+
+    if stage == "retrieval":
+        final = {}
+        if tracker is not None:
+            zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
+            zero_shot = run_retrieval_stage(
+                inputs.init_from or inputs.model_source, inputs.model_source, task, inputs.settings, inputs.data_dir,
+                zero_shot_languages(task, zero_shot_config), zero_shot_config.max_examples_per_language, inputs.output_dir,
+            )
+            final["zero_shot_score"] = log_zero_shot(zero_shot)
+            if zero_shot.dev_per_language:  # BUCC: dev at the dev-tuned threshold selects (target_dev)
+                dev = {metric_key("zero_shot", task.task, language, "dev", name): value
+                       for language, scores in zero_shot.dev_per_language.items() for name, value in scores.items()}
+                target_dev = sum(scores[task.metric] for scores in zero_shot.dev_per_language.values()) / len(zero_shot.dev_per_language)
+                tracker.log_metrics(run_id, {**dev, TARGET_DEV_KEY: target_dev})
+                tracker.log_params(run_id, {f"threshold.{language}": str(value) for language, value in zero_shot.thresholds.items()})
+        ray.train.report(final)
+        return
+    if stage == "intermediate":
+        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation)
+        if tracker is not None:
+            tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
+        return
+    zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
+    result, zero_shot, best_model_dir = run_target_stage(inputs, zero_shot_config, on_evaluation)
+    final = {METRIC: result.best_score}
+    if tracker is not None:
+        tracker.log_metrics(run_id, {SELECTION_KEY: result.best_score})
+        xtreme_score = log_zero_shot(zero_shot)
         tracker.log_artifacts(run_id, best_model_dir, "best_checkpoint")
         shutil.rmtree(best_model_dir)  # MLflow's artifact copy is the one kept
         final["zero_shot_score"] = xtreme_score

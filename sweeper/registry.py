@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sweeper.errors import ConfigError, UnknownTaskError
 
@@ -23,7 +31,10 @@ DEFAULT_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 #: Training and selection data are English (the paper's zero-shot setting).
 TRAIN_LANGUAGE = "en"
 
-TaskTypeName = Literal["classification", "multiple_choice", "span_qa", "token_tagging"]
+TaskTypeName = Literal["classification", "multiple_choice", "retrieval", "span_qa", "token_tagging"]
+
+#: Task types that are only evaluated (no training data, no English dev split): XTREME's BUCC and Tatoeba.
+EVALUATION_ONLY_TYPES = ("retrieval",)
 
 
 class _Strict(BaseModel):
@@ -44,14 +55,41 @@ class HubSource(_Strict):
 
 
 class SplitSource(_Strict):
-    """The files of one split, relative to the data directory's layout root.
+    """One source of a split: files in one format, relative to the data directory's layout root.
 
     ``files`` may contain ``{lang}``. Several files are concatenated in order (e.g. ANLI R1–R3).
+    ``hub`` is the same data on the Hugging Face Hub.
     """
 
     format: str
     files: list[str] = Field(min_length=1)
     hub: HubSource | None = None
+
+
+class Split(_Strict):
+    """One split: one or several sources, each with its own format, files and Hub source,
+    concatenated in order (``anli_plus`` = ANLI jsonl + GLUE MNLI tsv + SNLI jsonl, Phang et al.
+    2020 §3).
+
+    A task file writes a one-source split as that source's mapping (``{format, files, hub}``)
+    and a several-source split as a list of such mappings; both are stored as ``sources``.
+    """
+
+    sources: list[SplitSource] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source_or_a_list(cls, value: object) -> object:
+        if isinstance(value, (list, tuple)):
+            return {"sources": list(value)}
+        if isinstance(value, SplitSource) or (isinstance(value, dict) and "sources" not in value):
+            return {"sources": [value]}
+        return value
+
+    @property
+    def files(self) -> list[str]:
+        """Every file pattern of the split, source by source, in order."""
+        return [pattern for source in self.sources for pattern in source.files]
 
 
 class ZeroShotSpec(_Strict):
@@ -75,9 +113,19 @@ class TaskSpec(_Strict):
             google-research/xtreme ``download/`` layout) or ``english`` (release layouts).
         metric: the selection metric (a key the task type's evaluation returns), 0–100.
         labels: label names for classification and tagging; ``None`` for other types.
-        splits: split name → source; ``train`` and ``dev`` are required (English).
+        labels_file: instead of ``labels``, for label sets too large for a task file (CCG's
+            1,363 supertags): a JSON object ``{label: id}`` (jiant's ``tags_to_id.json``) at this
+            path relative to the layout root, read by ``sweeper.data.sources.resolve_labels``.
+        splits: split name → its source(s); ``train`` and ``dev`` are required (English), except for
+            ``retrieval`` tasks, which are only evaluated (no training data).
         zero_shot: present for target tasks evaluated in other languages.
         answer_normalization: QA tasks only: ``squad`` (SQuAD v1.1 script) or ``mlqa``.
+        unanswerable: ``span_qa`` only: the data has unanswerable questions (SQuAD 2.0): the
+            null answer may be predicted and scoring uses the SQuAD 2.0 script.
+        language_codes: sweeper language (ISO 639-1) → the code the task's files and Hub
+            configs use for it where they differ (Tatoeba: ``de: deu``); fills ``{lang}``.
+        retrieval_layer: ``retrieval`` only: index into the encoder's ``hidden_states`` (0 = the
+            embedding output) that is mean-pooled; ``None``: layer 14 of 24 scaled to the depth.
     """
 
     task: str
@@ -87,16 +135,25 @@ class TaskSpec(_Strict):
     layout: Literal["xtreme", "english"]
     metric: str
     labels: list[str] | None = None
-    splits: dict[str, SplitSource]
+    labels_file: str | None = None
+    splits: dict[str, Split]
     zero_shot: ZeroShotSpec | None = None
     answer_normalization: Literal["squad", "mlqa"] | None = None
+    unanswerable: bool = False
+    language_codes: dict[str, str] = {}
+    retrieval_layer: int | None = Field(None, ge=0)
 
     @field_validator("splits")
     @classmethod
-    def _train_and_dev(cls, splits: dict[str, SplitSource]) -> dict[str, SplitSource]:
+    def _train_and_dev(cls, splits: dict[str, Split], info: ValidationInfo) -> dict[str, Split]:
+        if info.data.get("task_type") in EVALUATION_ONLY_TYPES:
+            return splits
         missing = {"train", "dev"} - set(splits)
         if missing:
-            raise ValueError(f"splits must define {sorted(missing)} (English training and dev data)")
+            raise ValueError(
+                f"splits must define {sorted(missing)} (English training and dev data); only "
+                f"task_type {' or '.join(EVALUATION_ONLY_TYPES)} tasks may omit them"
+            )
         return splits
 
     def model_post_init(self, __context: object) -> None:
@@ -104,8 +161,24 @@ class TaskSpec(_Strict):
             raise ValueError(
                 f"zero_shot.split {self.zero_shot.split!r} is not one of splits {sorted(self.splits)}"
             )
-        if self.task_type in ("classification", "token_tagging") and not self.labels:
-            raise ValueError(f"task_type {self.task_type!r} needs a `labels` list")
+        if self.task_type in ("classification", "token_tagging") and not (self.labels or self.labels_file):
+            raise ValueError(f"task_type {self.task_type!r} needs a `labels` list or a `labels_file`")
+        if self.labels and self.labels_file:
+            raise ValueError("give either `labels` or `labels_file`, not both")
+        if self.unanswerable and (self.task_type != "span_qa" or self.answer_normalization != "squad"):
+            raise ValueError(
+                "`unanswerable: true` is for span_qa tasks scored with the SQuAD 2.0 script "
+                f"(answer_normalization: squad); got task_type {self.task_type!r}, "
+                f"answer_normalization {self.answer_normalization!r}"
+            )
+        if self.retrieval_layer is not None and self.task_type != "retrieval":
+            raise ValueError(f"`retrieval_layer` is for retrieval tasks; got task_type {self.task_type!r}")
+        if self.task_type == "retrieval" and self.zero_shot is None:
+            raise ValueError("a retrieval task needs `zero_shot` (its split and languages): it is only evaluated")
+
+    def file_language(self, language: str | None) -> str | None:
+        """The code that fills ``{lang}`` in file names and Hub configs (``language_codes``, else ``language``)."""
+        return self.language_codes.get(language, language) if language is not None else None
 
 
 def tasks_dir() -> Path:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from sweeper.selection import TrialRecord
-from sweeper.tracking import SELECTION_KEY, Tracker
+from sweeper.selection import ENGLISH_DEV, TrialRecord
+from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker
+
+#: Stages of the nested runs that hold a target's results (``retrieval``: BUCC/Tatoeba evaluations).
+RESULT_STAGES = ("target", "retrieval")
+
+
+def _result_runs(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list:
+    runs = tracker.client.search_runs(
+        [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000
+    )
+    return [run for run in runs if run.data.tags.get("stage") in RESULT_STAGES]
 
 
 def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[TrialRecord]:
-    """Every target trial run nested under ``parent_run_id``, with its tracked metrics.
+    """Every target trial and retrieval evaluation run nested under ``parent_run_id``, with its metrics.
 
-    Zero-shot metrics are read from keys ``zero_shot/<task>/<lang>/<split>/<metric>``; the
+    Zero-shot metrics are read from keys ``zero_shot/<task>/<lang>/<split>/<metric>`` of the run's
+    zero-shot split (tag ``zero_shot_split`` on retrieval runs; BUCC also logs its dev split); the
     per-task score from ``zero_shot/<task>/avg/<split>/xtreme_score``.
     """
-    runs = tracker.client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.stage = 'target'",
-        max_results=50000,
-    )
     records = []
-    for run in runs:
+    for run in _result_runs(tracker, experiment_id, parent_run_id):
         tags, metrics = run.data.tags, run.data.metrics
         zero_shot: dict[str, dict[str, float]] = {}
         score = None
@@ -26,7 +32,9 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
             parts = key.split("/")
             if len(parts) != 5 or parts[0] != "zero_shot":
                 continue
-            _, _, language, _, metric = parts
+            _, _, language, split, metric = parts
+            if "zero_shot_split" in tags and split != tags["zero_shot_split"]:
+                continue
             if language == "avg":
                 score = value if metric == "xtreme_score" else score
             else:
@@ -36,12 +44,14 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
                 run_id=run.info.run_id,
                 intermediate_task=tags["intermediate_task"],
                 target_task=tags["target_task"],
-                learning_rate=float(tags["learning_rate"]),
-                seed=int(tags["seed"]),
+                learning_rate=float(tags["learning_rate"]) if "learning_rate" in tags else None,
+                seed=int(tags["seed"]) if "seed" in tags else None,
                 outcome=tags.get("asha_outcome", "running"),
                 english_dev=metrics.get(SELECTION_KEY),
                 zero_shot=zero_shot,
                 zero_shot_score=score,
+                selection_policy=tags.get("selection_policy", ENGLISH_DEV),
+                target_dev=metrics.get(TARGET_DEV_KEY),
             )
         )
     return records
@@ -49,7 +59,7 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
 
 def selection_metrics(tracker: Tracker, experiment_id: str, parent_run_id: str) -> dict[str, str]:
     """target → the metric its trials were selected on (the ``selection_metric`` tag)."""
-    runs = tracker.client.search_runs(
-        [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.stage = 'target'"
-    )
-    return {run.data.tags["target_task"]: run.data.tags["selection_metric"] for run in runs}
+    return {
+        run.data.tags["target_task"]: run.data.tags["selection_metric"]
+        for run in _result_runs(tracker, experiment_id, parent_run_id)
+    }

@@ -8,6 +8,12 @@ Zero-shot scores are never used to select. Ties are broken deterministically and
 within a cell the lower learning rate, then the lower seed wins; across intermediate tasks the
 ``none`` baseline wins a tie (no evidence that intermediate training helped), then the task id
 in alphabetical order.
+
+Retrieval targets have no English training task, so no English dev score. Policy
+``target_dev`` (BUCC): the intermediate task with the highest mean dev F1 over the target's
+languages (at the threshold tuned on that dev split, as XTREME tunes it) is selected; test is
+never used. Policy ``none`` (Tatoeba, which has no dev set): no intermediate task is selected;
+every one is reported.
 """
 
 from __future__ import annotations
@@ -16,6 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sweeper.config import NO_INTERMEDIATE
+
+ENGLISH_DEV = "english_dev"
+TARGET_DEV = "target_dev"
+NO_SELECTION = "none"
+#: How each policy is described in the report.
+POLICY_DESCRIPTIONS = {
+    ENGLISH_DEV: "best English dev score of the target's training task",
+    TARGET_DEV: "best mean dev score over the target's languages (retrieval target without English dev)",
+    NO_SELECTION: "none: the target has no dev set, every intermediate task is shown and none is selected",
+}
 
 
 @dataclass(frozen=True)
@@ -28,21 +44,33 @@ class TrialRecord:
         zero_shot: language → metric → value (0–100), empty unless the trial completed.
         zero_shot_score: the XTREME per-task score over the evaluated languages (0–100).
         outcome: ``completed``, ``early_stopped`` or ``failed``.
+        learning_rate, seed: ``None`` for retrieval evaluations (no training).
+        selection_policy: ``english_dev``, ``target_dev`` or ``none`` (see module doc).
+        target_dev: policy ``target_dev``: mean dev score over the target's languages (0–100).
     """
 
     run_id: str
     intermediate_task: str
     target_task: str
-    learning_rate: float
-    seed: int
+    learning_rate: float | None
+    seed: int | None
     outcome: str
     english_dev: float | None = None
     zero_shot: dict[str, dict[str, float]] = field(default_factory=dict)
     zero_shot_score: float | None = None
+    selection_policy: str = ENGLISH_DEV
+    target_dev: float | None = None
+
+    @property
+    def selection_score(self) -> float | None:
+        """The score this record is selected on under its policy (``None`` for policy ``none``)."""
+        return {ENGLISH_DEV: self.english_dev, TARGET_DEV: self.target_dev}.get(self.selection_policy)
 
     @property
     def completed(self) -> bool:
-        return self.outcome == "completed" and self.english_dev is not None
+        if self.selection_policy == NO_SELECTION:
+            return self.outcome == "completed" and self.zero_shot_score is not None
+        return self.outcome == "completed" and self.selection_score is not None
 
 
 @dataclass(frozen=True)
@@ -53,13 +81,18 @@ class Selection:
     record: TrialRecord
     tied_with: tuple[str, ...] = ()
 
+    @property
+    def policy(self) -> str:
+        return self.record.selection_policy
+
 
 def _trial_rank(record: TrialRecord) -> tuple:
-    return (-record.english_dev, record.learning_rate, record.seed)
+    score = record.selection_score
+    return (-score if score is not None else 0.0, record.learning_rate or 0.0, record.seed or 0)
 
 
 def _intermediate_rank(record: TrialRecord) -> tuple:
-    return (-record.english_dev, record.intermediate_task != NO_INTERMEDIATE, record.intermediate_task)
+    return (-record.selection_score, record.intermediate_task != NO_INTERMEDIATE, record.intermediate_task)
 
 
 def best_per_cell(records: Iterable[TrialRecord]) -> dict[tuple[str, str], TrialRecord]:
@@ -71,14 +104,18 @@ def best_per_cell(records: Iterable[TrialRecord]) -> dict[tuple[str, str], Trial
 
 
 def select_best_intermediate(records: Iterable[TrialRecord]) -> dict[str, Selection]:
-    """target → the selected intermediate task's best trial (policy ``english_dev``)."""
+    """target → the selected intermediate task's best trial by its policy's score.
+
+    Targets with policy ``none`` (Tatoeba) are absent: nothing can be selected for them.
+    """
     by_target: dict[str, list[TrialRecord]] = {}
     for record in best_per_cell(records).values():
-        by_target.setdefault(record.target_task, []).append(record)
+        if record.selection_policy != NO_SELECTION:
+            by_target.setdefault(record.target_task, []).append(record)
     selections = {}
     for target, cell_bests in sorted(by_target.items()):
         ranked = sorted(cell_bests, key=_intermediate_rank)
         best = ranked[0]
-        tied = tuple(r.intermediate_task for r in ranked[1:] if r.english_dev == best.english_dev)
+        tied = tuple(r.intermediate_task for r in ranked[1:] if r.selection_score == best.selection_score)
         selections[target] = Selection(target_task=target, record=best, tied_with=tied)
     return selections

@@ -6,25 +6,34 @@
    head for the target task, fine-tune on its English training data, select on English dev;
 3. zero_shot: evaluate the best target model on every evaluation language.
 
+Retrieval targets (BUCC, Tatoeba) skip stage 2: :func:`run_retrieval_stage` evaluates the
+encoder of stage 1 (or the pretrained one) directly.
+
 Phang et al. 2020, §3; xtreme_reference.md §1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, set_seed
 
 from sweeper.config import TrainingConfig, ZeroShotConfig
-from sweeper.data.sources import load_split
-from sweeper.plan import ENCODER_MARKER, zero_shot_languages
+from sweeper.data.sources import check_split_files, load_split, resolve_labels, split_files
+from sweeper.errors import ConfigError
+from sweeper.plan import (
+    ENCODER_MARKER,
+    THRESHOLD_SPLIT,
+    is_retrieval,
+    zero_shot_languages,
+)
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.task_types import get_task_type
 from sweeper.training import EvaluationCallback, StageResult, train_stage
-
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,11 @@ def _load(inputs: StageInputs):
     return task_type, tokenizer, model
 
 
+def _with_labels(inputs: StageInputs) -> StageInputs:
+    """``inputs`` whose task lists its labels (read from the task's ``labels_file``, e.g. CCG)."""
+    return dataclasses.replace(inputs, task=resolve_labels(inputs.task, inputs.data_dir))
+
+
 def _train(inputs: StageInputs, on_evaluation: EvaluationCallback):
     task_type, tokenizer, model = _load(inputs)
     train_examples = load_split(inputs.task, "train", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_train_examples)
@@ -84,7 +98,7 @@ def run_intermediate_stage(inputs: StageInputs, encoder_dir: Path, on_evaluation
     ``encoder_complete.json`` inside, so a crash never leaves a half-written encoder that a
     target stage could pick up. Only the main process writes.
     """
-    _, tokenizer, model, result = _train(inputs, on_evaluation)
+    _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation)
     if not is_main_process():
         return result
     staging = encoder_dir.with_name(encoder_dir.name + ".partial")
@@ -100,10 +114,20 @@ def run_intermediate_stage(inputs: StageInputs, encoder_dir: Path, on_evaluation
 
 @dataclass(frozen=True)
 class ZeroShotResult:
-    """Per-language metrics (0–100) of the zero-shot stage and where predictions were written."""
+    """Per-language metrics (0–100) of the zero-shot stage and where predictions were written.
+
+    Attributes:
+        per_language: language → metric → value on the task's zero-shot split.
+        predictions_dir: ``<output>/predictions/<task>``.
+        dev_per_language: BUCC only: language → metric on the dev split, at the threshold tuned
+            there (what a retrieval target is selected on); empty otherwise.
+        thresholds: BUCC only: language → the ratio-margin threshold tuned on dev.
+    """
 
     per_language: dict[str, dict[str, float]]
     predictions_dir: Path
+    dev_per_language: dict[str, dict[str, float]] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 def run_target_stage(
@@ -116,6 +140,7 @@ def run_target_stage(
         head and tokenizer) under ``output_dir/best_model``; on processes other than the main
         one, zero-shot is skipped and ``None`` stands for the last two.
     """
+    inputs = _with_labels(inputs)
     _, tokenizer, model, result = _train(inputs, on_evaluation)
     if not is_main_process():
         return result, None, None
@@ -144,3 +169,80 @@ def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroSho
         per_language[language] = evaluation.metrics
         task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
     return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir)
+
+
+def _load_bucc(task: TaskSpec, split: str, data_dir: Path | None, language: str, limit: int | None):
+    from sweeper.data.formats.retrieval import read_bucc
+    from sweeper.task_types.retrieval import limit_corpus
+
+    if data_dir is None:
+        raise ConfigError(
+            f"task {task.task!r} has no Hub source (the Hub holds only BUCC's gold pairs, not the corpora "
+            "mining searches); pass --data-dir (or SWEEPER_DATA_DIR) with bucc2018/ in the XTREME layout"
+        )
+    check_split_files(task, split, data_dir, [language])
+    return limit_corpus(read_bucc(split_files(task, split, data_dir, language)[0]), limit)
+
+
+def run_retrieval_stage(
+    encoder_source: str | Path,
+    tokenizer_source: str | Path,
+    task: TaskSpec,
+    settings: TrainingConfig,
+    data_dir: Path | None,
+    languages: list[str],
+    max_examples_per_language: int | None,
+    output_dir: Path,
+) -> ZeroShotResult:
+    """Evaluate one encoder on a retrieval task (no training) in every language; write predictions.
+
+    A retrieval task without a ``dev`` split (Tatoeba: aligned pairs, ``tatoeba_txt``) is scored
+    by nearest-neighbour accuracy. One with a ``dev`` split besides its zero-shot split is a BUCC
+    mining task (files read with ``read_bucc``): pairs are mined on ``dev`` to tune the margin
+    threshold per language, which is applied to the zero-shot split (XTREME
+    ``evaluate_retrieval.py``). Predictions go to ``output_dir/predictions/<task>/<split>-<lang>.tsv``
+    (BUCC: dev too). Only ``settings.max_seq_length`` and ``per_device_eval_batch_size`` matter.
+
+    Args:
+        encoder_source: an intermediate encoder folder, or the pretrained model (``none``).
+        tokenizer_source: the pretrained model's tokenizer (folder or Hub id).
+        languages: ISO 639-1 codes among the task's zero-shot languages.
+        max_examples_per_language: Tatoeba: the first n pairs; BUCC: the first n sentences of
+            each side (and the gold pairs among them); ``None``: all.
+
+    Raises:
+        ConfigError: ``task`` is not a retrieval task, a language is not one of its zero-shot
+            languages, or ``retrieval_layer`` exceeds the model's depth.
+        MissingDataError / DataFormatError: a data file is missing or corrupt.
+    """
+    task_type = get_task_type(task.task_type)
+    if not is_retrieval(task) or task.zero_shot is None:
+        raise ConfigError(f"run_retrieval_stage needs a retrieval task; {task.task!r} is a {task.task_type} task")
+    unknown = [language for language in languages if language not in task.zero_shot.languages]
+    if unknown:
+        raise ConfigError(f"task {task.task!r} has no zero-shot languages {unknown}; it declares {task.zero_shot.languages}")
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+    model = task_type.auto_model_class().from_pretrained(str(encoder_source), **task_type.model_kwargs(task))
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    split = task.zero_shot.split
+    bitext = THRESHOLD_SPLIT in task.splits and THRESHOLD_SPLIT != split
+    predictions_dir = output_dir / "predictions" / task.task
+    predictions_dir.mkdir(parents=True, exist_ok=True)
+    suffix = task_type.prediction_suffix
+    per_language, dev_per_language, thresholds = {}, {}, {}
+    for language in languages:
+        if bitext:
+            dev = _load_bucc(task, THRESHOLD_SPLIT, data_dir, language, max_examples_per_language)
+            evaluated = _load_bucc(task, split, data_dir, language, max_examples_per_language)
+            outcome = task_type.evaluate_bitext(model, tokenizer, dev, evaluated, task, settings, language)
+            thresholds[language] = outcome.threshold
+            dev_per_language[language] = outcome.dev.metrics
+            task_type.write_predictions(outcome.dev.predictions, predictions_dir / f"{THRESHOLD_SPLIT}-{language}.{suffix}")
+            evaluation = outcome.evaluated
+        else:
+            examples = load_split(task, split, data_dir, language, max_examples_per_language)
+            evaluation = task_type.evaluate(model, tokenizer, examples, task, settings, language)
+        per_language[language] = evaluation.metrics
+        task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{suffix}")
+    return ZeroShotResult(per_language, predictions_dir, dev_per_language, thresholds)

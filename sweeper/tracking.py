@@ -25,6 +25,8 @@ from sweeper.config import SweepConfig
 SWEEP_FILE = "sweep.json"
 PARENT_STAGE = "sweep"
 SELECTION_KEY = "selection/english_dev"
+#: Retrieval targets with a dev split (BUCC): mean dev score over the target's languages (policy ``target_dev``).
+TARGET_DEV_KEY = "selection/target_dev"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
 
 
@@ -64,7 +66,7 @@ class SweepRecord:
         (output_dir / SWEEP_FILE).write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
 
     @classmethod
-    def read(cls, output_dir: Path) -> "SweepRecord":
+    def read(cls, output_dir: Path) -> SweepRecord:
         """Raises: FileNotFoundError naming the file when ``output_dir`` holds no sweep."""
         path = output_dir / SWEEP_FILE
         if not path.is_file():

@@ -126,8 +126,15 @@ def get_task_type(name: str) -> TaskType:
 
 
 def label_maps(spec: TaskSpec) -> tuple[dict[str, int], dict[int, str]]:
-    """``(label_to_id, id_to_label)`` in the order of the task file's ``labels``."""
-    labels = spec.labels or []
+    """``(label_to_id, id_to_label)`` in the order of the task file's ``labels``.
+
+    Raises:
+        ConfigError: the spec lists no labels (a ``labels_file`` not yet resolved with
+            :func:`sweeper.data.sources.resolve_labels`).
+    """
+    if not spec.labels:
+        raise ConfigError(f"task {spec.task!r} has no label list; resolve its labels_file first (sweeper.data.sources.resolve_labels)")
+    labels = spec.labels
     return {label: index for index, label in enumerate(labels)}, dict(enumerate(labels))
 
 
