@@ -1,4 +1,4 @@
-"""The ``sweeper`` command line: ``run``, ``report``, ``tasks``.
+"""The ``sweeper`` command line: ``run``, ``report``, ``score``, ``tasks``.
 
 User errors (bad configuration, unknown task, missing data) exit with code 2 and a message
 that says what to fix, before any trial starts and before anything is written to MLflow.
@@ -6,9 +6,10 @@ that says what to fix, before any trial starts and before anything is written to
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -35,13 +36,13 @@ def _fail(error: Exception) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="Sweep definition, e.g. search_spaces/quickstart.yaml.")],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. target.learning_rate=2e-5.")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. target.learning_rate=2e-5.")] = None,
     data_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(envvar=DATA_DIR_ENV, help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub."),
     ] = None,
-    output: Annotated[Optional[Path], typer.Option(help="Output folder (default: runs/<name>).")] = None,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<name>).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
 ) -> None:
     """Run a sweep and print the report (also written to OUTPUT/report.md and report.csv)."""
     from sweeper.config import load_config
@@ -58,15 +59,72 @@ def run(
 
 
 @app.command()
-def report(output_dir: Annotated[Path, typer.Argument(help="Output folder of a `sweeper run`.")]) -> None:
+def report(
+    output_dir: Annotated[Path, typer.Argument(help="Output folder of a `sweeper run`.")],
+    benchmark: Annotated[
+        str | None,
+        typer.Option(help="Benchmark of the aggregate: xtreme or xtreme_r (default: the sweep's report.benchmark)."),
+    ] = None,
+) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
     from sweeper.driver import report_from_output
 
     try:
-        markdown = report_from_output(output_dir)
+        markdown = report_from_output(output_dir, benchmark)
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
     console.print(Markdown(markdown))
+
+
+@app.command()
+def score(
+    task: Annotated[str, typer.Option(help="Task id, e.g. panx (see `sweeper tasks`).")],
+    predictions: Annotated[
+        Path,
+        typer.Option(help="Folder of prediction files <split>-<lang>.<tsv|json> or test-<lang>.<tsv|json>: the task's folder or its parent."),
+    ],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar=DATA_DIR_ENV, help="Local data root with the gold data (as for `run`). Without it, gold data comes from the Hugging Face Hub."),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Gold split (default: the task's zero-shot split).")] = None,
+    languages: Annotated[str | None, typer.Option(help="Comma-separated languages to score, e.g. de,zh (default: every file found).")] = None,
+    max_examples_per_language: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Score prediction files against gold data: per-language metrics and the XTREME task score."""
+    from sweeper.scoring import score_predictions
+
+    try:
+        result = score_predictions(
+            task,
+            predictions,
+            data_dir,
+            split=split,
+            languages=[language.strip() for language in languages.split(",") if language.strip()] if languages else None,
+            max_examples_per_language=max_examples_per_language,
+        )
+    except SweeperError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    metrics = list(result.average)
+    table = Table("language", "examples", "file", *metrics, title=f"{result.task} ({result.split} split)")
+    for language, language_score in result.languages.items():
+        table.add_row(language, str(language_score.num_examples), language_score.path.name, *(f"{language_score.metrics[name]:.2f}" for name in metrics))
+    table.add_row("avg", "", "", *(f"{result.average[name]:.2f}" for name in metrics), end_section=True)
+    console.print(table)
+    coverage = f"{len(result.languages)} of {len(result.expected_languages)} languages"
+    if result.missing_languages:
+        coverage += f"; partial, no predictions for {' '.join(result.missing_languages)}"
+    if result.task_score is None:
+        console.print(f"{result.task} is not an XTREME task: no task score ({coverage}).", highlight=False)
+    else:
+        console.print(f"XTREME task score {result.task_score_rule}: {result.task_score:.2f} ({coverage})", highlight=False)
 
 
 @app.command()
@@ -80,7 +138,7 @@ def tasks() -> None:
         _fail(error)
     table = Table("task", "type", "metric", "training data (English)", "zero-shot languages")
     for task in registry.values():
-        train = ", ".join(task.splits["train"].files)
+        train = ", ".join(task.splits["train"].files) if "train" in task.splits else "none (evaluated on the encoder)"
         languages = f"{task.zero_shot.split}: {' '.join(task.zero_shot.languages)}" if task.zero_shot else "– (intermediate only)"
         table.add_row(task.task, task.task_type, task.metric, train, languages)
     console.print(table)

@@ -21,10 +21,12 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from sweeper.errors import ConfigError, did_you_mean
+from sweeper.metrics.xtreme import TASK_GROUPS
 
 NO_INTERMEDIATE = "none"
 
@@ -122,6 +124,43 @@ class TrackingConfig(_Strict):
     experiment_name: str | None = None
 
 
+def _unknown_benchmark(benchmark: str) -> str | None:
+    """The error message for a benchmark name :data:`sweeper.metrics.xtreme.TASK_GROUPS` lacks."""
+    if benchmark in TASK_GROUPS:
+        return None
+    return f"unknown benchmark {benchmark!r}.{did_you_mean(benchmark, TASK_GROUPS)} Known: {', '.join(TASK_GROUPS)}"
+
+
+def check_benchmark(benchmark: str) -> str:
+    """Return ``benchmark`` if it is ``xtreme`` or ``xtreme_r`` (e.g. ``sweeper report --benchmark``).
+
+    Raises:
+        ConfigError: any other name (with a did-you-mean).
+    """
+    message = _unknown_benchmark(benchmark)
+    if message:
+        raise ConfigError(message)
+    return benchmark
+
+
+class ReportConfig(_Strict):
+    """The report's benchmark aggregate after the per-target tables.
+
+    ``benchmark``: ``xtreme`` (Hu et al. 2020: 9 tasks, 4 categories) or ``xtreme_r`` (Ruder et
+    al. 2021: 10 tasks), the task list and categories of ``sweeper.metrics.xtreme.TASK_GROUPS``.
+    """
+
+    benchmark: str = "xtreme"
+
+    @field_validator("benchmark")
+    @classmethod
+    def _known_benchmark(cls, benchmark: str) -> str:
+        message = _unknown_benchmark(benchmark)
+        if message:
+            raise ValueError(message)
+        return benchmark
+
+
 class SweepConfig(_Strict):
     """A whole sweep: model, intermediate × target grid, search space, scheduler, resources.
 
@@ -141,6 +180,7 @@ class SweepConfig(_Strict):
     zero_shot: ZeroShotConfig = ZeroShotConfig()
     resources: ResourcesConfig = ResourcesConfig()
     tracking: TrackingConfig = TrackingConfig()
+    report: ReportConfig = ReportConfig()
     training_overrides: dict[str, dict[str, Any]] = {}
     task_overrides: dict[str, dict[str, Any]] = {}
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeper.config import SweepConfig
+from sweeper.config import ReportConfig, SweepConfig, check_benchmark
 from sweeper.models.sources import resolve_model
 from sweeper.plan import validate_sweep
 from sweeper.report import Report, build_report, to_csv, to_markdown
@@ -15,6 +15,8 @@ from sweeper.tracking import SweepRecord, Tracker, default_tracking_uri
 
 REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
+#: The parent run's parameter holding ``report.benchmark`` (the flattened sweep configuration).
+BENCHMARK_PARAM = "report.benchmark"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
         intermediate_status = run_intermediate_phase(context)
         tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()})
         run_target_phase(context)
-        markdown = write_report(tracker, record, output_dir)
+        markdown = write_report(tracker, record, output_dir, config.report.benchmark)
     except BaseException:
         tracker.finish(parent_run_id, "FAILED")
         raise
@@ -71,15 +73,16 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     return SweepOutcome(record=record, report_markdown=markdown, output_dir=output_dir)
 
 
-def load_report(tracker: Tracker, record: SweepRecord) -> Report:
-    """The report of a tracked sweep, built from its MLflow runs alone."""
+def load_report(tracker: Tracker, record: SweepRecord, benchmark: str) -> Report:
+    """The report of a tracked sweep, built from its MLflow runs alone, with the ``benchmark``
+    aggregate (``xtreme`` or ``xtreme_r``)."""
     records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
-    return build_report(records, selection_metrics(tracker, record.experiment_id, record.parent_run_id))
+    return build_report(records, selection_metrics(tracker, record.experiment_id, record.parent_run_id), benchmark)
 
 
-def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path) -> str:
+def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchmark: str) -> str:
     """Build the report from MLflow, write Markdown + CSV to ``output_dir``, log them to the parent run."""
-    report = load_report(tracker, record)
+    report = load_report(tracker, record, benchmark)
     markdown = to_markdown(report, f"sweeper report: {record.name}")
     (output_dir / REPORT_MD).write_text(markdown, encoding="utf-8")
     (output_dir / REPORT_CSV).write_text(to_csv(report), encoding="utf-8")
@@ -88,11 +91,23 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path) -> str
     return markdown
 
 
-def report_from_output(output_dir: Path) -> str:
+def report_from_output(output_dir: Path, benchmark: str | None = None) -> str:
     """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed).
+
+    Args:
+        benchmark: the aggregate's benchmark (``xtreme`` or ``xtreme_r``); ``None``: the sweep's
+            ``report.benchmark`` as logged with its parent run (``xtreme`` for sweeps that
+            predate the setting).
 
     Raises:
         FileNotFoundError: ``output_dir`` holds no ``sweep.json``.
+        ConfigError: unknown ``benchmark`` (with a did-you-mean).
     """
+    if benchmark is not None:
+        check_benchmark(benchmark)
     record = SweepRecord.read(output_dir)
-    return to_markdown(load_report(Tracker(record.tracking_uri), record), f"sweeper report: {record.name}")
+    tracker = Tracker(record.tracking_uri)
+    if benchmark is None:
+        params = tracker.client.get_run(record.parent_run_id).data.params
+        benchmark = params.get(BENCHMARK_PARAM, ReportConfig().benchmark)
+    return to_markdown(load_report(tracker, record, benchmark), f"sweeper report: {record.name}")

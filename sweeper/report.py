@@ -1,5 +1,7 @@
 """The sweep report: per target, every intermediate task's English dev score, zero-shot score
-per language and averaged, delta over the ``none`` baseline, and the selected one (pure).
+per language and averaged, delta over the ``none`` baseline, and the selected one; then the
+benchmark aggregate (XTREME or XTREME-R: task scores, ``all_task``, category means) of the
+best-per-target selection and of each intermediate task (pure).
 """
 
 from __future__ import annotations
@@ -8,9 +10,17 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sweeper.config import NO_INTERMEDIATE
-from sweeper.selection import Selection, TrialRecord, best_per_cell, select_best_intermediate
+from sweeper.metrics.xtreme import TASK_GROUPS, XTREME_LANGUAGES, xtreme_scores
+from sweeper.selection import (
+    POLICY_DESCRIPTIONS,
+    Selection,
+    TrialRecord,
+    best_per_cell,
+    select_best_intermediate,
+)
 
 CSV_COLUMNS = (
     "target_task", "intermediate_task", "selected", "english_dev", "zero_shot_avg", "delta_vs_none",
@@ -33,21 +43,127 @@ class ReportRow:
     delta_vs_none: float | None
 
 
+BEST_PER_TARGET = "best per target"
+#: Short column names of the benchmark categories (keys of ``TASK_GROUPS``) in the Markdown table.
+GROUP_HEADERS = {"classification": "classification", "structured_prediction": "structured", "question_answering": "QA", "retrieval": "retrieval"}
+
+
+@dataclass(frozen=True)
+class AggregateRow:
+    """One line of the benchmark aggregate.
+
+    Attributes:
+        label: :data:`BEST_PER_TARGET` or an intermediate task id.
+        task_scores: target → XTREME task score (0–100) of the line's trial for that target
+            (the selected one, or the intermediate task's best by English dev); targets without a
+            completed, zero-shot-scored trial are absent.
+        intermediates: target → the intermediate task behind its score (the selection's, or
+            ``label`` itself).
+        scores: :func:`sweeper.metrics.xtreme.xtreme_scores` of ``task_scores``: ``all_task``,
+            ``groups`` (category means), ``mean_of_group_means``, ``complete`` and ``missing``.
+    """
+
+    label: str
+    task_scores: dict[str, float]
+    intermediates: dict[str, str]
+    scores: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BenchmarkAggregate:
+    """The sweep's targets scored as an XTREME / XTREME-R submission would be.
+
+    Attributes:
+        benchmark: ``xtreme`` or ``xtreme_r`` (keys of ``sweeper.metrics.xtreme.TASK_GROUPS``).
+        tasks: the benchmark's tasks in its order; ``targets``: those the sweep has as targets.
+        outside: the sweep's targets that are not tasks of the benchmark (left out).
+        rows: the best-per-target line first, then one per intermediate task (``none`` first);
+            a line without any scored benchmark target is left out.
+        languages: target → the languages its task scores average over.
+        unselected: benchmark targets with scores but no selected intermediate task (selection
+            policy ``none``: Tatoeba has no dev set); the best-per-target line lacks them.
+    """
+
+    benchmark: str
+    tasks: tuple[str, ...]
+    targets: tuple[str, ...]
+    outside: tuple[str, ...]
+    rows: tuple[AggregateRow, ...]
+    languages: dict[str, tuple[str, ...]]
+    unselected: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Report:
-    """Rows per target in display order, the selections, and counts of trial outcomes."""
+    """Rows per target in display order, the selections, counts of trial outcomes, and the
+    benchmark aggregate."""
 
     rows: dict[str, list[ReportRow]]
     selections: dict[str, Selection]
     outcomes: dict[str, int]
     selection_metrics: dict[str, str]
+    aggregate: BenchmarkAggregate
 
 
-def build_report(records: Sequence[TrialRecord], selection_metrics: dict[str, str]) -> Report:
+def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme") -> BenchmarkAggregate:
+    """The benchmark aggregate of tracked trial records.
+
+    Each target's task score is the trial's ``zero_shot_score``: XTREME's per-task score over the
+    languages evaluated (``sweeper.metrics.xtreme.task_score``: every metric averaged over
+    languages, QA (avg EM + avg F1) / 2). Trials are chosen as ``sweeper.selection`` chooses them
+    (English dev; mean target dev for BUCC), never by zero-shot score: the best-per-target line
+    takes each target's selection, a target without one (policy ``none``) is missing from it.
+
+    Args:
+        benchmark: ``xtreme`` or ``xtreme_r``.
+
+    Raises:
+        ValueError: unknown ``benchmark``.
+    """
+    if benchmark not in TASK_GROUPS:
+        raise ValueError(f"unknown `benchmark` {benchmark!r}; expected one of {sorted(TASK_GROUPS)}")
+    tasks = tuple(task for group in TASK_GROUPS[benchmark].values() for task in group)
+    sweep_targets = sorted({record.target_task for record in records})
+    cells = {key: record for key, record in best_per_cell(records).items() if key[1] in tasks and record.zero_shot_score is not None}
+    selections = select_best_intermediate(records)
+    lines: list[tuple[str, dict[str, TrialRecord]]] = [
+        (BEST_PER_TARGET, {t: s.record for t, s in selections.items() if (s.record.intermediate_task, t) in cells})
+    ]
+    for intermediate in sorted({key[0] for key in cells}, key=lambda task: (task != NO_INTERMEDIATE, task)):
+        lines.append((intermediate, {target: record for (inter, target), record in cells.items() if inter == intermediate}))
+    rows = tuple(
+        AggregateRow(
+            label=label,
+            task_scores={target: by_target[target].zero_shot_score for target in tasks if target in by_target},
+            intermediates={target: by_target[target].intermediate_task for target in tasks if target in by_target},
+            scores=xtreme_scores({target: record.zero_shot_score for target, record in by_target.items()}, benchmark),
+        )
+        for label, by_target in lines
+        if by_target
+    )
+    languages: dict[str, set[str]] = {}
+    for (_, target), record in cells.items():
+        languages.setdefault(target, set()).update(record.zero_shot)
+    return BenchmarkAggregate(
+        benchmark=benchmark,
+        tasks=tasks,
+        targets=tuple(task for task in tasks if task in sweep_targets),
+        outside=tuple(target for target in sweep_targets if target not in tasks),
+        rows=rows,
+        languages={target: tuple(sorted(languages[target])) for target in tasks if target in languages},
+        unselected=tuple(target for target in tasks if target in languages and target not in selections),
+    )
+
+
+def build_report(records: Sequence[TrialRecord], selection_metrics: dict[str, str], benchmark: str = "xtreme") -> Report:
     """Assemble the report from tracked trial records.
 
     Args:
         selection_metrics: target → its metric name (e.g. ``f1``), used for per-language cells.
+        benchmark: the benchmark of the aggregate (see :func:`build_aggregate`).
+
+    Raises:
+        ValueError: unknown ``benchmark``.
     """
     cells = best_per_cell(records)
     selections = select_best_intermediate(records)
@@ -61,7 +177,7 @@ def build_report(records: Sequence[TrialRecord], selection_metrics: dict[str, st
         rows.setdefault(target, []).append(
             ReportRow(
                 record=record,
-                selected=selections[target].record.run_id == record.run_id,
+                selected=target in selections and selections[target].record.run_id == record.run_id,
                 per_language={language: scores[metric] for language, scores in sorted(record.zero_shot.items())},
                 delta_vs_none=delta,
             )
@@ -69,7 +185,18 @@ def build_report(records: Sequence[TrialRecord], selection_metrics: dict[str, st
     outcomes: dict[str, int] = {}
     for record in records:
         outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
-    return Report(rows=rows, selections=selections, outcomes=outcomes, selection_metrics=dict(selection_metrics))
+    return Report(
+        rows=rows,
+        selections=selections,
+        outcomes=outcomes,
+        selection_metrics=dict(selection_metrics),
+        aggregate=build_aggregate(records, benchmark),
+    )
+
+
+def _lr(value: float | None) -> str:
+    """A learning rate or seed; ``–`` for retrieval evaluations, which have none."""
+    return "–" if value is None else f"{value:g}"
 
 
 def _number(value: float | None, signed: bool = False) -> str:
@@ -86,10 +213,17 @@ def to_markdown(report: Report, title: str) -> str:
     for target, rows in report.rows.items():
         metric = report.selection_metrics[target]
         languages = sorted({language for row in rows for language in row.per_language})
-        selection = report.selections[target]
-        tie = f" (tied on English dev with {', '.join(selection.tied_with)}; ties go to `none`, then by name)" if selection.tied_with else ""
+        selection = report.selections.get(target)
+        policy = selection.policy if selection else rows[0].record.selection_policy
+        if selection is None:
+            heading = f"## {target}: no intermediate task selected"
+        else:
+            tie = f" (tied with {', '.join(selection.tied_with)}; ties go to `none`, then by name)" if selection.tied_with else ""
+            heading = f"## {target}: selected intermediate task `{selection.record.intermediate_task}`{tie}"
         lines += [
-            f"## {target}: selected intermediate task `{selection.record.intermediate_task}`{tie}",
+            heading,
+            "",
+            f"Selection: {POLICY_DESCRIPTIONS[policy]}.",
             "",
             f"Per-language zero-shot {metric}; `avg` is the XTREME task score (QA: (EM + F1) / 2); Δ is avg minus the `none` baseline.",
             "",
@@ -102,10 +236,73 @@ def to_markdown(report: Report, title: str) -> str:
             lines.append(
                 f"| {record.intermediate_task} | {'✓' if row.selected else ''} | {_number(record.english_dev)} | "
                 + " | ".join(cells)
-                + f" | {_number(record.zero_shot_score)} | {_number(row.delta_vs_none, signed=True)} | {record.learning_rate:g} | {record.seed} |"
+                + f" | {_number(record.zero_shot_score)} | {_number(row.delta_vs_none, signed=True)} | {_lr(record.learning_rate)} | {_lr(record.seed)} |"
             )
         lines.append("")
+    lines += aggregate_markdown(report.aggregate)
     return "\n".join(lines)
+
+
+def aggregate_markdown(aggregate: BenchmarkAggregate) -> list[str]:
+    """The benchmark aggregate as Markdown lines: one table, partial results labelled as such."""
+    name = {"xtreme": "XTREME", "xtreme_r": "XTREME-R"}[aggregate.benchmark]
+    complete = len(aggregate.targets) == len(aggregate.tasks)
+    status = "complete" if complete else f"partial: {len(aggregate.targets)} of {len(aggregate.tasks)} tasks"
+    lines = [f"## {name} aggregate ({status})", ""]
+    if not aggregate.rows:
+        outside = f" (the sweep's targets: {', '.join(aggregate.outside)})" if aggregate.outside else ""
+        return lines + [f"No {name} task has a zero-shot score in this sweep{outside}.", ""]
+    groups = list(TASK_GROUPS[aggregate.benchmark])
+    explanation = (
+        "Task score per target by XTREME's rule (`evaluate.py`): each metric averaged over the evaluated "
+        "languages, QA (EM + F1) / 2. `all_task` is the mean of the task scores present, each category "
+        "the mean of its tasks present (structured: structured prediction, QA: question answering), "
+        "`category mean` the mean of the category means (used by some papers instead of `all_task`). "
+        "The `best per target` line takes each target's selected intermediate task (selection as in the "
+        "target's table, never by zero-shot score); the others one intermediate task for every target; "
+        "`tasks` counts the line's tasks."
+    )
+    lines += [explanation, ""]
+    if not complete:
+        missing = [task for task in aggregate.tasks if task not in aggregate.targets]
+        partial = (
+            f"**Partial**: the sweep has no target {', '.join(missing)}; these averages are over the tasks "
+            f"present and are not comparable with published {name} scores."
+        )
+        lines += [partial, ""]
+    lines += [
+        "| line | " + " | ".join(aggregate.targets) + " | tasks | all_task | "
+        + " | ".join(GROUP_HEADERS[group] for group in groups) + " | category mean |",
+        "|---|" + "---|" * len(aggregate.targets) + "---|---|" + "---|" * len(groups) + "---|",
+    ]
+    for row in aggregate.rows:
+        best = row.label == BEST_PER_TARGET
+        cells = [
+            _number(row.task_scores.get(target)) + (f" (`{row.intermediates[target]}`)" if best and target in row.intermediates else "")
+            for target in aggregate.targets
+        ]
+        group_cells = [_number(row.scores["groups"][group]["score"]) for group in groups]
+        lines.append(
+            f"| {row.label} | " + " | ".join(cells)
+            + f" | {len(row.task_scores)}/{len(aggregate.tasks)} | {_number(row.scores['all_task'])} | "
+            + " | ".join(group_cells) + f" | {_number(row.scores['mean_of_group_means'])} |"
+        )
+    lines.append("")
+    coverage = []
+    for target, languages in aggregate.languages.items():
+        official = XTREME_LANGUAGES.get(target) if aggregate.benchmark == "xtreme" else None
+        of = f" of XTREME's {len(official)}" if official and set(official) - set(languages) else ""
+        coverage.append(f"{target} {len(languages)}{of} ({' '.join(languages)})")
+    lines += [f"Languages averaged: {'; '.join(coverage)}.", ""]
+    if aggregate.unselected:
+        unselected = (
+            f"No intermediate task is selected for {', '.join(aggregate.unselected)} (no dev set): the "
+            "`best per target` line lacks it, the other lines include it."
+        )
+        lines += [unselected, ""]
+    if aggregate.outside:
+        lines += [f"Not {name} tasks, left out of the aggregate: {', '.join(aggregate.outside)}.", ""]
+    return lines
 
 
 def to_csv(report: Report) -> str:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.config import SweepConfig, apply_overrides, load_config
+from sweeper.config import SweepConfig, apply_overrides, check_benchmark, load_config
 from sweeper.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,3 +82,28 @@ def test_asha_must_group_by_target_task(tmp_path):
 @pytest.mark.parametrize("path", sorted((REPO / "search_spaces").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_search_spaces_are_valid(path):
     assert isinstance(load_config(path), SweepConfig)
+
+
+def test_report_benchmark_defaults_to_xtreme_and_takes_xtreme_r(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).report.benchmark == "xtreme"
+    assert load_config(write(tmp_path, MINIMAL + "report: {benchmark: xtreme_r}\n")).report.benchmark == "xtreme_r"
+    assert load_config(write(tmp_path, MINIMAL), ["report.benchmark=xtreme_r"]).report.benchmark == "xtreme_r"
+
+
+def test_unknown_report_benchmark_suggests_the_close_one(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, MINIMAL + "report: {benchmark: xtreme-r}\n"))
+    message = str(error.value)
+    assert "report.benchmark" in message
+    assert "unknown benchmark 'xtreme-r'. Did you mean 'xtreme_r'? Known: xtreme, xtreme_r" in message
+
+
+def test_unknown_report_key_suggests_the_close_one(tmp_path):
+    with pytest.raises(ConfigError, match="report.benchmak: unknown key. Did you mean 'benchmark'?"):
+        load_config(write(tmp_path, MINIMAL + "report: {benchmak: xtreme}\n"))
+
+
+def test_check_benchmark_for_the_report_command():
+    assert check_benchmark("xtreme_r") == "xtreme_r"
+    with pytest.raises(ConfigError, match="Did you mean 'xtreme'"):
+        check_benchmark("xtrme")
