@@ -96,6 +96,7 @@ def test_report_matches_what_mlflow_tracked(smoke):
     markdown = (output / "report.md").read_text(encoding="utf-8")
     assert "## panx: selected intermediate task" in markdown and "## tydiqa: selected intermediate task" in markdown
     assert "panx: selected intermediate task" in printed
+    assert "## XTREME aggregate (partial: 2 of 9 tasks)" in markdown
     reprinted = runner.invoke(app, ["report", str(output)])
     assert reprinted.exit_code == 0
     assert "tydiqa: selected intermediate task" in reprinted.output
