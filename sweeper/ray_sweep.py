@@ -245,8 +245,9 @@ def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
     if not param_space["target_task"]:
         return None
     space = {key: tune.grid_search(values) for key, values in param_space.items()}
-    results = _tuner(target_trial, context, space, "target", _target_scheduler(context.config)).fit()
-    _close_stopped_runs(context, results)
+    scheduler = _target_scheduler(context.config)
+    results = _tuner(target_trial, context, space, "target", scheduler).fit()
+    _close_stopped_runs(context, results, scheduler.stopped_trial_ids if scheduler else frozenset())
     return results
 
 
@@ -256,12 +257,15 @@ def _grid_key(values: dict) -> tuple:
     return (values["intermediate_task"], values["target_task"], float(values["learning_rate"]), int(values["seed"]))
 
 
-def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid) -> None:
+def _close_stopped_runs(
+    context: SweepContext, results: tune.ResultGrid, stopped_trial_ids: frozenset[str] = frozenset()
+) -> None:
     """Close the runs of trials that could not close their own.
 
-    A trial stopped by ASHA is ended by Tune before it returns: its run is marked ``KILLED``
-    with ``asha_outcome=early_stopped``. A trial whose process died (e.g. killed for memory)
-    has an error in ``results``: its run is marked ``FAILED`` with the error.
+    A trial stopped by ASHA (its id in ``stopped_trial_ids``) is ended by Tune before it returns:
+    its run is marked ``KILLED`` with ``asha_outcome=early_stopped``, even when tearing down its
+    Train controller left an error in ``results``. Any other trial with an error in ``results``
+    (e.g. its process was killed for memory) is marked ``FAILED`` with the error.
     """
     tracker = Tracker(context.tracking_uri)
     errors = {_grid_key(result.config): result.error for result in results if result.error is not None}
@@ -271,7 +275,7 @@ def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid) -> None
     )
     for run in running:
         error = errors.get(_grid_key(run.data.tags)) if run.data.tags.get("stage") in ("target", "retrieval") else None
-        if error is not None:
+        if error is not None and run.data.tags.get("ray_trial_id") not in stopped_trial_ids:
             tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
             tracker.finish(run.info.run_id, "FAILED")
         else:

@@ -13,7 +13,7 @@ import pickle
 from collections.abc import Sequence
 
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
 
 class GroupedASHAScheduler(FIFOScheduler):
@@ -59,6 +59,7 @@ class GroupedASHAScheduler(FIFOScheduler):
         self._metric, self._mode = metric, mode
         self._groups: dict[tuple, AsyncHyperBandScheduler] = {}
         self._trial_groups: dict[str, tuple] = {}
+        self._stopped: set[str] = set()
 
     def group_of(self, config: dict) -> tuple:
         """The group key of a trial config.
@@ -87,7 +88,20 @@ class GroupedASHAScheduler(FIFOScheduler):
         self._groups[group].on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
-        return self._scheduler(trial).on_trial_result(tune_controller, trial, result)
+        decision = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP:
+            self._stopped.add(trial.trial_id)
+        return decision
+
+    @property
+    def stopped_trial_ids(self) -> frozenset[str]:
+        """Ids of the trials this scheduler stopped early.
+
+        Authoritative for the outcome of a trial: tearing down a stopped trial's Ray Train
+        controller can surface as an error in Tune's results (``ActorDiedError``), which must not
+        turn an early stop into a failure.
+        """
+        return frozenset(self._stopped)
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
         scheduler = self._scheduler(trial)

@@ -72,3 +72,14 @@ def test_cell_grouping_separates_intermediate_tasks():
 def test_missing_group_key_is_a_clear_error():
     with pytest.raises(KeyError, match="target_task"):
         scheduler().on_trial_add(None, trial("t", intermediate_task="mnli"))
+
+
+def test_the_scheduler_remembers_which_trials_it_stopped():
+    asha = scheduler()
+    trials = [trial(f"t{i}", target_task="panx") for i in range(3)]
+    for t in trials:
+        asha.on_trial_add(None, t)
+    asha.on_trial_result(None, trials[0], result(1, 80.0))
+    asha.on_trial_result(None, trials[1], result(1, 70.0))
+    asha.on_trial_result(None, trials[2], result(1, 90.0))
+    assert asha.stopped_trial_ids == {"t1"}, "only the trial ASHA stopped, not those that went on"
