@@ -279,6 +279,8 @@ def _close_stopped_runs(
             tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
             tracker.finish(run.info.run_id, "FAILED")
         else:
+            if "error" in run.data.tags:  # written by the trial while its stopped controller was torn down
+                tracker.client.delete_tag(run.info.run_id, "error")
             tracker.set_tags(run.info.run_id, {"asha_outcome": "early_stopped"})
             tracker.finish(run.info.run_id, "KILLED")
 

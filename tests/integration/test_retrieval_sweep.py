@@ -11,35 +11,18 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import ray
-from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
+from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.cli import app
-from sweeper.tracking import SweepRecord
 
-SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 LANGUAGES = ("ar", "de", "fi", "sw", "zh")  # smoke's zero-shot languages that Tatoeba has
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def retrieval_sweep(tmp_path_factory, data_dir, tiny_dir):
-    output = tmp_path_factory.mktemp("retrieval") / "out"
-    result = runner.invoke(
-        app, ["run", str(SMOKE), "target_tasks=[tatoeba]", f"zero_shot.languages=[{', '.join(LANGUAGES)}]",
-         "--data-dir", str(data_dir), "--output", str(output)]
-    )
-    ray.shutdown()
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    record = SweepRecord.read(output)
-    client = MlflowClient(record.tracking_uri)
-    children = client.search_runs(
-        [record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
-    return output, record, client, children
+    overrides = ["target_tasks=[tatoeba]", f"zero_shot.languages=[{', '.join(LANGUAGES)}]"]
+    sweep = run_sweep(SMOKE, tmp_path_factory.mktemp("retrieval") / "out", data_dir, overrides)
+    return sweep.output, sweep.record, sweep.client, sweep.children
 
 
 @pytest.mark.slow
@@ -57,7 +40,7 @@ def test_each_encoder_is_evaluated_once_without_target_training(retrieval_sweep)
 
 @pytest.mark.slow
 def test_logged_predictions_rescore_to_the_logged_metrics(retrieval_sweep, data_dir, tmp_path):
-    _, record, client, children = retrieval_sweep
+    _, record, _, children = retrieval_sweep
     run = next(run for run in children if run.data.tags.get("intermediate_task") == "anli" and run.data.tags["stage"] == "retrieval")
     mlflow.set_tracking_uri(record.tracking_uri)
     downloaded = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="predictions", dst_path=str(tmp_path)))

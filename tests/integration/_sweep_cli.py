@@ -1,0 +1,43 @@
+"""Run `sweeper run` in-process and collect what it tracked (shared by the end-to-end tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import ray
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from sweeper.cli import app
+from sweeper.tracking import SweepRecord
+
+SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
+runner = CliRunner()
+
+
+class TrackedSweep(NamedTuple):
+    output: Path
+    printed: str
+    record: SweepRecord
+    client: MlflowClient
+    children: list[Run]
+
+
+def run_sweep(config: Path, output: Path, data_dir: Path, overrides: list[str] = ()) -> TrackedSweep:
+    """``sweeper run CONFIG [overrides] --data-dir --output``; then the parent's nested runs.
+
+    Shuts Ray down afterwards so the next sweep of the session starts its own local Ray.
+    """
+    result = runner.invoke(app, ["run", str(config), *overrides, "--data-dir", str(data_dir), "--output", str(output)])
+    ray.shutdown()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    record = SweepRecord.read(output)
+    client = MlflowClient(record.tracking_uri)
+    children = client.search_runs(
+        [record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
+    )
+    return TrackedSweep(output, result.output, record, client, children)
