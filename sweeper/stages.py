@@ -23,7 +23,10 @@ import torch
 from transformers import AutoTokenizer, set_seed
 
 from sweeper.config import TrainingConfig, ZeroShotConfig
-from sweeper.data.sources import check_split_files, load_split, resolve_labels, split_files
+from sweeper.data.sources import (
+    load_split,
+    resolve_labels,
+)
 from sweeper.errors import ConfigError
 from sweeper.plan import (
     ENCODER_MARKER,
@@ -171,19 +174,6 @@ def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroSho
     return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir)
 
 
-def _load_bucc(task: TaskSpec, split: str, data_dir: Path | None, language: str, limit: int | None):
-    from sweeper.data.formats.retrieval import read_bucc
-    from sweeper.task_types.retrieval import limit_corpus
-
-    if data_dir is None:
-        raise ConfigError(
-            f"task {task.task!r} has no Hub source (the Hub holds only BUCC's gold pairs, not the corpora "
-            "mining searches); pass --data-dir (or SWEEPER_DATA_DIR) with bucc2018/ in the XTREME layout"
-        )
-    check_split_files(task, split, data_dir, [language])
-    return limit_corpus(read_bucc(split_files(task, split, data_dir, language)[0]), limit)
-
-
 def run_retrieval_stage(
     encoder_source: str | Path,
     tokenizer_source: str | Path,
@@ -233,8 +223,8 @@ def run_retrieval_stage(
     per_language, dev_per_language, thresholds = {}, {}, {}
     for language in languages:
         if bitext:
-            dev = _load_bucc(task, THRESHOLD_SPLIT, data_dir, language, max_examples_per_language)
-            evaluated = _load_bucc(task, split, data_dir, language, max_examples_per_language)
+            dev = load_split(task, THRESHOLD_SPLIT, data_dir, language, max_examples_per_language)
+            evaluated = load_split(task, split, data_dir, language, max_examples_per_language)
             outcome = task_type.evaluate_bitext(model, tokenizer, dev, evaluated, task, settings, language)
             thresholds[language] = outcome.threshold
             dev_per_language[language] = outcome.dev.metrics

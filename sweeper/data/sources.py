@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sweeper.data.formats.retrieval import BuccCorpus
 from sweeper.errors import ConfigError, MissingDataError
 from sweeper.registry import Split, SplitSource, TaskSpec
+
+#: The format of BUCC 2018 mining corpora: a split is one corpus per language pair.
+BUCC_FORMAT = "bucc"
 
 
 def layout_root(spec: TaskSpec, data_dir: Path) -> Path:
@@ -124,7 +128,7 @@ def load_split(
     data_dir: Path | None,
     language: str | None = None,
     limit: int | None = None,
-) -> list[dict]:
+) -> list[dict] | BuccCorpus:
     """Load the examples of one split (one language for ``{lang}`` splits), source after source.
 
     Args:
@@ -134,7 +138,9 @@ def load_split(
             sources' sizes (:func:`proportional_counts`), in source order.
 
     Returns:
-        Examples in the schema of the task's type (see ``sweeper.data.formats``).
+        Examples in the schema of the task's type (see ``sweeper.data.formats``); for a ``bucc``
+        split (local files only) the :class:`BuccCorpus` of the language pair, ``limit`` applied
+        to each side (:meth:`BuccCorpus.head`).
 
     Raises:
         MissingDataError: a local file is missing (all missing files of the split are named).
@@ -151,6 +157,11 @@ def load_split(
                     f"task {spec.task!r}, split {split!r}: the {source.format} source {source.files} has no Hub "
                     "source; pass --data-dir (or SWEEPER_DATA_DIR) pointing at a local copy"
                 )
+    if [source.format for source in sources] == [BUCC_FORMAT]:  # one mining corpus, not a list of examples
+        from sweeper.data.formats import read_examples
+
+        (path,) = _source_files(spec, sources[0], layout_root(spec, data_dir), language)
+        return read_examples(BUCC_FORMAT, path).head(limit)
     parts = [_load_source(spec, source, data_dir, language) for source in sources]
     if limit is not None:
         parts = [part[:count] for part, count in zip(parts, proportional_counts([len(part) for part in parts], limit), strict=True)]

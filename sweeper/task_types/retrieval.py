@@ -127,16 +127,6 @@ class BitextEvaluation:
     evaluated: Evaluation
 
 
-def limit_corpus(corpus: BuccCorpus, limit: int | None) -> BuccCorpus:
-    """The first ``limit`` sentences of each side (file order) and the gold pairs among them."""
-    if limit is None:
-        return corpus
-    source = dict(list(corpus.source.items())[:limit])
-    target = dict(list(corpus.target.items())[:limit])
-    gold = {pair for pair in corpus.gold if pair[0] in source and pair[1] in target}
-    return BuccCorpus(source=source, target=target, gold=gold)
-
-
 @register
 class Retrieval(TaskType):
     """Evaluation-only retrieval on the encoder's pooled hidden states (see module docstring)."""

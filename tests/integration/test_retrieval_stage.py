@@ -1,9 +1,12 @@
 """The retrieval stage (no training) on real encoders, and the planning of retrieval targets."""
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from sweeper.cli import app
 from sweeper.config import SweepConfig, TrainingConfig
 from sweeper.data.formats.retrieval import read_bucc
 from sweeper.data.sources import load_split
@@ -72,9 +75,15 @@ def test_bucc_stage_tunes_the_threshold_on_dev_and_mines_test(e5_dir, tmp_path):
     test_file = result.predictions_dir / "test-de.tsv"
     predictions = RETRIEVAL.read_predictions(test_file)
     assert sorted(predictions) == sorted(read_bucc(tmp_path / "xtreme" / "bucc2018" / "de-en.test.gold").gold)
-    corpus = read_bucc(tmp_path / "xtreme" / "bucc2018" / "de-en.test.de")
+    corpus = load_split(task, "test", tmp_path, "de")
     assert RETRIEVAL.score(predictions, corpus, task, "de") == result.per_language["de"]
     assert (result.predictions_dir / "dev-de.tsv").is_file()
+    scored = CliRunner().invoke(
+        app, ["score", "--task", "bucc2018", "--predictions", str(result.predictions_dir), "--split", "test",
+              "--languages", "de", "--data-dir", str(tmp_path), "--json"],
+    )
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["languages"]["de"]["metrics"] == result.per_language["de"]
 
 
 def _config(**fields) -> SweepConfig:

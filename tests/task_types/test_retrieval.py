@@ -11,7 +11,7 @@ from sweeper.data.sources import load_split
 from sweeper.errors import ConfigError, DataFormatError
 from sweeper.registry import TaskSpec, get_task
 from sweeper.task_types import get_task_type
-from sweeper.task_types.retrieval import embed_sentences, limit_corpus, retrieval_layer
+from sweeper.task_types.retrieval import embed_sentences, retrieval_layer
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=16)
 RETRIEVAL = get_task_type("retrieval")
@@ -125,7 +125,7 @@ def test_bucc_score_and_prediction_files(tmp_path):
     RETRIEVAL.write_predictions(predictions, path)
     assert path.read_text() == "de-1\ten-1\nde-3\ten-2\n"
     assert RETRIEVAL.read_predictions(path) == predictions
-    limited = limit_corpus(corpus, 1)
+    limited = corpus.head(1)
     assert limited.gold == {("de-1", "en-1")} and list(limited.target) == ["en-1"]
 
 

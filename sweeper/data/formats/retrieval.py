@@ -92,6 +92,20 @@ class BuccCorpus:
     target: dict[str, str]
     gold: set[tuple[str, str]] = field(default_factory=set)
 
+    def __len__(self) -> int:
+        """The number of non-English sentences (the side pairs are mined for)."""
+        return len(self.source)
+
+    def head(self, limit: int | None) -> BuccCorpus:
+        """The first ``limit`` sentences of each side (file order) and the gold pairs among them;
+        the corpus itself when ``limit`` is ``None``."""
+        if limit is None:
+            return self
+        source = dict(list(self.source.items())[:limit])
+        target = dict(list(self.target.items())[:limit])
+        gold = {pair for pair in self.gold if pair[0] in source and pair[1] in target}
+        return BuccCorpus(source=source, target=target, gold=gold)
+
 
 def _bucc_sentences(path: Path) -> dict[str, str]:
     sentences: dict[str, str] = {}
