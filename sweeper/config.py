@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,8 +20,11 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -63,11 +66,135 @@ class TrainingConfig(_Strict):
     seed: int = 1
 
 
-class ParamSpace(_Strict):
-    """The grid searched for every (intermediate task, target task) cell of the target stage."""
+#: The target-stage settings a search space may vary, each with the Python type of its values.
+SEARCHABLE_SETTINGS: dict[str, type] = {
+    "learning_rate": float,
+    "per_device_train_batch_size": int,
+    "num_train_epochs": float,
+    "warmup_ratio": float,
+}
+#: Distributions a searchable setting may be drawn from under ``search.algorithm`` random/optuna.
+DISTRIBUTIONS = ("loguniform", "uniform", "randint")
 
-    learning_rate: list[PositiveFloat] = Field(min_length=1)
+
+def _setting_type(name: str) -> Any:
+    """The type of one value of ``TrainingConfig.<name>`` with its constraints (e.g. ``> 0``)."""
+    field = TrainingConfig.model_fields[name]
+    return Annotated[(field.annotation, *field.metadata)]
+
+
+class Distribution(_Strict):
+    """A distribution a hyperparameter is sampled from (Ray Tune's ``loguniform``, ``uniform``,
+    ``randint``), written ``{loguniform: [low, high]}`` in a search space.
+
+    ``low < high``; both bounds are valid values of the setting. ``randint`` bounds are integers
+    and both inclusive (``{randint: [16, 32]}`` can draw 32), unlike ``tune.randint``'s exclusive
+    upper bound; ``loguniform`` needs ``low > 0``.
+    """
+
+    kind: Literal["loguniform", "uniform", "randint"]
+    low: float | int
+    high: float | int
+
+    @model_serializer
+    def _as_written(self) -> dict[str, list[float | int]]:
+        return {self.kind: [self.low, self.high]}
+
+
+def parse_distribution(name: str, raw: dict) -> Distribution:
+    """``{kind: [low, high]}`` for setting ``name`` → :class:`Distribution`.
+
+    Numbers YAML reads as strings (``1e-5`` without a dot) are converted the way the rest of the
+    configuration converts them (pydantic's lax mode); non-numeric strings are rejected.
+
+    Raises:
+        ValueError: not exactly one known distribution, bounds not two numbers, ``randint``
+            bounds not integers, a float distribution for an integer setting, bounds reversed or
+            equal, ``loguniform`` with ``low <= 0``, a bound the setting does not allow.
+    """
+    written = "write {loguniform: [low, high]}, {uniform: [low, high]} or {randint: [low, high]}"
+    if len(raw) != 1:
+        raise ValueError(f"a distribution has exactly one key: {written}, not {raw!r}")
+    kind, bounds = next(iter(raw.items()))
+    if kind not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {kind!r}.{did_you_mean(str(kind), DISTRIBUTIONS)} Known: {', '.join(DISTRIBUTIONS)}")
+    if SEARCHABLE_SETTINGS[name] is int and kind != "randint":
+        raise ValueError(f"{name} is an integer setting: use a list or {{randint: [low, high]}}, not {kind}")
+    if not (isinstance(bounds, list) and len(bounds) == 2):
+        raise ValueError(f"{kind} takes two bounds [low, high], not {bounds!r}")
+    adapter = TypeAdapter(int if kind == "randint" else float)
+    setting = TypeAdapter(_setting_type(name))
+    checked = []
+    for which, bound in zip(("low", "high"), bounds):
+        try:
+            checked.append(setting.validate_python(adapter.validate_python(bound)))
+        except ValidationError as error:
+            kind_of = "an integer" if kind == "randint" else "a number"
+            raise ValueError(
+                f"{kind} {which} bound {bound!r} is not {kind_of} {name} allows: {error.errors()[0]['msg']}"
+                " (write floats with a dot, e.g. 1.0e-5)"
+            ) from None
+    low, high = checked
+    if low >= high:
+        raise ValueError(f"{kind} bounds must be [low, high] with low < high, got [{low}, {high}]")
+    if kind == "loguniform" and low <= 0:
+        raise ValueError(f"loguniform needs low > 0, got {low}")
+    return Distribution(kind=kind, low=low, high=high)
+
+
+class SearchConfig(_Strict):
+    """How the target stage searches ``param_space`` within every (intermediate, target) cell.
+
+    ``grid`` (default): every combination of the listed values. ``random``: ``num_samples``
+    configurations drawn by Ray Tune (lists are uniform choices, distributions sampled).
+    ``optuna``: ``num_samples`` configurations proposed per cell by Optuna's TPE sampler (Ray
+    Tune's ``OptunaSearch``), maximising English dev ``score`` (0–100). Under every algorithm each
+    configuration runs once per ``param_space.seed`` (seeds are repeats, never searched), so a cell
+    has ``num_samples × len(seed)`` trials. ``seed`` seeds the search itself (``None``: random).
+    """
+
+    algorithm: Literal["grid", "random", "optuna"] = "grid"
+    num_samples: PositiveInt = 1
+    seed: int | None = None
+
+
+class ParamSpace(_Strict):
+    """The values searched for every (intermediate task, target task) cell of the target stage.
+
+    Each searchable setting (:data:`SEARCHABLE_SETTINGS`) is a non-empty list (grid values, or
+    choices under random/optuna search) or a :class:`Distribution` (random/optuna only); an
+    omitted setting keeps the stage's value (``target`` + ``training_overrides``). ``seed`` is
+    always a list: the repeats of every configuration.
+    """
+
+    learning_rate: list[float] | Distribution
+    per_device_train_batch_size: list[int] | Distribution | None = None
+    num_train_epochs: list[float] | Distribution | None = None
+    warmup_ratio: list[float] | Distribution | None = None
     seed: list[int] = Field(default=[1], min_length=1)
+
+    @field_validator(*SEARCHABLE_SETTINGS, mode="wrap")
+    @classmethod
+    def _values_or_distribution(cls, value: Any, handler, info: ValidationInfo) -> list | Distribution | None:
+        if value is None or isinstance(value, Distribution):
+            return value
+        if isinstance(value, dict):
+            return parse_distribution(info.field_name, value)
+        # validated here rather than by the union annotation, so errors name the item: learning_rate.1
+        return TypeAdapter(Annotated[list[_setting_type(info.field_name)], Field(min_length=1)]).validate_python(value)
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seeds_are_listed(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # pydantic reports ValueError (not TypeError) with the field's location
+            raise ValueError(  # noqa: TRY004
+                "seeds are repeats of every configuration, never sampled: list them, e.g. [1, 2, 3]"
+            )
+        return value
+
+    def searched(self) -> dict[str, list | Distribution]:
+        """The configured searchable settings (omitted ones excluded), in declaration order."""
+        return {name: getattr(self, name) for name in SEARCHABLE_SETTINGS if getattr(self, name) is not None}
 
 
 class SchedulerConfig(_Strict):
@@ -86,7 +213,7 @@ class SchedulerConfig(_Strict):
     group_by: list[Literal["target_task", "intermediate_task"]] = ["target_task"]
 
     @model_validator(mode="after")
-    def _grace_within_max(self) -> "SchedulerConfig":
+    def _grace_within_max(self) -> SchedulerConfig:
         if self.grace_period > self.max_t:
             raise ValueError(f"grace_period ({self.grace_period}) must be <= max_t ({self.max_t})")
         if "target_task" not in self.group_by:
@@ -176,6 +303,7 @@ class SweepConfig(_Strict):
     intermediate: TrainingConfig = TrainingConfig()
     target: TrainingConfig = TrainingConfig(per_device_train_batch_size=32)
     param_space: ParamSpace
+    search: SearchConfig = SearchConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     zero_shot: ZeroShotConfig = ZeroShotConfig()
     resources: ResourcesConfig = ResourcesConfig()
@@ -191,16 +319,33 @@ class SweepConfig(_Strict):
         return TrainingConfig.model_validate({**base.model_dump(), **overrides})
 
     @model_validator(mode="after")
-    def _check_overrides(self) -> "SweepConfig":
+    def _check_overrides(self) -> SweepConfig:
         for task, fields in self.training_overrides.items():
             unknown = set(fields) - set(TrainingConfig.model_fields)
             if unknown:
-                name = sorted(unknown)[0]
+                name = min(unknown)
                 raise ValueError(
                     f"training_overrides.{task}.{name} is not a training setting."
                     f"{did_you_mean(name, TrainingConfig.model_fields)}"
                 )
             TrainingConfig.model_validate({**self.target.model_dump(), **fields})
+        return self
+
+    @model_validator(mode="after")
+    def _check_search(self) -> SweepConfig:
+        if self.search.algorithm != "grid":
+            return self
+        sampled = [name for name, values in self.param_space.searched().items() if isinstance(values, Distribution)]
+        if sampled:
+            raise ValueError(
+                f"param_space.{sampled[0]} is a distribution, which search.algorithm grid cannot enumerate: "
+                "list the values, or set search.algorithm to random or optuna"
+            )
+        if self.search.num_samples != 1:
+            raise ValueError(
+                f"search.num_samples ({self.search.num_samples}) needs search.algorithm random or optuna; "
+                "a grid runs every combination once per param_space.seed"
+            )
         return self
 
 

@@ -7,11 +7,15 @@ play, unknown evaluation languages, missing data files.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sweeper.config import (
     NO_INTERMEDIATE,
+    Distribution,
     SweepConfig,
     TrainingConfig,
     ZeroShotConfig,
@@ -173,15 +177,49 @@ def retrieval_evaluations(config: SweepConfig) -> list[dict[str, str]]:
     ]
 
 
-def target_param_space(config: SweepConfig) -> dict[str, list]:
-    """The target-stage grid: intermediate × trained target × learning rate × seed, as plain lists.
+def target_param_space(config: SweepConfig) -> dict[str, list | Distribution]:
+    """The target-stage search space: intermediate × trained target × searched settings × seed.
 
-    Retrieval targets are not in it (see :func:`retrieval_evaluations`); ``target_task`` is empty
-    when every target is a retrieval task.
+    Values are plain lists (grid values, or choices under random/optuna search) or, for the
+    searchable settings (``config.SEARCHABLE_SETTINGS``) under random/optuna search, a
+    :class:`~sweeper.config.Distribution`. ``intermediate_task``, ``target_task`` and ``seed`` are
+    always grid dimensions. Settings the sweep does not search are absent (the stage's value is
+    used). Retrieval targets are not in it (see :func:`retrieval_evaluations`); ``target_task``
+    is empty when every target is a retrieval task. ``sweeper.search`` turns it into Ray Tune's.
     """
     return {
         "intermediate_task": list(config.intermediate_tasks),
         "target_task": trained_targets(config),
-        "learning_rate": list(config.param_space.learning_rate),
+        **{name: list(values) if isinstance(values, list) else values
+           for name, values in config.param_space.searched().items()},
         "seed": list(config.param_space.seed),
     }
+
+
+def trials_per_cell(config: SweepConfig) -> int:
+    """How many target trials each (intermediate, trained target) cell runs.
+
+    ``grid``: the product of the searched settings' list lengths × seeds; ``random`` / ``optuna``:
+    ``search.num_samples`` configurations × seeds.
+    """
+    if config.search.algorithm != "grid":
+        return config.search.num_samples * len(config.param_space.seed)
+    return math.prod(len(values) for values in config.param_space.searched().values()) * len(config.param_space.seed)
+
+
+def target_settings(config: SweepConfig, trial_config: Mapping[str, Any]) -> TrainingConfig:
+    """The training settings of one target trial: the stage's (``target`` + the target task's
+    ``training_overrides``) with the trial's searched settings and seed applied, validated.
+
+    Raises:
+        pydantic.ValidationError: a trial value the setting does not allow (the configuration's
+            validation makes this impossible for values Tune draws from ``param_space``).
+    """
+    base = config.stage_training("target", trial_config["target_task"])
+    values = {name: trial_config[name] for name in trial_setting_names(config)}
+    return TrainingConfig.model_validate({**base.model_dump(), **values})
+
+
+def trial_setting_names(config: SweepConfig) -> list[str]:
+    """The ``TrainingConfig`` fields a target trial's config sets: the searched settings and ``seed``."""
+    return [*config.param_space.searched(), "seed"]

@@ -4,7 +4,8 @@ calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
 
 Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
 keeps its encoder under ``<output>/stages/intermediate/<task>-<hash>``; finished encoders found
-there are reused. Phase 2 runs the intermediate × target × learning-rate × seed grid under
+there are reused. Phase 2 searches the target settings (``sweeper.search``: grid, random or
+Optuna TPE within every intermediate × target cell, each configuration once per seed) under
 grouped ASHA; every target trial loads the encoder of its intermediate task. Retrieval targets
 (BUCC, Tatoeba) have no training: one trial per (intermediate, retrieval target) evaluates the
 cached encoder directly (no learning-rate/seed grid, no ASHA), before the target grid.
@@ -32,10 +33,13 @@ from sweeper.plan import (
     resolve_task,
     retrieval_evaluations,
     target_param_space,
+    target_settings,
+    trial_setting_names,
 )
 from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
 from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.search import tune_search
 from sweeper.selection import NO_SELECTION, TARGET_DEV
 from sweeper.tracking import Tracker
 
@@ -88,6 +92,10 @@ def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
     trainer.fit()
 
 
+def _trial_id() -> str:
+    return tune.get_context().get_trial_id()
+
+
 def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_config: dict, name: str) -> None:
     """Create the trial's nested MLflow run, train, and close the run with its outcome.
 
@@ -95,7 +103,7 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
     stopped by ASHA is closed by the driver after the experiment (its actor is gone).
     """
     tracker = Tracker(context.tracking_uri)
-    trial_id = tune.get_context().get_trial_id()
+    trial_id = _trial_id()
     run_id = tracker.start_child(
         context.experiment_id, context.parent_run_id, name, {**tags, "ray_trial_id": trial_id}, params
     )
@@ -128,16 +136,19 @@ def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
 
 
 def target_trial(trial_config: dict, context: SweepContext) -> None:
-    """Tune function trainable of phase 2: one (intermediate, target, learning rate, seed) trial."""
+    """Tune function trainable of phase 2: one (intermediate, target, searched settings, seed) trial.
+
+    The trial's searched settings and seed replace the stage's (``plan.target_settings``); MLflow
+    tags ``learning_rate`` and ``seed``, params ``training.<setting>`` record every value used.
+    """
     config = context.config
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
     task: TaskSpec = resolve_task(config, target)
-    settings: TrainingConfig = config.stage_training("target", target).model_copy(
-        update={"learning_rate": trial_config["learning_rate"], "seed": trial_config["seed"]}
-    )
+    settings: TrainingConfig = target_settings(config, trial_config)
     stages = {stage.task.task: stage for stage in intermediate_stages(config)}
     init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
-    cell = f"{intermediate}__{target}__lr{settings.learning_rate:g}__seed{settings.seed}"
+    values = "__".join(f"{name}{getattr(settings, name):g}" for name in trial_setting_names(config))
+    cell = f"{intermediate}__{target}__{values}__{_trial_id()}"
     loop_config = {
         "stage": "target",
         "task": task.model_dump(),
@@ -182,13 +193,17 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
     _run_trial_stage(context, tags, params, loop_config, f"retrieval/{intermediate}->{target}")
 
 
-def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler) -> tune.Tuner:
+def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None) -> tune.Tuner:
+    """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.search.TuneSearch`
+    whose ``param_space`` is given) brings its search algorithm and its own concurrency limit."""
+    if search is None:
+        search_config = {"max_concurrent_trials": context.config.resources.max_concurrent_trials}
+    else:
+        search_config = {"search_alg": search.search_alg, "num_samples": search.num_samples}
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
         param_space=param_space,
-        tune_config=tune.TuneConfig(
-            scheduler=scheduler, max_concurrent_trials=context.config.resources.max_concurrent_trials
-        ),
+        tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
         run_config=tune.RunConfig(name=name, storage_path=str(context.output_dir / "ray"), verbose=1),
     )
 
@@ -229,11 +244,11 @@ def _target_scheduler(config: SweepConfig):
 
 
 def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
-    """Evaluate the retrieval targets, then run the trained targets' grid under grouped ASHA and
-    close the MLflow runs of stopped trials.
+    """Evaluate the retrieval targets, then run the trained targets' search (``search.algorithm``)
+    under grouped ASHA and close the MLflow runs of stopped trials.
 
     Returns:
-        The target grid's results, or ``None`` when every target is a retrieval task.
+        The target search's results, or ``None`` when every target is a retrieval task.
     """
     evaluations = retrieval_evaluations(context.config)
     if evaluations:
@@ -244,17 +259,28 @@ def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
     param_space = target_param_space(context.config)
     if not param_space["target_task"]:
         return None
-    space = {key: tune.grid_search(values) for key, values in param_space.items()}
     scheduler = _target_scheduler(context.config)
-    results = _tuner(target_trial, context, space, "target", scheduler).fit()
+    search = tune_search(context.config, param_space, METRIC)
+    results = _tuner(target_trial, context, search.param_space, "target", scheduler, search).fit()
     _close_stopped_runs(context, results, scheduler.stopped_trial_ids if scheduler else frozenset())
     return results
 
 
-def _grid_key(values: dict) -> tuple:
-    if "learning_rate" not in values:  # a retrieval evaluation: one per (intermediate, target)
-        return (values["intermediate_task"], values["target_task"])
-    return (values["intermediate_task"], values["target_task"], float(values["learning_rate"]), int(values["seed"]))
+def _result_key(config: SweepConfig, trial_config: dict) -> tuple:
+    """A trial's (intermediate, target, settings as logged in ``training.<name>`` params)."""
+    cell = (trial_config["intermediate_task"], trial_config["target_task"])
+    if "seed" not in trial_config:  # a retrieval evaluation: one per (intermediate, target)
+        return cell
+    settings = target_settings(config, trial_config)
+    return cell + tuple(str(getattr(settings, name)) for name in trial_setting_names(config))
+
+
+def _run_key(config: SweepConfig, run) -> tuple:
+    """The :func:`_result_key` of a target or retrieval trial's MLflow run."""
+    cell = (run.data.tags["intermediate_task"], run.data.tags["target_task"])
+    if run.data.tags["stage"] == "retrieval":
+        return cell
+    return cell + tuple(run.data.params[f"training.{name}"] for name in trial_setting_names(config))
 
 
 def _close_stopped_runs(
@@ -268,13 +294,14 @@ def _close_stopped_runs(
     (e.g. its process was killed for memory) is marked ``FAILED`` with the error.
     """
     tracker = Tracker(context.tracking_uri)
-    errors = {_grid_key(result.config): result.error for result in results if result.error is not None}
+    config = context.config
+    errors = {_result_key(config, result.config): result.error for result in results if result.error is not None}
     running = tracker.client.search_runs(
         [context.experiment_id],
         filter_string=f"tags.`mlflow.parentRunId` = '{context.parent_run_id}' and attributes.status = 'RUNNING'",
     )
     for run in running:
-        error = errors.get(_grid_key(run.data.tags)) if run.data.tags.get("stage") in ("target", "retrieval") else None
+        error = errors.get(_run_key(config, run)) if run.data.tags.get("stage") in ("target", "retrieval") else None
         if error is not None and run.data.tags.get("ray_trial_id") not in stopped_trial_ids:
             tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
             tracker.finish(run.info.run_id, "FAILED")
