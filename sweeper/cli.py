@@ -1,4 +1,4 @@
-"""The ``sweeper`` command line: ``run``, ``report``, ``score``, ``tasks``.
+"""The ``sweeper`` command line: ``run``, ``report``, ``compare``, ``score``, ``tasks``.
 
 User errors (bad configuration, unknown task, missing data) exit with code 2 and a message
 that says what to fix, before any trial starts and before anything is written to MLflow.
@@ -74,6 +74,51 @@ def report(
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
     console.print(Markdown(markdown))
+
+
+def _points(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+@app.command()
+def compare(
+    output_a: Annotated[Path, typer.Argument(help="Output folder of sweep A (a `sweeper run`).")],
+    output_b: Annotated[Path, typer.Argument(help="Output folder of sweep B; differences are B − A.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Compare two sweeps from MLflow: selected intermediate task, dev and zero-shot average per
+    target, and the zero-shot average of every (intermediate, target) cell (differences B − A)."""
+    from sweeper.compare import compare_reports
+    from sweeper.driver import load_output_report
+
+    try:
+        record_a, report_a = load_output_report(output_a)
+        record_b, report_b = load_output_report(output_b)
+    except (SweeperError, FileNotFoundError) as error:
+        _fail(error)
+    comparison = compare_reports(report_a, report_b, record_a.name, record_b.name)
+    if as_json:
+        typer.echo(json.dumps(comparison.to_json(), indent=2, ensure_ascii=False))
+        return
+    sweeps = f"A = {comparison.name_a}, B = {comparison.name_b}"
+    targets = Table(
+        "target", "A selected", "A dev", "A zs", "B selected", "B dev", "B zs", "Δ dev", "Δ zs",
+        title=f"Selected intermediate task per target ({sweeps})",
+        caption="dev: the selection score (English dev; BUCC: mean target dev); zs: zero-shot average; Δ = B − A",
+    )
+    for target in comparison.targets:
+        sides = [
+            [side.intermediate_task, _points(side.dev), _points(side.zero_shot_avg)] if side else ["–", "–", "–"]
+            for side in (target.a, target.b)
+        ]
+        targets.add_row(target.target_task, *sides[0], *sides[1], _points(target.dev_diff, True), _points(target.zero_shot_diff, True))
+    console.print(targets)
+    cells = Table("target", "intermediate", "A", "B", "Δ (B − A)", title=f"Zero-shot average per (intermediate, target) cell ({sweeps})")
+    for cell in comparison.cells:
+        cells.add_row(cell.target_task, cell.intermediate_task, _points(cell.a), _points(cell.b), _points(cell.diff, True))
+    console.print(cells)
 
 
 @app.command()

@@ -10,11 +10,22 @@ from sweeper.config import ReportConfig, SweepConfig, check_benchmark
 from sweeper.models.sources import resolve_model
 from sweeper.plan import validate_sweep
 from sweeper.report import Report, build_report, to_csv, to_markdown
+from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_trial_records, selection_metrics
-from sweeper.tracking import SweepRecord, Tracker, default_tracking_uri
+from sweeper.tracking import (
+    SweepRecord,
+    Tracker,
+    default_tracking_uri,
+    register_selection,
+)
 
 REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
+REPORT_HTML = "report.html"
+#: Heatmap of the zero-shot deltas over the ``none`` baseline (written only when a delta exists).
+REPORT_PNG = "report_deltas.png"
+#: The parent run's artifact folder holding the report files.
+REPORT_ARTIFACTS = "report"
 #: The parent run's parameter holding ``report.benchmark`` (the flattened sweep configuration).
 BENCHMARK_PARAM = "report.benchmark"
 
@@ -41,7 +52,12 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     validate_sweep(config, data_dir)
     model_source = resolve_model(config.model)
 
-    from sweeper.ray_sweep import SweepContext, ensure_ray, run_intermediate_phase, run_target_phase
+    from sweeper.ray_sweep import (
+        SweepContext,
+        ensure_ray,
+        run_intermediate_phase,
+        run_target_phase,
+    )
 
     output_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = config.tracking.tracking_uri or default_tracking_uri(output_dir)
@@ -81,18 +97,49 @@ def load_report(tracker: Tracker, record: SweepRecord, benchmark: str) -> Report
 
 
 def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchmark: str) -> str:
-    """Build the report from MLflow, write Markdown + CSV to ``output_dir``, log them to the parent run."""
-    report = load_report(tracker, record, benchmark)
-    markdown = to_markdown(report, f"sweeper report: {record.name}")
-    (output_dir / REPORT_MD).write_text(markdown, encoding="utf-8")
-    (output_dir / REPORT_CSV).write_text(to_csv(report), encoding="utf-8")
-    tracker.client.log_artifact(record.parent_run_id, str(output_dir / REPORT_MD), "report")
-    tracker.client.log_artifact(record.parent_run_id, str(output_dir / REPORT_CSV), "report")
+    """Build the report from MLflow, publish it and register the selected models.
+
+    Writes ``report.md``, ``report.csv``, ``report.html`` and (when some intermediate task has a
+    delta over the ``none`` baseline) ``report_deltas.png`` to ``output_dir`` and logs them to the
+    parent run under ``report/``; then tags the runs ``selected=true/false`` and registers each
+    selected target trial's checkpoint as ``<sweep>-<target>`` with alias ``best``
+    (:func:`sweeper.tracking.register_selection`).
+
+    Returns:
+        The report as Markdown.
+
+    Raises:
+        RuntimeError: a selected target trial has no ``best_checkpoint`` artifact.
+    """
+    records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
+    report = build_report(records, selection_metrics(tracker, record.experiment_id, record.parent_run_id), benchmark)
+    title = f"sweeper report: {record.name}"
+    markdown = to_markdown(report, title)
+    grid = delta_grid(report)
+    figure = output_dir / REPORT_PNG
+    if grid is None:
+        figure.unlink(missing_ok=True)  # a previous sweep's heatmap in the same folder is not this report's
+    else:
+        plot_delta_heatmap(grid, figure, f"{record.name}: zero-shot Δ vs none")
+    texts = {REPORT_MD: markdown, REPORT_CSV: to_csv(report), REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None)}
+    for name, text in texts.items():
+        (output_dir / name).write_text(text, encoding="utf-8")
+    for name in [*texts, *([REPORT_PNG] if grid else [])]:
+        tracker.client.log_artifact(record.parent_run_id, str(output_dir / name), REPORT_ARTIFACTS)
+    selected = {target: selection.record.run_id for target, selection in report.selections.items()}
+    register_selection(tracker, record.name, selected, [trial.run_id for trial in records])
     return markdown
 
 
 def report_from_output(output_dir: Path, benchmark: str | None = None) -> str:
-    """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed).
+    """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed), as
+    Markdown (see :func:`load_output_report` for the arguments and errors)."""
+    record, report = load_output_report(output_dir, benchmark)
+    return to_markdown(report, f"sweeper report: {record.name}")
+
+
+def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
+    """The sweep record and report of the sweep in ``output_dir``, from MLflow alone (no Ray).
 
     Args:
         benchmark: the aggregate's benchmark (``xtreme`` or ``xtreme_r``); ``None``: the sweep's
@@ -110,4 +157,4 @@ def report_from_output(output_dir: Path, benchmark: str | None = None) -> str:
     if benchmark is None:
         params = tracker.client.get_run(record.parent_run_id).data.params
         benchmark = params.get(BENCHMARK_PARAM, ReportConfig().benchmark)
-    return to_markdown(load_report(tracker, record, benchmark), f"sweeper report: {record.name}")
+    return record, load_report(tracker, record, benchmark)

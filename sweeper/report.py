@@ -227,7 +227,7 @@ def to_markdown(report: Report, title: str) -> str:
             "",
             f"Per-language zero-shot {metric}; `avg` is the XTREME task score (QA: (EM + F1) / 2); Δ is avg minus the `none` baseline.",
             "",
-            "| intermediate | selected | en dev | " + " | ".join(languages) + " | avg | Δ vs none | lr | seed |",
+            "| intermediate | selected | en dev | " + "".join(f"{language} | " for language in languages) + "avg | Δ vs none | lr | seed |",
             "|---|---|---|" + "---|" * len(languages) + "---|---|---|---|",
         ]
         for row in rows:
@@ -235,8 +235,8 @@ def to_markdown(report: Report, title: str) -> str:
             cells = [_number(row.per_language.get(language)) for language in languages]
             lines.append(
                 f"| {record.intermediate_task} | {'✓' if row.selected else ''} | {_number(record.english_dev)} | "
-                + " | ".join(cells)
-                + f" | {_number(record.zero_shot_score)} | {_number(row.delta_vs_none, signed=True)} | {_lr(record.learning_rate)} | {_lr(record.seed)} |"
+                + "".join(f"{cell} | " for cell in cells)
+                + f"{_number(record.zero_shot_score)} | {_number(row.delta_vs_none, signed=True)} | {_lr(record.learning_rate)} | {_lr(record.seed)} |"
             )
         lines.append("")
     lines += aggregate_markdown(report.aggregate)

@@ -11,7 +11,7 @@ import json
 import platform
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +28,12 @@ SELECTION_KEY = "selection/english_dev"
 #: Retrieval targets with a dev split (BUCC): mean dev score over the target's languages (policy ``target_dev``).
 TARGET_DEV_KEY = "selection/target_dev"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
+#: Artifact folder of a completed target trial's best checkpoint (encoder + head, tokenizer).
+CHECKPOINT_ARTIFACT = "best_checkpoint"
+#: Alias of the registered model version that holds the selected trial's checkpoint.
+MODEL_ALIAS = "best"
+#: Run tag set on every target / retrieval run of a sweep once selection has run: ``true`` / ``false``.
+SELECTED_TAG = "selected"
 
 
 def default_tracking_uri(output_dir: Path) -> str:
@@ -122,6 +128,62 @@ class Tracker:
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
+
+
+def registered_model_name(sweep_name: str, target_task: str) -> str:
+    """The Model Registry name of a sweep's selected model for one target: ``<sweep>-<target>``."""
+    return f"{sweep_name}-{target_task}"
+
+
+def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str, str], result_run_ids: Iterable[str]) -> dict[str, str]:
+    """Tag the selection on the runs and register each selected checkpoint in the Model Registry.
+
+    Every run of ``result_run_ids`` gets tag ``selected`` = ``true`` if it is a value of
+    ``selected``, else ``false``. For each target whose selected run is a target trial (tag
+    ``stage=target``), its ``best_checkpoint`` artifact becomes a version of registered model
+    ``<sweep>-<target>`` (source ``runs:/<run_id>/best_checkpoint``) and alias ``best`` points at
+    it. A version is created only when no version of that model comes from the run yet, so
+    re-running selection with the same outcome adds nothing; when the selection changes, the alias
+    moves. Retrieval evaluations (``stage=retrieval``) train no model and are not registered.
+
+    Args:
+        selected: target → run id of its selected trial (targets without a selection are absent).
+        result_run_ids: every target / retrieval run of the sweep.
+
+    Returns:
+        registered model name → the version alias ``best`` now points at.
+
+    Raises:
+        RuntimeError: a selected target trial has no ``best_checkpoint`` artifact (its run did not
+            finish logging; the run id is named).
+    """
+    chosen = set(selected.values())
+    for run_id in result_run_ids:
+        tracker.set_tags(run_id, {SELECTED_TAG: "true" if run_id in chosen else "false"})
+    client = tracker.client
+    versions: dict[str, str] = {}
+    for target, run_id in sorted(selected.items()):
+        run = client.get_run(run_id)
+        if run.data.tags.get("stage") != "target":
+            continue
+        if not client.list_artifacts(run_id, CHECKPOINT_ARTIFACT):
+            raise RuntimeError(
+                f"selected run {run_id} ({target}) has no `{CHECKPOINT_ARTIFACT}` artifact to register; "
+                "the trial did not finish logging its checkpoint (see the run's logs in MLflow)"
+            )
+        name = registered_model_name(sweep_name, target)
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            client.create_registered_model(name, tags={"sweep": sweep_name, "target_task": target})
+        existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        version = existing[0] if existing else client.create_model_version(
+            name,
+            source=f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}",
+            run_id=run_id,
+            tags={"intermediate_task": run.data.tags["intermediate_task"], "target_task": target},
+        )
+        client.set_registered_model_alias(name, MODEL_ALIAS, str(version.version))
+        versions[name] = str(version.version)
+    return versions
 
 
 def environment_tags() -> dict[str, str]:

@@ -63,10 +63,10 @@ def test_completed_target_runs_hold_metric_histories_and_artifacts(smoke):
 
 @pytest.mark.slow
 def test_report_matches_what_mlflow_tracked(smoke):
-    output, printed, record, client, _ = smoke
+    output, printed, record, client, children = smoke
     rows = list(csv.DictReader((output / "report.csv").open(encoding="utf-8")))
     for target in ("panx", "tydiqa"):
-        averages = [row for row in rows if row["target_task"] == target and row["language"] == "avg"]
+        averages = averages_of(rows, target)
         assert {row["intermediate_task"] for row in averages} == {"none", "anli"}
         assert sum(int(row["selected"]) for row in averages) == 1
         for row in averages:
@@ -83,7 +83,17 @@ def test_report_matches_what_mlflow_tracked(smoke):
     assert reprinted.exit_code == 0
     assert "tydiqa: selected intermediate task" in reprinted.output
     logged = {a.path for a in client.list_artifacts(record.parent_run_id, "report")}
-    assert logged == {"report/report.md", "report/report.csv"}
+    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png"}
+    for target in ("panx", "tydiqa"):
+        selected = next(row for row in averages_of(rows, target) if row["selected"] == "1")
+        version = client.get_model_version_by_alias(f"smoke-{target}", "best")
+        assert version.run_id == selected["run_id"], "the registry's best model is the selected trial's checkpoint"
+        flags = [r.data.tags["selected"] for r in children if r.data.tags.get("target_task") == target]
+        assert sorted(flags) == ["false"] * (len(flags) - 1) + ["true"]
+
+
+def averages_of(rows: list[dict], target: str) -> list[dict]:
+    return [row for row in rows if row["target_task"] == target and row["language"] == "avg"]
 
 
 def _fails_before_launch(tmp_path, data_dir, overrides, expected):
