@@ -33,15 +33,21 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+ConfigArgument = Annotated[Path, typer.Argument(help="Sweep definition, e.g. search_spaces/quickstart.yaml.")]
+OverridesArgument = Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. target.learning_rate=2e-5.")]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(envvar=DATA_DIR_ENV, help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub."),
+]
+OutputOption = Annotated[Path | None, typer.Option(help="Output folder (default: runs/<name>).")]
+
+
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="Sweep definition, e.g. search_spaces/quickstart.yaml.")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. target.learning_rate=2e-5.")] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar=DATA_DIR_ENV, help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub."),
-    ] = None,
-    output: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<name>).")] = None,
+    config: ConfigArgument,
+    overrides: OverridesArgument = None,
+    data_dir: DataDirOption = None,
+    output: OutputOption = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
 ) -> None:
     """Run a sweep and print the report (also written to OUTPUT/report.md and report.csv)."""
@@ -56,6 +62,29 @@ def run(
         _fail(error)
     console.print(Markdown(outcome.report_markdown))
     console.print(f"\nOutput: {outcome.output_dir}   MLflow: {outcome.record.tracking_uri}")
+
+
+@app.command()
+def plan(
+    config: ConfigArgument,
+    overrides: OverridesArgument = None,
+    data_dir: DataDirOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Print what `run` would do: stages, trials per stage, cached encoders reused, steps and tokens.
+
+    Validates like `run` and starts nothing (no Ray, nothing written).
+    """
+    from sweeper.config import load_config
+    from sweeper.plan import validate_sweep
+    from sweeper.planning import build_plan, plan_lines
+
+    try:
+        sweep = load_config(config, overrides or [])
+        validate_sweep(sweep, data_dir)
+    except SweeperError as error:
+        _fail(error)
+    console.print(Markdown("\n".join(plan_lines(sweep, build_plan(sweep, output or Path("runs") / sweep.name)))))
 
 
 @app.command()

@@ -66,6 +66,10 @@ class IntermediateStage:
     def dirname(self) -> str:
         return f"{self.task.task}-{self.key}"
 
+    def encoder_dir(self, output_dir: Path) -> Path:
+        """Where a sweep writing to ``output_dir`` keeps (and finds) this stage's encoder."""
+        return output_dir / "stages" / "intermediate" / self.dirname
+
 
 def intermediate_stages(config: SweepConfig) -> list[IntermediateStage]:
     """The intermediate stages of a sweep (none for the ``none`` baseline), in config order."""

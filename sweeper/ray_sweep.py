@@ -61,7 +61,7 @@ class SweepContext:
     parent_run_id: str
 
     def encoder_dir(self, stage: IntermediateStage) -> Path:
-        return self.output_dir / "stages" / "intermediate" / stage.dirname
+        return stage.encoder_dir(self.output_dir)
 
 
 def _scaling_config(config: SweepConfig) -> ScalingConfig:
