@@ -43,7 +43,9 @@ class TrainingConfig(_Strict):
 
     Defaults follow the jiant recipe of Phang et al. 2020 (xtreme_reference.md §4).
     ``eval_steps`` is in optimizer steps; ``max_*_examples`` subsample for CPU budgets
-    (``None``: all).
+    (``None``: all). ``mixed_precision``: ``auto`` trains in bf16 on a GPU that supports it,
+    fp16 (with loss scaling) on an older GPU and fp32 on the CPU; ``bf16`` / ``fp16`` / ``no``
+    force one (see :func:`sweeper.training.precision_arguments`).
     """
 
     learning_rate: PositiveFloat = 1e-5
@@ -63,6 +65,7 @@ class TrainingConfig(_Strict):
     max_train_examples: PositiveInt | None = None
     max_dev_examples: PositiveInt | None = 500
     freeze_word_embeddings: bool = False
+    mixed_precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
     seed: int = 1
 
 
@@ -329,6 +332,20 @@ class SweepConfig(_Strict):
                     f"{did_you_mean(name, TrainingConfig.model_fields)}"
                 )
             TrainingConfig.model_validate({**self.target.model_dump(), **fields})
+        return self
+
+    @model_validator(mode="after")
+    def _check_precision(self) -> SweepConfig:
+        if self.resources.use_gpu:
+            return self
+        stages = {"intermediate": self.intermediate.mixed_precision, "target": self.target.mixed_precision}
+        stages |= {f"training_overrides.{task}": fields["mixed_precision"] for task, fields in self.training_overrides.items() if "mixed_precision" in fields}
+        for where, precision in stages.items():
+            if precision in ("bf16", "fp16"):
+                raise ValueError(
+                    f"{where}.mixed_precision is {precision}, which needs GPUs, but resources.use_gpu is false: "
+                    "set resources.use_gpu: true or mixed_precision: auto"
+                )
         return self
 
     @model_validator(mode="after")

@@ -77,6 +77,27 @@ def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_siz
     return max(1, math.ceil(settings.num_train_epochs * math.ceil(num_features / effective_batch)))
 
 
+def precision_arguments(setting: str, cuda_available: bool, bf16_supported: bool) -> dict[str, bool]:
+    """``TrainingArguments`` precision flags (``bf16``, ``fp16``) for ``mixed_precision=setting``.
+
+    ``auto``: bf16 where the GPU supports it (Ampere and newer), else fp16 on a GPU (loss scaling
+    by the Trainer), fp32 on the CPU. ``bf16`` / ``fp16`` force one, ``no`` trains in fp32.
+
+    Raises:
+        ValueError: ``bf16`` or ``fp16`` without a CUDA device, or ``bf16`` on a GPU without bf16
+            support (the message says to use ``auto``, ``fp16`` or ``no``).
+    """
+    if setting == "auto":
+        return {"bf16": cuda_available and bf16_supported, "fp16": cuda_available and not bf16_supported}
+    if setting == "no":
+        return {"bf16": False, "fp16": False}
+    if not cuda_available:
+        raise ValueError(f"mixed_precision={setting} needs a CUDA GPU; none is visible (use auto or no)")
+    if setting == "bf16" and not bf16_supported:
+        raise ValueError("mixed_precision=bf16: this GPU does not support bf16 (use auto, fp16 or no)")
+    return {"bf16": setting == "bf16", "fp16": setting == "fp16"}
+
+
 def train_stage(
     model: torch.nn.Module,
     tokenizer,
@@ -145,7 +166,9 @@ def train_stage(
         # one worker; every parameter is used in forward, so skip DDP's unused-parameter search.
         ddp_find_unused_parameters=False,
         use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        **precision_arguments(
+            settings.mixed_precision, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        ),
     )
     result = StageResult(best_score=-math.inf, best_step=0)
     trainer = _TaskEvaluationTrainer(
