@@ -1,9 +1,11 @@
 """Multi-task intermediate stages: sampling, config validation, cache keys, `sweeper plan` (no training)."""
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from sweeper.cli import app
@@ -196,3 +198,13 @@ def test_xnli_mt_translate_train_file_is_read_in_its_release_layout(tmp_path):
     assert [example["label"] for example in examples] == ["neutral", "entailment", "contradiction"]
     assert examples[1]["text_a"] == 'Sie wissen , während der Saison "und" ich schätze .', "no quoting, as XNLI-MT"
     assert examples[2]["text_b"] == "Niemand in unserem Team kann das ."
+
+
+def test_the_readme_example_is_a_valid_configuration():
+    readme = (SMOKE.parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Multi-task intermediate stages", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = yaml.safe_load(block)
+    config = load_config(SMOKE, [f"{key}={json.dumps(value)}" for key, value in example.items()])
+    stage = next(stage for stage in intermediate_stages(config) if isinstance(stage, MultitaskStage))
+    assert [member.name for member in stage.members] == ["mnli", "squad_v1", "mlm", "squad_tt"]
+    assert stage.members[3].train_split == "translate_train" and stage.members[3].languages == ("de", "es")
