@@ -22,9 +22,9 @@ from sweeper.config import (
     stable_hash,
 )
 from sweeper.data.sources import check_labels_file, check_split_files, resolve_labels
-from sweeper.errors import ConfigError, did_you_mean
+from sweeper.errors import ConfigError, UnknownTaskError, did_you_mean
 from sweeper.multitask import MultitaskStage, check_multitask_stage, multitask_stage
-from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, get_task
+from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task
 
 # This module is imported by every Ray trial actor: it must not import torch/transformers
 # (task types are imported inside validate_sweep, which only the driver runs).
@@ -126,6 +126,9 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"{field} lists a task twice: {tasks}")
     single = [task for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask]
+    unknown = [task for task in single if task not in all_tasks()]
+    if unknown:  # suggest the sweep's multi-task stage names too
+        raise UnknownTaskError(unknown[0], [*all_tasks(), *config.multitask])
     specs = [resolve_task(config, task) for task in single]
     for name in config.intermediate_tasks:
         if name in config.multitask:

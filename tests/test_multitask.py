@@ -111,6 +111,12 @@ def test_stage_names_must_not_clash_with_none_or_task_ids(data_dir):
         validate_sweep(config, data_dir)
 
 
+def test_a_misspelt_stage_name_suggests_the_stage(data_dir):
+    config = load_config(SMOKE, ["intermediate_tasks=[none, mxi]", mix("tasks: [anli, tydiqa]")])
+    with pytest.raises(UnknownTaskError, match="Did you mean 'mix'"):
+        validate_sweep(config, data_dir)
+
+
 def test_member_errors_are_found_before_anything_starts(data_dir):
     with pytest.raises(UnknownTaskError, match="Did you mean 'tydiqa'"):
         validate_sweep(smoke_with(mix("tasks: [anli, tydiqaa]")), data_dir)
