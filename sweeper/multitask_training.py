@@ -224,6 +224,21 @@ def _mlm_head(mlm: MlmConfig, encoder, tokenizer, model_source: str, settings: T
     return MemberHead(MLM_MEMBER, model, train, collator, len(train), evaluate)
 
 
+@dataclass(frozen=True)
+class MultitaskOutcome:
+    """What a multi-task stage produced.
+
+    Attributes:
+        result: the training result (``best_score``: the best mean of the members' dev metrics).
+        model: the best model, encoder and heads.
+        probabilities: member → the probability that a step trained it.
+    """
+
+    result: StageResult
+    model: MultiTaskModel
+    probabilities: dict[str, float]
+
+
 def build_multitask_model(
     stage: MultitaskStage, model_source: str, data_dir: Path | None
 ) -> tuple[object, MultiTaskModel, list[MemberHead]]:
@@ -255,7 +270,7 @@ def run_multitask_stage(
     output_dir: Path,
     encoder_dir: Path,
     on_evaluation: EvaluationCallback,
-) -> tuple[StageResult, MultiTaskModel]:
+) -> MultitaskOutcome:
     """Train every member of ``stage`` on one shared encoder; save the best model's encoder.
 
     Each member trains on its ``train_split`` in its languages (``max_train_examples`` per
@@ -266,7 +281,7 @@ def run_multitask_stage(
     the main process writes.
 
     Returns:
-        The training result and the best model (encoder and heads).
+        The training result, the best model (encoder and heads) and the sampling probabilities.
 
     Raises:
         ValueError: a member has no training features (or the mlm member no text).
@@ -309,8 +324,8 @@ def run_multitask_stage(
         make_trainer=functools.partial(MultitaskTrainer, batch_sampler=sampler),
         all_parameters_used=False,
     )
+    by_member = dict(zip([head.name for head in heads], probabilities))
     if is_main_process():
-        names = [head.name for head in heads]
-        marker = {"task": stage.name, "members": names, "sampling": stage.sampling, "probabilities": dict(zip(names, probabilities))}
+        marker = {"task": stage.name, "members": list(by_member), "sampling": stage.sampling, "probabilities": by_member}
         save_encoder(model.encoder, tokenizer, encoder_dir, result, marker)
-    return result, model
+    return MultitaskOutcome(result, model, by_member)

@@ -112,7 +112,8 @@ def stage_worker(loop_config: dict) -> None:
 def _multitask_worker(loop_config: dict, tracker) -> None:
     """Train a multi-task intermediate stage; rank 0 logs each member's English-dev metrics as
     ``intermediate/<member>/en/dev/<metric>`` and the members' mean as
-    ``intermediate/<stage>/en/dev/mean_score`` (best: ``best_mean_score``)."""
+    ``intermediate/<stage>/en/dev/mean_score`` (best: ``best_mean_score``), and the sampling
+    probabilities as params ``multitask.probability.<member>``."""
     import ray.train
 
     from sweeper.multitask import MultitaskStage
@@ -134,8 +135,10 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
         ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
 
     data_dir = Path(loop_config["data_dir"]) if loop_config["data_dir"] else None
-    result, _ = run_multitask_stage(
+    outcome = run_multitask_stage(
         stage, loop_config["model_source"], data_dir, Path(loop_config["output_dir"]), Path(loop_config["encoder_dir"]), on_evaluation
     )
     if tracker is not None:
-        tracker.log_metrics(run_id, {metric_key("intermediate", stage.name, "en", "dev", "best_mean_score"): result.best_score})
+        best = {metric_key("intermediate", stage.name, "en", "dev", "best_mean_score"): outcome.result.best_score}
+        tracker.log_metrics(run_id, best)
+        tracker.log_params(run_id, {f"multitask.probability.{name}": f"{p:.6f}" for name, p in outcome.probabilities.items()})

@@ -49,10 +49,11 @@ def trained(tiny_dir, data_dir, tmp_path_factory):
     _, initial, _ = build_multitask_model(stage, str(tiny_dir), data_dir)
     out = tmp_path_factory.mktemp("multitask")
     evaluations = []
-    result, model = run_multitask_stage(
+    outcome = run_multitask_stage(
         stage, str(tiny_dir), data_dir, out / "work", stage.encoder_dir(out), lambda *args: evaluations.append(args)
     )
-    return stage, out, initial, model, result, evaluations
+    assert outcome.probabilities == pytest.approx({"panx": 1 / 3, "tydiqa": 1 / 3, "mlm": 1 / 3}), "24 examples each"
+    return stage, out, initial, outcome.model, outcome.result, evaluations
 
 
 def test_every_member_is_scored_on_english_dev_and_the_mean_selects(trained):
@@ -121,8 +122,8 @@ def test_translated_squad_is_an_intermediate_member_in_its_release_layout(tiny_d
     _, _, (head,) = build_multitask_model(stage, str(tiny_dir), root)
     assert head.name == "squad_v1" and head.num_examples == 2 * SETTINGS["max_train_examples"], "24 German + 24 Spanish"
     evaluations = []
-    result, _ = run_multitask_stage(stage, str(tiny_dir), root, tmp_path / "work", stage.encoder_dir(tmp_path),
-                                    lambda *args: evaluations.append(args))
+    result = run_multitask_stage(stage, str(tiny_dir), root, tmp_path / "work", stage.encoder_dir(tmp_path),
+                                 lambda *args: evaluations.append(args)).result
     assert encoder_is_complete(stage.encoder_dir(tmp_path))
     assert {"squad_v1/exact_match", "squad_v1/f1"} <= set(evaluations[-1][2])
     assert result.best_score == max(metrics["score"] for _, _, metrics in evaluations)

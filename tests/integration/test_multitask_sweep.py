@@ -30,6 +30,8 @@ def test_a_multitask_stage_trains_once_and_starts_its_target_trial(tmp_path, dat
     metrics = intermediate.data.metrics
     for key in ("intermediate/anli/en/dev/accuracy", "intermediate/mlm/en/dev/accuracy", "intermediate/mix/en/dev/mean_score"):
         assert 0.0 <= metrics[key] <= 100.0, key
+    probabilities = {name: float(intermediate.data.params[f"multitask.probability.{name}"]) for name in ("anli", "mlm")}
+    assert probabilities == {"anli": 0.5, "mlm": 0.5}, "uniform sampling"
     assert metrics["intermediate/mix/en/dev/best_mean_score"] >= metrics["intermediate/mix/en/dev/mean_score"]
     (encoder,) = (sweep.output / "stages" / "intermediate").iterdir()
     assert encoder.name == f"mix-{intermediate.data.tags['stage_key']}"
