@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 import torch
-from transformers import AutoModel
+from transformers import AutoModel, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from sweeper.config import SweepConfig, TrainingConfig, ZeroShotConfig
 from sweeper.errors import MissingDataError
 from sweeper.multitask import check_multitask_stage
-from sweeper.multitask_training import build_multitask_model, run_multitask_stage
+from sweeper.multitask_training import build_multitask_model, mlm_model, run_multitask_stage
 from sweeper.plan import ENCODER_MARKER, encoder_is_complete, intermediate_stages, validate_sweep
 from sweeper.registry import get_task
 from sweeper.stages import StageInputs, run_target_stage
@@ -127,3 +127,39 @@ def test_translated_squad_is_an_intermediate_member_in_its_release_layout(tiny_d
     assert encoder_is_complete(stage.encoder_dir(tmp_path))
     assert {"squad_v1/exact_match", "squad_v1/f1"} <= set(evaluations[-1][2])
     assert result.best_score == max(metrics["score"] for _, _, metrics in evaluations)
+
+
+def test_classification_and_multiple_choice_heads_train_together(tiny_dir, data_dir, tmp_path):
+    # offline only the dev files exist: ANLI R1 dev and CommonsenseQA dev serve as train and dev
+    overrides = {
+        "anli": {"splits": {"train": {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]},
+                            "dev": {"format": "anli_jsonl", "files": ["anli/R3/dev.jsonl"]}}},
+        "commonsenseqa": {"splits": {"train": get_task("commonsenseqa").splits["dev"].model_dump(),
+                                     "dev": get_task("commonsenseqa").splits["dev"].model_dump()}},
+    }
+    config = SweepConfig.model_validate({
+        **sweep({"tasks": ["anli", "commonsenseqa"], "sampling": "proportional"}).model_dump(),
+        "task_overrides": overrides, "training_overrides": {"mix": {"max_steps": 4, "eval_steps": 4}},
+    })
+    (stage,) = intermediate_stages(config)
+    _, initial, _ = build_multitask_model(stage, str(tiny_dir), data_dir)
+    outcome = run_multitask_stage(stage, str(tiny_dir), data_dir, tmp_path / "work", stage.encoder_dir(tmp_path), lambda *a: None)
+    assert outcome.probabilities == pytest.approx({"anli": 0.5, "commonsenseqa": 0.5}), "24 examples each"
+    assert {"anli/accuracy", "commonsenseqa/accuracy"} <= set(outcome.result.history[-1][1])
+    assert outcome.model.heads["commonsenseqa"].classifier.out_features == 1, "one score per choice"
+    for member in ("anli", "commonsenseqa"):
+        before, after = head_parameters(initial, member), head_parameters(outcome.model, member)
+        assert any(not torch.equal(before[name], after[name]) for name in before), member
+
+
+def test_the_mlm_member_uses_a_pretrained_head_or_says_it_builds_one(tiny_dir, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="sweeper.multitask_training"):
+        mlm_model(str(tiny_dir))
+    assert "has no pretrained masked-LM head" in caplog.text, "tiny-xlmr is an encoder only"
+    caplog.clear()
+    pretrained = XLMRobertaForMaskedLM(XLMRobertaConfig.from_pretrained(tiny_dir))
+    pretrained.save_pretrained(tmp_path / "with-head")
+    with caplog.at_level("WARNING", logger="sweeper.multitask_training"):
+        loaded = mlm_model(str(tmp_path / "with-head"))
+    assert "masked-LM head" not in caplog.text
+    assert torch.equal(loaded.lm_head.dense.weight, pretrained.lm_head.dense.weight), "the pretrained lm_head is kept"
