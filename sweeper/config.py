@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -291,12 +292,96 @@ class ReportConfig(_Strict):
         return benchmark
 
 
+#: The member of a multi-task stage that is continued masked language modelling, not a task id.
+MLM_MEMBER = "mlm"
+
+
+class MultitaskMember(_Strict):
+    """One task of a multi-task stage; written as a task id (``mnli``) or as this mapping.
+
+    ``train_split`` and ``languages`` choose its training data: the task's ``train_split`` in
+    each of ``languages`` (``{lang}`` filled in its files), e.g. ``{task: squad_v1, train_split:
+    translate_train, languages: [de, es]}`` for machine-translated SQuAD. Selection is always on
+    the task's English ``dev``. ``name`` names its head and its metrics (default: ``task``); two
+    members of the same task need different names.
+    """
+
+    task: str
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    train_split: str = "train"
+    languages: list[str] = Field(["en"], min_length=1)
+
+    @property
+    def member_name(self) -> str:
+        """The head's and the metrics' name: ``name`` or the task id."""
+        return self.name or self.task
+
+
+class MlmConfig(_Strict):
+    """Continued masked language modelling as a member of a multi-task stage (Phang et al. 2020's
+    alternative): plain text, one sentence per line, in any language.
+
+    Files are relative to the data directory (``--data-dir``) or absolute. ``dev_files`` are
+    scored by masked-token accuracy (0–100) with a fixed masking. ``mlm_probability``: the share
+    of tokens masked (BERT/XLM-R: 0.15; HF ``DataCollatorForLanguageModeling``).
+    """
+
+    train_files: list[str] = Field(min_length=1)
+    dev_files: list[str] = Field(min_length=1)
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+
+
+class MultitaskConfig(_Strict):
+    """A named intermediate stage that trains several tasks on one shared encoder, one head each.
+
+    Each optimizer step trains one member, drawn with probability (jiant's multi-task samplers,
+    xtreme_reference.md §4) ``proportional`` to its number of training examples (default),
+    ``uniform``, or ``temperature``: p_i ∝ N_i^(1/temperature). ``mlm`` in ``tasks`` is continued
+    masked language modelling over the text files of the ``mlm`` section. The name of the entry
+    is used in ``intermediate_tasks`` like a task id; its settings are ``intermediate`` plus
+    ``training_overrides.<name>``.
+    """
+
+    tasks: list[MultitaskMember] = Field(min_length=1)
+    sampling: Literal["proportional", "uniform", "temperature"] = "proportional"
+    temperature: PositiveFloat | None = None
+    mlm: MlmConfig | None = None
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _ids_or_mappings(cls, tasks: Any) -> Any:
+        if isinstance(tasks, list):
+            return [{"task": task} if isinstance(task, str) else task for task in tasks]
+        return tasks
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MultitaskConfig:
+        if (self.sampling == "temperature") != (self.temperature is not None):
+            raise ValueError(
+                "temperature sampling needs `temperature` (p_i ∝ N_i^(1/T), e.g. 2.0), and `temperature` "
+                f"needs `sampling: temperature`; got sampling {self.sampling!r}, temperature {self.temperature}"
+            )
+        names = [member.member_name for member in self.tasks]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"tasks lists {repeated} twice: give one of them another `name` (its head and metrics)")
+        mlm = [member for member in self.tasks if member.task == MLM_MEMBER]
+        if mlm and self.mlm is None:
+            raise ValueError("tasks lists `mlm`: add an `mlm` section with its train_files and dev_files")
+        if self.mlm is not None and not mlm:
+            raise ValueError("an `mlm` section is given but `mlm` is not in tasks")
+        if mlm and (mlm[0].name or mlm[0].train_split != "train" or mlm[0].languages != ["en"]):
+            raise ValueError("the `mlm` member takes no name, train_split or languages: its text files are in the `mlm` section")
+        return self
+
+
 class SweepConfig(_Strict):
     """A whole sweep: model, intermediate × target grid, search space, scheduler, resources.
 
     ``training_overrides`` maps a task id to ``TrainingConfig`` fields that replace the stage
     defaults whenever that task is trained (e.g. the paper's per-target epochs and lengths).
     ``task_overrides`` maps a task id to fields merged into its task file (e.g. other files).
+    ``multitask`` maps a name, usable in ``intermediate_tasks``, to a multi-task stage.
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -314,6 +399,7 @@ class SweepConfig(_Strict):
     report: ReportConfig = ReportConfig()
     training_overrides: dict[str, dict[str, Any]] = {}
     task_overrides: dict[str, dict[str, Any]] = {}
+    multitask: dict[str, MultitaskConfig] = {}
 
     def stage_training(self, stage: Literal["intermediate", "target"], task: str) -> TrainingConfig:
         """The training settings of ``task`` in ``stage``: stage defaults + the task's overrides."""
@@ -346,6 +432,19 @@ class SweepConfig(_Strict):
                     f"{where}.mixed_precision is {precision}, which needs GPUs, but resources.use_gpu is false: "
                     "set resources.use_gpu: true or mixed_precision: auto"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_multitask_names(self) -> SweepConfig:
+        for name, entry in self.multitask.items():
+            if name in (NO_INTERMEDIATE, MLM_MEMBER) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+                raise ValueError(
+                    f"multitask.{name}: a stage name is letters, digits, _ and - (it names the encoder folder), "
+                    f"and not {NO_INTERMEDIATE!r} or {MLM_MEMBER!r}"
+                )
+            nested = [member.task for member in entry.tasks if member.task in self.multitask]
+            if nested:
+                raise ValueError(f"multitask.{name} lists the multi-task stage {nested[0]!r}: list its tasks instead")
         return self
 
     @model_validator(mode="after")

@@ -22,8 +22,9 @@ from sweeper.config import (
     stable_hash,
 )
 from sweeper.data.sources import check_labels_file, check_split_files, resolve_labels
-from sweeper.errors import ConfigError, did_you_mean
-from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, get_task
+from sweeper.errors import ConfigError, UnknownTaskError, did_you_mean
+from sweeper.multitask import MultitaskStage, check_multitask_stage, multitask_stage
+from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task
 
 # This module is imported by every Ray trial actor: it must not import torch/transformers
 # (task types are imported inside validate_sweep, which only the driver runs).
@@ -63,6 +64,11 @@ class IntermediateStage:
     key: str
 
     @property
+    def name(self) -> str:
+        """The name in ``intermediate_tasks``: the task id."""
+        return self.task.task
+
+    @property
     def dirname(self) -> str:
         return f"{self.task.task}-{self.key}"
 
@@ -71,11 +77,15 @@ class IntermediateStage:
         return output_dir / "stages" / "intermediate" / self.dirname
 
 
-def intermediate_stages(config: SweepConfig) -> list[IntermediateStage]:
-    """The intermediate stages of a sweep (none for the ``none`` baseline), in config order."""
+def intermediate_stages(config: SweepConfig) -> list[IntermediateStage | MultitaskStage]:
+    """The intermediate stages of a sweep (none for the ``none`` baseline), in config order;
+    names of ``multitask`` entries give a :class:`~sweeper.multitask.MultitaskStage`."""
     stages = []
     for task_id in config.intermediate_tasks:
         if task_id == NO_INTERMEDIATE:
+            continue
+        if task_id in config.multitask:
+            stages.append(multitask_stage(config, task_id))
             continue
         task = resolve_task(config, task_id)
         settings = config.stage_training("intermediate", task_id)
@@ -107,13 +117,22 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
         MissingDataError: with ``data_dir``, any file the sweep would read is missing (data files and
             label inventories such as CCG's ``labels_file``).
         ConfigError: without ``data_dir``, a task whose labels are kept in a local ``labels_file``.
+        ConfigError / MissingDataError: a multi-task stage's members or files
+            (:func:`sweeper.multitask.check_multitask_stage`).
     """
     from sweeper.task_types import get_task_type
 
     for field, tasks in (("intermediate_tasks", config.intermediate_tasks), ("target_tasks", config.target_tasks)):
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"{field} lists a task twice: {tasks}")
-    specs = [resolve_task(config, task) for task in config.intermediate_tasks if task != NO_INTERMEDIATE]
+    single = [task for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask]
+    unknown = [task for task in single if task not in all_tasks()]
+    if unknown:  # suggest the sweep's multi-task stage names too
+        raise UnknownTaskError(unknown[0], [*all_tasks(), *config.multitask])
+    specs = [resolve_task(config, task) for task in single]
+    for name in config.intermediate_tasks:
+        if name in config.multitask:
+            check_multitask_stage(multitask_stage(config, name), data_dir)
     for spec in specs:
         if not get_task_type(spec.task_type).trainable:
             raise ConfigError(f"intermediate task {spec.task!r} is a {spec.task_type} task and cannot be trained")

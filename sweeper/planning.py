@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
+from sweeper.multitask import MultitaskStage
 from sweeper.plan import (
+    IntermediateStage,
     encoder_is_complete,
     intermediate_stages,
     retrieval_evaluations,
@@ -47,12 +49,22 @@ def stage_cost(settings: TrainingConfig, num_workers: int) -> Cost:
 
 @dataclass(frozen=True)
 class IntermediatePlan:
-    """One intermediate stage: its task, cache folder, whether it is cached, its cost."""
+    """One intermediate stage: its task (or multi-task stage name), cache folder, whether it is
+    cached, its cost; a multi-task stage also lists its members and sampling."""
 
     task: str
     encoder_dir: Path
     cached: bool
     cost: Cost
+    members: tuple[str, ...] = ()
+    sampling: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``task``, or ``name (multi-task: a, b; <sampling> sampling)``."""
+        if not self.members:
+            return self.task
+        return f"{self.task} (multi-task: {', '.join(self.members)}; {self.sampling} sampling)"
 
 
 @dataclass(frozen=True)
@@ -115,10 +127,11 @@ def build_plan(config: SweepConfig, output_dir: Path) -> SweepPlan:
     workers = config.resources.num_workers
     intermediate = [
         IntermediatePlan(
-            task=stage.task.task,
+            task=stage.name,
             encoder_dir=stage.encoder_dir(output_dir),
             cached=encoder_is_complete(stage.encoder_dir(output_dir)),
             cost=stage_cost(stage.settings, workers),
+            **_multitask_fields(stage),
         )
         for stage in intermediate_stages(config)
     ]
@@ -129,6 +142,13 @@ def build_plan(config: SweepConfig, output_dir: Path) -> SweepPlan:
         for target in trained_targets(config)
     ]
     return SweepPlan(intermediate, targets, per_cell, len(retrieval_evaluations(config)))
+
+
+def _multitask_fields(stage: IntermediateStage | MultitaskStage) -> dict:
+    if not isinstance(stage, MultitaskStage):
+        return {}
+    sampling = stage.sampling if stage.temperature is None else f"{stage.sampling} (T={stage.temperature:g})"
+    return {"members": tuple(member.name for member in stage.members), "sampling": sampling}
 
 
 def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
@@ -152,7 +172,7 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {s.task} | {'cached: reused' if s.cached else 'to train'} | {amount(s.cost.steps)} | {amount(s.cost.tokens)} | `{s.encoder_dir}` |"
+        f"| {s.label} | {'cached: reused' if s.cached else 'to train'} | {amount(s.cost.steps)} | {amount(s.cost.tokens)} | `{s.encoder_dir}` |"
         for s in plan.intermediate
     ]
     lines += [

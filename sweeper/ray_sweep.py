@@ -25,6 +25,7 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
+from sweeper.multitask import MultitaskStage
 from sweeper.plan import (
     THRESHOLD_SPLIT,
     IntermediateStage,
@@ -60,7 +61,7 @@ class SweepContext:
     experiment_id: str
     parent_run_id: str
 
-    def encoder_dir(self, stage: IntermediateStage) -> Path:
+    def encoder_dir(self, stage: IntermediateStage | MultitaskStage) -> Path:
         return stage.encoder_dir(self.output_dir)
 
 
@@ -118,21 +119,28 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
 
 
 def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
-    """Tune function trainable of phase 1: train one intermediate configuration."""
-    stage = next(s for s in intermediate_stages(context.config) if s.task.task == trial_config["intermediate_task"])
-    tags = {"stage": "intermediate", "intermediate_task": stage.task.task, "stage_key": stage.key,
+    """Tune function trainable of phase 1: train one intermediate configuration (a task, or a
+    ``multitask`` stage, whose members and sampling go to MLflow params and tags)."""
+    stage = next(s for s in intermediate_stages(context.config) if s.name == trial_config["intermediate_task"])
+    tags = {"stage": "intermediate", "intermediate_task": stage.name, "stage_key": stage.key,
             "learning_rate": stage.settings.learning_rate, "seed": stage.settings.seed}
-    params = {"stage": "intermediate", "task": stage.task.task, "task_version": stage.task.version,
-              "model": context.config.model, "training": stage.settings.model_dump()}
+    params = {"stage": "intermediate", "task": stage.name, "model": context.config.model, "training": stage.settings.model_dump()}
     loop_config = {
         "stage": "intermediate",
-        "task": stage.task.model_dump(),
         "settings": stage.settings.model_dump(),
         "init_from": None,
         "output_dir": str(context.output_dir / "trials" / "intermediate" / stage.dirname),
         "encoder_dir": str(context.encoder_dir(stage)),
     }
-    _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.task.task}")
+    if isinstance(stage, MultitaskStage):
+        tags |= {"multitask_members": ",".join(member.name for member in stage.members), "multitask_sampling": stage.sampling}
+        params["multitask"] = {"members": [member.name for member in stage.members], "sampling": stage.sampling,
+                               "temperature": stage.temperature}
+        loop_config |= {"multitask": stage.to_dict(), "task": None}
+    else:
+        params["task_version"] = stage.task.version
+        loop_config["task"] = stage.task.model_dump()
+    _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.name}")
 
 
 def target_trial(trial_config: dict, context: SweepContext) -> None:
@@ -145,7 +153,7 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
     task: TaskSpec = resolve_task(config, target)
     settings: TrainingConfig = target_settings(config, trial_config)
-    stages = {stage.task.task: stage for stage in intermediate_stages(config)}
+    stages = {stage.name: stage for stage in intermediate_stages(config)}
     init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
     values = "__".join(f"{name}{getattr(settings, name):g}" for name in trial_setting_names(config))
     cell = f"{intermediate}__{target}__{values}__{_trial_id()}"
@@ -175,7 +183,7 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
     task: TaskSpec = resolve_task(config, target)
     settings: TrainingConfig = config.stage_training("target", target)
-    stages = {stage.task.task: stage for stage in intermediate_stages(config)}
+    stages = {stage.name: stage for stage in intermediate_stages(config)}
     init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
     loop_config = {
         "stage": "retrieval",
@@ -218,8 +226,8 @@ def run_intermediate_phase(context: SweepContext) -> dict[str, str]:
         RuntimeError: a trial failed (the message lists the failing tasks and errors).
     """
     stages = intermediate_stages(context.config)
-    pending = [stage.task.task for stage in stages if not encoder_is_complete(context.encoder_dir(stage))]
-    status = {stage.task.task: ("trained" if stage.task.task in pending else "cached") for stage in stages}
+    pending = [stage.name for stage in stages if not encoder_is_complete(context.encoder_dir(stage))]
+    status = {stage.name: ("trained" if stage.name in pending else "cached") for stage in stages}
     if pending:
         results = _tuner(
             intermediate_trial, context, {"intermediate_task": tune.grid_search(pending)}, "intermediate", None

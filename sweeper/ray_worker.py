@@ -20,7 +20,7 @@ def stage_worker(loop_config: dict) -> None:
     ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``retrieval``), ``task`` and ``settings``
     (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
     ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
-    ``run_id``.
+    ``run_id``; ``multitask`` (a ``MultitaskStage.to_dict()``) for a multi-task intermediate stage.
     """
     import shutil
 
@@ -40,6 +40,10 @@ def stage_worker(loop_config: dict) -> None:
     from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
     stage, run_id = loop_config["stage"], loop_config["run_id"]
+    tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
+    if loop_config.get("multitask"):
+        _multitask_worker(loop_config, tracker)
+        return
     task = TaskSpec.model_validate(loop_config["task"])
     inputs = StageInputs(
         model_source=loop_config["model_source"],
@@ -49,7 +53,6 @@ def stage_worker(loop_config: dict) -> None:
         data_dir=Path(loop_config["data_dir"]) if loop_config["data_dir"] else None,
         output_dir=Path(loop_config["output_dir"]),
     )
-    tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
 
     def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
         if tracker is not None:
@@ -104,3 +107,38 @@ def stage_worker(loop_config: dict) -> None:
         shutil.rmtree(best_model_dir)  # MLflow's artifact copy is the one kept
         final["zero_shot_score"] = xtreme_score
     ray.train.report(final)
+
+
+def _multitask_worker(loop_config: dict, tracker) -> None:
+    """Train a multi-task intermediate stage; rank 0 logs each member's English-dev metrics as
+    ``intermediate/<member>/en/dev/<metric>`` and the members' mean as
+    ``intermediate/<stage>/en/dev/mean_score`` (best: ``best_mean_score``), and the sampling
+    probabilities as params ``multitask.probability.<member>``."""
+    import ray.train
+
+    from sweeper.multitask import MultitaskStage
+    from sweeper.multitask_training import run_multitask_stage, split_member_metric
+    from sweeper.tracking import metric_key
+
+    stage = MultitaskStage.from_dict(loop_config["multitask"])
+    run_id = loop_config["run_id"]
+
+    def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
+        if tracker is not None:
+            keyed = {}
+            for name, value in metrics.items():
+                if name != METRIC:
+                    member, metric = split_member_metric(name)
+                    keyed[metric_key("intermediate", member, "en", "dev", metric)] = value
+            keyed[metric_key("intermediate", stage.name, "en", "dev", "mean_score")] = metrics[METRIC]
+            tracker.log_metrics(run_id, keyed, step)
+        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
+
+    data_dir = Path(loop_config["data_dir"]) if loop_config["data_dir"] else None
+    outcome = run_multitask_stage(
+        stage, loop_config["model_source"], data_dir, Path(loop_config["output_dir"]), Path(loop_config["encoder_dir"]), on_evaluation
+    )
+    if tracker is not None:
+        best = {metric_key("intermediate", stage.name, "en", "dev", "best_mean_score"): outcome.result.best_score}
+        tracker.log_metrics(run_id, best)
+        tracker.log_params(run_id, {f"multitask.probability.{name}": f"{p:.6f}" for name, p in outcome.probabilities.items()})

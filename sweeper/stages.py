@@ -102,17 +102,25 @@ def run_intermediate_stage(inputs: StageInputs, encoder_dir: Path, on_evaluation
     target stage could pick up. Only the main process writes.
     """
     _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation)
-    if not is_main_process():
-        return result
+    if is_main_process():
+        save_encoder(model.base_model, tokenizer, encoder_dir, result, {"task": inputs.task.task})
+    return result
+
+
+def save_encoder(encoder, tokenizer, encoder_dir: Path, result: StageResult, marker: dict) -> None:
+    """Save ``encoder`` (no head) and ``tokenizer`` to ``encoder_dir``, atomically.
+
+    Written under ``<encoder_dir>.partial`` and renamed at the end, with :data:`ENCODER_MARKER`
+    (``marker`` plus the best score and step) inside, so a crash never leaves a half-written
+    encoder that a target stage could pick up.
+    """
     staging = encoder_dir.with_name(encoder_dir.name + ".partial")
-    model.base_model.save_pretrained(staging)
+    encoder.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     (staging / ENCODER_MARKER).write_text(
-        json.dumps({"task": inputs.task.task, "best_score": result.best_score, "best_step": result.best_step}),
-        encoding="utf-8",
+        json.dumps({**marker, "best_score": result.best_score, "best_step": result.best_step}), encoding="utf-8"
     )
     staging.replace(encoder_dir)
-    return result
 
 
 @dataclass(frozen=True)

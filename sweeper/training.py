@@ -44,7 +44,9 @@ class StageResult:
     history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
-class _TaskEvaluationTrainer(Trainer):
+class TaskEvaluationTrainer(Trainer):
+    """A ``Trainer`` whose ``evaluate`` is ``evaluate_fn(model)`` (the task type's own scoring)."""
+
     def __init__(self, *args, evaluate_fn: Callable[[torch.nn.Module], dict[str, float]], **kwargs):
         super().__init__(*args, **kwargs)
         self._evaluate_fn = evaluate_fn
@@ -111,11 +113,8 @@ def train_stage(
 ) -> StageResult:
     """Train ``model`` on ``train_examples``, evaluating on ``dev_examples`` every ``eval_steps``.
 
-    AdamW (``adam_epsilon``, ``weight_decay``, none on bias/LayerNorm), linear warmup over
-    ``warmup_ratio`` of the steps then linear decay, gradient clipping at ``max_grad_norm``
-    (jiant recipe, xtreme_reference.md §4). When the run is shorter than ``eval_steps``, the
-    single evaluation happens at its last step. The best model by ``score`` is loaded back into
-    ``model`` at the end; intermediate Trainer checkpoints under ``output_dir`` are removed.
+    The task type builds the features and collator and scores English dev; :func:`run_trainer`
+    does the rest.
 
     Raises:
         ValueError: no training features could be built from ``train_examples``.
@@ -123,18 +122,57 @@ def train_stage(
     train_features = task_type.train_features(train_examples, tokenizer, spec, settings)
     if not train_features:
         raise ValueError(f"task {spec.task!r}: no training features from {len(train_examples)} examples")
+
+    def evaluate(trained: torch.nn.Module) -> dict[str, float]:
+        evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, language="en")
+        return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
+
+    return run_trainer(
+        model, train_features, dev_examples, task_type.collator(tokenizer), evaluate, settings, output_dir, on_evaluation,
+        label=spec.task,
+    )
+
+
+def run_trainer(
+    model: torch.nn.Module,
+    train_features: list[dict],
+    dev_examples: list,
+    collator,
+    evaluate: Callable[[torch.nn.Module], dict[str, float]],
+    settings: TrainingConfig,
+    output_dir: Path,
+    on_evaluation: EvaluationCallback,
+    *,
+    label: str,
+    make_trainer: Callable[..., TaskEvaluationTrainer] | None = None,
+    all_parameters_used: bool = True,
+) -> StageResult:
+    """Train ``model`` with the HF ``Trainer``, scoring it with ``evaluate`` every ``eval_steps``.
+
+    AdamW (``adam_epsilon``, ``weight_decay``, none on bias/LayerNorm), linear warmup over
+    ``warmup_ratio`` of the steps then linear decay, gradient clipping at ``max_grad_norm``
+    (jiant recipe, xtreme_reference.md §4). When the run is shorter than ``eval_steps``, the
+    single evaluation happens at its last step. The best model by ``score`` is loaded back into
+    ``model`` at the end; intermediate Trainer checkpoints under ``output_dir`` are removed.
+
+    Args:
+        dev_examples: what ``evaluate`` scores (the Trainer's ``eval_dataset``, which step-wise
+            evaluation requires; the Trainer itself never iterates it).
+        evaluate: the trained model → metrics (0–100) with ``score``, the selection metric.
+        label: what is trained, for log lines (a task id).
+        make_trainer: builds the trainer from the ``Trainer`` keyword arguments and
+            ``evaluate_fn``: a :class:`TaskEvaluationTrainer` subclass (e.g. one with its own train
+            dataloader); ``None``: :class:`TaskEvaluationTrainer`.
+        all_parameters_used: every parameter takes part in every forward pass; ``False`` (one
+            head per task, one task per batch) makes DDP look for unused parameters.
+    """
     if settings.freeze_word_embeddings:
         model.get_input_embeddings().requires_grad_(False)
     world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
     total_steps = total_optimizer_steps(len(train_features), settings, world_size)
     eval_steps = min(settings.eval_steps, total_steps)
     if eval_steps < settings.eval_steps:
-        logger.info("task %s: %d steps < eval_steps=%d; evaluating at step %d", spec.task, total_steps, settings.eval_steps, eval_steps)
-
-    def evaluate(trained: torch.nn.Module) -> dict[str, float]:
-        evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, language="en")
-        return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
-
+        logger.info("%s: %d steps < eval_steps=%d; evaluating at step %d", label, total_steps, settings.eval_steps, eval_steps)
     args = TrainingArguments(
         output_dir=str(output_dir / "trainer"),
         learning_rate=settings.learning_rate,
@@ -163,20 +201,20 @@ def train_stage(
         disable_tqdm=True,
         dataloader_num_workers=0,
         # Ray Train initialises a process group, so the Trainer wraps the model in DDP even with
-        # one worker; every parameter is used in forward, so skip DDP's unused-parameter search.
-        ddp_find_unused_parameters=False,
+        # one worker; when every parameter is used in forward, skip DDP's unused-parameter search.
+        ddp_find_unused_parameters=not all_parameters_used,
         use_cpu=not torch.cuda.is_available(),
         **precision_arguments(
             settings.mixed_precision, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         ),
     )
     result = StageResult(best_score=-math.inf, best_step=0)
-    trainer = _TaskEvaluationTrainer(
+    trainer = (make_trainer or TaskEvaluationTrainer)(
         model=model,
         args=args,
         train_dataset=train_features,
         eval_dataset=dev_examples,
-        data_collator=task_type.collator(tokenizer),
+        data_collator=collator,
         callbacks=[_ReportEvaluations(on_evaluation, result)],
         evaluate_fn=evaluate,
     )

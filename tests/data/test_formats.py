@@ -73,7 +73,7 @@ def assert_located(error: DataFormatError, path: Path, line: int | None, *fragme
 
 def test_registry_lists_every_format():
     assert set(READERS) == {
-        "glue_mnli_tsv", "glue_qqp_tsv", "xnli_tsv", "pawsx_tsv", "anli_jsonl", "snli_jsonl",
+        "glue_mnli_tsv", "glue_qqp_tsv", "xnli_tsv", "xnli_mt_tsv", "pawsx_tsv", "anli_jsonl", "snli_jsonl",
         "hellaswag_jsonl", "cosmosqa_csv", "commonsenseqa_jsonl", "xcopa_jsonl", "squad_json",
         "xtreme_tagging_tsv", "ccg_tsv", "tatoeba_txt", "bucc",
     }  # fmt: skip

@@ -29,6 +29,7 @@ from sweeper.data.formats.classification import (
     read_glue_qqp_tsv,
     read_pawsx_tsv,
     read_snli_jsonl,
+    read_xnli_mt_tsv,
     read_xnli_tsv,
 )
 from sweeper.data.formats.multiple_choice import (
@@ -49,6 +50,7 @@ READERS: dict[str, Reader] = {
     "glue_mnli_tsv": read_glue_mnli_tsv,
     "glue_qqp_tsv": read_glue_qqp_tsv,
     "xnli_tsv": read_xnli_tsv,
+    "xnli_mt_tsv": read_xnli_mt_tsv,
     "pawsx_tsv": read_pawsx_tsv,
     "anli_jsonl": read_anli_jsonl,
     "snli_jsonl": read_snli_jsonl,
@@ -113,6 +115,7 @@ __all__ = [
     "read_squad_json",
     "read_tatoeba_txt",
     "read_xcopa_jsonl",
+    "read_xnli_mt_tsv",
     "read_xnli_tsv",
     "read_xtreme_tagging_tsv",
 ]

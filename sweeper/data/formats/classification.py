@@ -64,6 +64,25 @@ def read_glue_mnli_tsv(path: Path) -> list[dict]:
     return examples
 
 
+def read_xnli_mt_tsv(path: Path) -> list[dict]:
+    """Read a machine-translated MultiNLI training file of XNLI-MT 1.0
+    (``XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv``): the translate-train data of XNLI.
+
+    Format: tab-separated, header ``premise hypo label``, no quoting; labels ``entailment``,
+    ``neutral``, ``contradictory`` (read as ``contradiction``), as XTREME's ``utils_preprocess.py``
+    (``xnli_preprocess``) reads the English file of the same release. ``id`` is the row index.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a header column is missing, a row's column count differs, or a label is
+            not an NLI label.
+    """
+    return [
+        _example(str(index), row["premise"], row["hypo"], map_label(row["label"], _XNLI, path, number, "label"))
+        for index, (number, row) in enumerate(iter_header_rows(path, ("premise", "hypo", "label")))
+    ]
+
+
 def read_glue_qqp_tsv(path: Path) -> list[dict]:
     """Read a GLUE Quora Question Pairs file (``QQP/train.tsv``, ``QQP/dev.tsv``).
 
