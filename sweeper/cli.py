@@ -87,22 +87,52 @@ def plan(
     console.print(Markdown("\n".join(plan_lines(sweep, build_plan(sweep, output or Path("runs") / sweep.name)))))
 
 
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI to find --sweep names at, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI)."),
+]
+
+
+def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str | None, count: int, benchmark: str | None = None) -> list:
+    """``count`` (record, report) pairs: of output folders, or of sweep names found at ``tracking_uri``.
+
+    Raises:
+        ConfigError: not ``count`` sweeps given, folders mixed with names, or names without a URI.
+    """
+    from sweeper.driver import load_output_report, load_sweep_report
+    from sweeper.errors import ConfigError
+
+    what = "an output folder or --sweep NAME" if count == 1 else "two output folders, or --sweep NAME_A --sweep NAME_B"
+    if len(outputs) + len(sweeps) != count or (outputs and sweeps):
+        raise ConfigError(f"give {what}")
+    if sweeps and tracking_uri is None:
+        raise ConfigError("--sweep needs the MLflow tracking URI the sweep ran with: --tracking-uri URI or $MLFLOW_TRACKING_URI")
+    if outputs:
+        return [load_output_report(output, benchmark) for output in outputs]
+    return [load_sweep_report(name, tracking_uri, benchmark) for name in sweeps]
+
+
 @app.command()
 def report(
-    output_dir: Annotated[Path, typer.Argument(help="Output folder of a `sweeper run`.")],
+    output_dir: Annotated[Path | None, typer.Argument(help="Output folder of a `sweeper run` (or give --sweep).")] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(help="Sweep name to find in MLflow instead of an output folder (its latest parent run at --tracking-uri)."),
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
     benchmark: Annotated[
         str | None,
         typer.Option(help="Benchmark of the aggregate: xtreme or xtreme_r (default: the sweep's report.benchmark)."),
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.driver import report_from_output
+    from sweeper.report import to_markdown
 
     try:
-        markdown = report_from_output(output_dir, benchmark)
+        [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
-    console.print(Markdown(markdown))
+    console.print(Markdown(to_markdown(built, f"sweeper report: {record.name}")))
 
 
 def _points(value: float | None, signed: bool = False) -> str:
@@ -113,18 +143,23 @@ def _points(value: float | None, signed: bool = False) -> str:
 
 @app.command()
 def compare(
-    output_a: Annotated[Path, typer.Argument(help="Output folder of sweep A (a `sweeper run`).")],
-    output_b: Annotated[Path, typer.Argument(help="Output folder of sweep B; differences are B − A.")],
+    outputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Output folders of sweeps A and B (`sweeper run`); differences are B − A. Or give --sweep twice."),
+    ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(help="Sweep names A and B to find in MLflow instead of folders (--sweep A --sweep B, at --tracking-uri)."),
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
     """Compare two sweeps from MLflow: selected intermediate task, dev and zero-shot average per
     target, and the zero-shot average of every (intermediate, target) cell (differences B − A)."""
     from sweeper.compare import compare_reports
-    from sweeper.driver import load_output_report
 
     try:
-        record_a, report_a = load_output_report(output_a)
-        record_b, report_b = load_output_report(output_b)
+        [(record_a, report_a), (record_b, report_b)] = _tracked_reports(outputs or [], sweep or [], tracking_uri, 2)
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
     comparison = compare_reports(report_a, report_b, record_a.name, record_b.name)
@@ -135,7 +170,7 @@ def compare(
     targets = Table(
         "target", "A selected", "A dev", "A zs", "B selected", "B dev", "B zs", "Δ dev", "Δ zs",
         title=f"Selected intermediate task per target ({sweeps})",
-        caption="dev: the selection score (English dev; BUCC: mean target dev); zs: zero-shot average; Δ = B − A",
+        caption="dev: the selection score (English dev, or the mean target-language dev under policy target_dev and for BUCC); zs: zero-shot average; Δ = B − A",
     )
     for target in comparison.targets:
         sides = [

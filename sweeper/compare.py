@@ -17,7 +17,8 @@ class SelectedResult:
     Attributes:
         intermediate_task: the selected intermediate task.
         dev: the score it was selected on (0–100): English dev (policy ``english_dev``), or the
-            mean dev score over the target's languages (``target_dev``, BUCC).
+            mean dev score over the target's languages (``target_dev``); under ``selection.seeds:
+            mean`` the mean over the chosen configuration's seeds.
         zero_shot_avg: its XTREME task score over the evaluated languages (0–100); ``None``
             without zero-shot scores.
     """
@@ -92,13 +93,13 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 def _selected(report: Report) -> dict[str, SelectedResult]:
     return {
-        target: SelectedResult(selection.record.intermediate_task, selection.record.selection_score, selection.record.zero_shot_score)
+        target: SelectedResult(selection.record.intermediate_task, selection.cell.selection_score, selection.cell.zero_shot_score[0])
         for target, selection in report.selections.items()
     }
 
 
 def _cells(report: Report) -> dict[tuple[str, str], float | None]:
-    return {(row.record.intermediate_task, target): row.record.zero_shot_score for target, rows in report.rows.items() for row in rows}
+    return {(row.record.intermediate_task, target): row.cell.zero_shot_score[0] for target, rows in report.rows.items() for row in rows}
 
 
 def compare_reports(a: Report, b: Report, name_a: str, name_b: str) -> Comparison:

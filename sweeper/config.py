@@ -249,7 +249,8 @@ class ResourcesConfig(_Strict):
 
 
 class TrackingConfig(_Strict):
-    """MLflow: ``tracking_uri`` ``None`` means ``sqlite:///<output>/mlflow.db``."""
+    """MLflow: ``tracking_uri`` ``None`` means ``sqlite:///<output>/mlflow.db``; an ``http(s)://``
+    server must answer before a sweep starts (``sweeper.tracking.check_tracking_uri``)."""
 
     tracking_uri: str | None = None
     experiment_name: str | None = None
@@ -373,6 +374,20 @@ class MultitaskConfig(_Strict):
         if mlm and (mlm[0].name or mlm[0].train_split != "train" or mlm[0].languages != ["en"]):
             raise ValueError("the `mlm` member takes no name, train_split or languages: its text files are in the `mlm` section")
         return self
+class SelectionConfig(_Strict):
+    """How the best intermediate task per trained target is chosen (``sweeper.selection``).
+
+    ``policy``: ``english_dev`` (default; Phang et al. 2020: the English dev set of the target's
+    training task) or ``target_dev`` (the mean over the target languages' dev sets, where the task
+    declares them: ``zero_shot.dev_split`` in its task file; PAN-X and TyDiQA are scored on dev,
+    so there it is the evaluation set itself). Retrieval targets keep their own policy (BUCC:
+    ``target_dev``, Tatoeba: none). ``seeds``: ``best`` (default: the single best trial over
+    settings and seeds) or ``mean`` (configurations, i.e. trials equal but for the seed, ranked by
+    their mean score over seeds; the report shows mean ± standard deviation).
+    """
+
+    policy: Literal["english_dev", "target_dev"] = "english_dev"
+    seeds: Literal["best", "mean"] = "best"
 
 
 class SweepConfig(_Strict):
@@ -397,6 +412,7 @@ class SweepConfig(_Strict):
     resources: ResourcesConfig = ResourcesConfig()
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
+    selection: SelectionConfig = SelectionConfig()
     training_overrides: dict[str, dict[str, Any]] = {}
     task_overrides: dict[str, dict[str, Any]] = {}
     multitask: dict[str, MultitaskConfig] = {}

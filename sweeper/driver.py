@@ -12,10 +12,13 @@ from sweeper.plan import validate_sweep
 from sweeper.report import Report, build_report, to_csv, to_markdown
 from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_trial_records, selection_metrics
+from sweeper.selection import SEEDS_BEST, TrialRecord
 from sweeper.tracking import (
     SweepRecord,
     Tracker,
+    check_tracking_uri,
     default_tracking_uri,
+    find_sweep,
     register_selection,
 )
 
@@ -26,8 +29,10 @@ REPORT_HTML = "report.html"
 REPORT_PNG = "report_deltas.png"
 #: The parent run's artifact folder holding the report files.
 REPORT_ARTIFACTS = "report"
-#: The parent run's parameter holding ``report.benchmark`` (the flattened sweep configuration).
+#: The parent run's parameters (the flattened sweep configuration) the report reads back.
 BENCHMARK_PARAM = "report.benchmark"
+SEEDS_PARAM = "selection.seeds"
+MODEL_PARAM = "model"
 
 
 @dataclass(frozen=True)
@@ -42,14 +47,17 @@ class SweepOutcome:
 def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_address: str | None = None) -> SweepOutcome:
     """Run a whole sweep: intermediate phase, target phase, selection and report.
 
-    Everything is validated (tasks, languages, data files, model) before Ray starts or MLflow
-    is written to.
+    Everything is validated (tasks, languages, data files, the tracking server answering, the
+    model) before Ray starts or MLflow is written to.
 
     Raises:
-        SweeperError: invalid configuration, task, data or model (nothing has been written).
+        SweeperError: invalid configuration, task, data or model, or an ``http(s)://`` tracking
+            server that does not answer (nothing has been written).
         RuntimeError: trials failed (the parent run is marked FAILED).
     """
     validate_sweep(config, data_dir)
+    if config.tracking.tracking_uri is not None:
+        check_tracking_uri(config.tracking.tracking_uri)
     model_source = resolve_model(config.model)
 
     from sweeper.ray_sweep import (
@@ -89,11 +97,28 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     return SweepOutcome(record=record, report_markdown=markdown, output_dir=output_dir)
 
 
-def load_report(tracker: Tracker, record: SweepRecord, benchmark: str) -> Report:
-    """The report of a tracked sweep, built from its MLflow runs alone, with the ``benchmark``
-    aggregate (``xtreme`` or ``xtreme_r``)."""
+def load_report(tracker: Tracker, record: SweepRecord, benchmark: str | None = None) -> Report:
+    """The report of a tracked sweep, built from its MLflow runs alone.
+
+    The seed aggregation (``selection.seeds``) and the model (for the published comparison
+    rows) are read from the parent run's params, as is the aggregate's benchmark unless
+    ``benchmark`` (``xtreme`` or ``xtreme_r``) is given; sweeps that predate a setting get its
+    default.
+    """
+    return _records_and_report(tracker, record, benchmark)[1]
+
+
+def _records_and_report(tracker: Tracker, record: SweepRecord, benchmark: str | None) -> tuple[list[TrialRecord], Report]:
+    params = tracker.client.get_run(record.parent_run_id).data.params
     records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
-    return build_report(records, selection_metrics(tracker, record.experiment_id, record.parent_run_id), benchmark)
+    report = build_report(
+        records,
+        selection_metrics(tracker, record.experiment_id, record.parent_run_id),
+        benchmark or params.get(BENCHMARK_PARAM, ReportConfig().benchmark),
+        params.get(SEEDS_PARAM, SEEDS_BEST),
+        params.get(MODEL_PARAM),
+    )
+    return records, report
 
 
 def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchmark: str) -> str:
@@ -111,8 +136,7 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
     Raises:
         RuntimeError: a selected target trial has no ``best_checkpoint`` artifact.
     """
-    records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
-    report = build_report(records, selection_metrics(tracker, record.experiment_id, record.parent_run_id), benchmark)
+    records, report = _records_and_report(tracker, record, benchmark)
     title = f"sweeper report: {record.name}"
     markdown = to_markdown(report, title)
     grid = delta_grid(report)
@@ -131,13 +155,6 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
     return markdown
 
 
-def report_from_output(output_dir: Path, benchmark: str | None = None) -> str:
-    """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed), as
-    Markdown (see :func:`load_output_report` for the arguments and errors)."""
-    record, report = load_output_report(output_dir, benchmark)
-    return to_markdown(report, f"sweeper report: {record.name}")
-
-
 def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
     """The sweep record and report of the sweep in ``output_dir``, from MLflow alone (no Ray).
 
@@ -149,12 +166,26 @@ def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[
     Raises:
         FileNotFoundError: ``output_dir`` holds no ``sweep.json``.
         ConfigError: unknown ``benchmark`` (with a did-you-mean).
+        TrackingError: the sweep's ``http(s)://`` tracking server does not answer.
     """
     if benchmark is not None:
         check_benchmark(benchmark)
     record = SweepRecord.read(output_dir)
-    tracker = Tracker(record.tracking_uri)
-    if benchmark is None:
-        params = tracker.client.get_run(record.parent_run_id).data.params
-        benchmark = params.get(BENCHMARK_PARAM, ReportConfig().benchmark)
+    check_tracking_uri(record.tracking_uri)
+    return record, load_report(Tracker(record.tracking_uri), record, benchmark)
+
+
+def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
+    """The record and report of the sweep called ``name`` at ``tracking_uri``, found by its
+    parent run (the latest when the name ran several times, :func:`sweeper.tracking.find_sweep`).
+
+    Raises:
+        ConfigError: unknown ``benchmark``.
+        TrackingError: the server does not answer, or holds no sweep called ``name``.
+    """
+    if benchmark is not None:
+        check_benchmark(benchmark)
+    check_tracking_uri(tracking_uri)
+    tracker = Tracker(tracking_uri)
+    record = find_sweep(tracker, name)
     return record, load_report(tracker, record, benchmark)

@@ -53,6 +53,10 @@ class MissingDataError(SweeperError):
     """A data file a task needs is not where the data layout says it should be."""
 
 
+class TrackingError(SweeperError):
+    """The MLflow tracking server does not answer, or holds no sweep of the given name."""
+
+
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest candidate, or ``""`` when none is close."""
     matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)

@@ -21,10 +21,11 @@ from sweeper.config import (
     ZeroShotConfig,
     stable_hash,
 )
-from sweeper.data.sources import check_labels_file, check_split_files, resolve_labels
-from sweeper.errors import ConfigError, UnknownTaskError, did_you_mean
+from sweeper.data.sources import check_labels_file, check_split_files, resolve_labels, split_files
+from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError, did_you_mean
 from sweeper.multitask import MultitaskStage, check_multitask_stage, multitask_stage
 from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task
+from sweeper.selection import TARGET_DEV
 
 # This module is imported by every Ray trial actor: it must not import torch/transformers
 # (task types are imported inside validate_sweep, which only the driver runs).
@@ -107,6 +108,54 @@ def zero_shot_languages(task: TaskSpec, zero_shot: ZeroShotConfig) -> list[str]:
     return [language for language in task.zero_shot.languages if language in zero_shot.languages]
 
 
+def target_dev_languages(config: SweepConfig, task: TaskSpec, data_dir: Path | None) -> list[str]:
+    """The languages a trained target trial is scored in on its target-language dev split
+    (``zero_shot.dev_split``; metric ``selection/target_dev`` is their mean), in task order.
+
+    When the dev split is the zero-shot split itself (PAN-X, TyDiQA), every zero-shot language: the
+    zero-shot scores are the dev scores, at no extra cost. Otherwise only under
+    ``selection.policy: target_dev`` (an extra evaluation), in the zero-shot languages whose dev
+    files exist ("where they exist": UD has no dev set for some treebanks); without ``data_dir``
+    (Hub data) all of them. Empty when the task declares no ``dev_split``.
+    """
+    if task.zero_shot is None or task.zero_shot.dev_split is None or is_retrieval(task):
+        return []
+    languages = zero_shot_languages(task, config.zero_shot)
+    if task.zero_shot.dev_split == task.zero_shot.split:
+        return languages
+    if config.selection.policy != TARGET_DEV:
+        return []
+    if data_dir is None:
+        return languages
+    return [
+        language for language in languages
+        if all(path.is_file() for path in split_files(task, task.zero_shot.dev_split, data_dir, language))
+    ]
+
+
+def _check_target_dev(config: SweepConfig, targets: list[TaskSpec], data_dir: Path | None) -> None:
+    """Policy ``target_dev`` needs target-language dev data for every trained target."""
+    if config.selection.policy != TARGET_DEV:
+        return
+    trained = [spec for spec in targets if not is_retrieval(spec)]
+    without = [spec.task for spec in trained if spec.zero_shot.dev_split is None]
+    if without:
+        raise ConfigError(
+            f"selection.policy target_dev: target(s) {', '.join(without)} have no dev set in the target languages "
+            "(no zero_shot.dev_split in the task file; XQuAD is test-only). Use selection.policy=english_dev, "
+            "or leave these targets out"
+        )
+    for spec in trained:
+        if not target_dev_languages(config, spec, data_dir):
+            dev = spec.zero_shot.dev_split
+            raise MissingDataError(
+                f"selection.policy target_dev: task {spec.task!r} has no {dev!r} file in any of the languages "
+                f"{zero_shot_languages(spec, config.zero_shot)} under {data_dir} (pattern "
+                f"{', '.join(spec.splits[dev].files)}). Add the dev files, restrict zero_shot.languages, or use "
+                "selection.policy=english_dev"
+            )
+
+
 def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
     """Check the whole sweep before anything starts.
 
@@ -115,7 +164,10 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
         ConfigError: a retrieval task as intermediate/target-trained task, a target without
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
         MissingDataError: with ``data_dir``, any file the sweep would read is missing (data files and
-            label inventories such as CCG's ``labels_file``).
+            label inventories such as CCG's ``labels_file``); under ``selection.policy: target_dev``,
+            a trained target has no target-language dev file at all.
+        ConfigError: ``selection.policy: target_dev`` with a trained target that declares no
+            target-language dev split (``zero_shot.dev_split``).
         ConfigError: without ``data_dir``, a task whose labels are kept in a local ``labels_file``.
         ConfigError / MissingDataError: a multi-task stage's members or files
             (:func:`sweeper.multitask.check_multitask_stage`).
@@ -152,12 +204,13 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
                 f"zero_shot.languages: {language!r} is not an evaluation language of any target."
                 f"{did_you_mean(language, known_languages)} Use ISO 639-1 codes, e.g. de, zh."
             )
+    if data_dir is not None and not data_dir.is_dir():
+        raise ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")
+    _check_target_dev(config, targets, data_dir)
     if data_dir is None:
         for spec in specs + targets:
             resolve_labels(spec, None)  # a label inventory kept in a local file (CCG) needs data_dir
         return
-    if not data_dir.is_dir():
-        raise ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")
     for spec in specs + targets:
         if is_retrieval(spec):
             continue

@@ -33,6 +33,7 @@ from sweeper.plan import (
     intermediate_stages,
     resolve_task,
     retrieval_evaluations,
+    target_dev_languages,
     target_param_space,
     target_settings,
     trial_setting_names,
@@ -147,7 +148,10 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     """Tune function trainable of phase 2: one (intermediate, target, searched settings, seed) trial.
 
     The trial's searched settings and seed replace the stage's (``plan.target_settings``); MLflow
-    tags ``learning_rate`` and ``seed``, params ``training.<setting>`` record every value used.
+    tags ``learning_rate`` and ``seed``, params ``training.<setting>`` record every value used;
+    tags ``selection_policy`` and ``selection_seeds`` the sweep's ``selection``. Where the target
+    has target-language dev data to score (``plan.target_dev_languages``), the trial also logs
+    ``selection/target_dev`` (tag ``target_dev_split``).
     """
     config = context.config
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
@@ -164,9 +168,14 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
         "init_from": str(init_from) if init_from else None,
         "output_dir": str(context.output_dir / "trials" / "target" / cell),
         "zero_shot": config.zero_shot.model_dump(),
+        "target_dev_languages": target_dev_languages(config, task, context.data_dir),
     }
     tags = {"stage": "target", "intermediate_task": intermediate, "target_task": target,
-            "learning_rate": settings.learning_rate, "seed": settings.seed, "selection_metric": task.metric}
+            "learning_rate": settings.learning_rate, "seed": settings.seed, "selection_metric": task.metric,
+            "selection_policy": config.selection.policy, "selection_seeds": config.selection.seeds,
+            "zero_shot_split": task.zero_shot.split}
+    if loop_config["target_dev_languages"]:
+        tags["target_dev_split"] = task.zero_shot.dev_split
     params = {"stage": "target", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
               "model": config.model, "training": settings.model_dump()}
     _run_trial_stage(context, tags, params, loop_config, f"target/{intermediate}->{target}")
@@ -196,6 +205,8 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
     policy = TARGET_DEV if THRESHOLD_SPLIT in task.splits else NO_SELECTION
     tags = {"stage": "retrieval", "intermediate_task": intermediate, "target_task": target,
             "selection_metric": task.metric, "selection_policy": policy, "zero_shot_split": task.zero_shot.split}
+    if policy == TARGET_DEV:
+        tags["target_dev_split"] = THRESHOLD_SPLIT
     params = {"stage": "retrieval", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
               "model": config.model, "training": settings.model_dump()}
     _run_trial_stage(context, tags, params, loop_config, f"retrieval/{intermediate}->{target}")

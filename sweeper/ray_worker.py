@@ -19,8 +19,9 @@ def stage_worker(loop_config: dict) -> None:
 
     ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``retrieval``), ``task`` and ``settings``
     (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
-    ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
-    ``run_id``; ``multitask`` (a ``MultitaskStage.to_dict()``) for a multi-task intermediate stage.
+    ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` and ``target_dev_languages``
+    (target), ``tracking_uri``, ``run_id``; ``multitask`` (a ``MultitaskStage.to_dict()``) for a
+    multi-task intermediate stage.
     """
     import shutil
 
@@ -28,7 +29,7 @@ def stage_worker(loop_config: dict) -> None:
 
     from sweeper.config import TrainingConfig, ZeroShotConfig
     from sweeper.metrics.xtreme import task_score
-    from sweeper.plan import zero_shot_languages
+    from sweeper.plan import THRESHOLD_SPLIT, zero_shot_languages
     from sweeper.registry import TaskSpec
     from sweeper.stages import (
         StageInputs,
@@ -75,6 +76,18 @@ def stage_worker(loop_config: dict) -> None:
         tracker.log_artifacts(run_id, zero_shot.predictions_dir, f"predictions/{task.task}")
         return xtreme_score
 
+    def log_target_dev(zero_shot, dev_split: str) -> None:
+        """Log ``selection/target_dev``: the mean selection metric over the dev languages, and the
+        per-language dev metrics unless they are the zero-shot ones (dev is the zero-shot split)."""
+        if not zero_shot.dev_per_language:
+            return
+        scores = zero_shot.dev_per_language
+        metrics = {TARGET_DEV_KEY: sum(values[task.metric] for values in scores.values()) / len(scores)}
+        if dev_split != task.zero_shot.split:
+            metrics.update({metric_key("zero_shot", task.task, language, dev_split, name): value
+                            for language, values in scores.items() for name, value in values.items()})
+        tracker.log_metrics(run_id, metrics)
+
     if stage == "retrieval":
         final = {}
         if tracker is not None:
@@ -84,12 +97,8 @@ def stage_worker(loop_config: dict) -> None:
                 zero_shot_languages(task, zero_shot_config), zero_shot_config.max_examples_per_language, inputs.output_dir,
             )
             final["zero_shot_score"] = log_zero_shot(zero_shot)
-            if zero_shot.dev_per_language:  # BUCC: dev at the dev-tuned threshold selects (target_dev)
-                dev = {metric_key("zero_shot", task.task, language, "dev", name): value
-                       for language, scores in zero_shot.dev_per_language.items() for name, value in scores.items()}
-                target_dev = sum(scores[task.metric] for scores in zero_shot.dev_per_language.values()) / len(zero_shot.dev_per_language)
-                tracker.log_metrics(run_id, {**dev, TARGET_DEV_KEY: target_dev})
-                tracker.log_params(run_id, {f"threshold.{language}": str(value) for language, value in zero_shot.thresholds.items()})
+            log_target_dev(zero_shot, THRESHOLD_SPLIT)  # BUCC: dev at the dev-tuned threshold selects (target_dev)
+            tracker.log_params(run_id, {f"threshold.{language}": str(value) for language, value in zero_shot.thresholds.items()})
         ray.train.report(final)
         return
     if stage == "intermediate":
@@ -98,11 +107,14 @@ def stage_worker(loop_config: dict) -> None:
             tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
         return
     zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
-    result, zero_shot, best_model_dir = run_target_stage(inputs, zero_shot_config, on_evaluation)
+    result, zero_shot, best_model_dir = run_target_stage(
+        inputs, zero_shot_config, on_evaluation, loop_config["target_dev_languages"]
+    )
     final = {METRIC: result.best_score}
     if tracker is not None:
         tracker.log_metrics(run_id, {SELECTION_KEY: result.best_score})
         xtreme_score = log_zero_shot(zero_shot)
+        log_target_dev(zero_shot, task.zero_shot.dev_split)
         tracker.log_artifacts(run_id, best_model_dir, "best_checkpoint")
         shutil.rmtree(best_model_dir)  # MLflow's artifact copy is the one kept
         final["zero_shot_score"] = xtreme_score

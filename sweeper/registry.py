@@ -96,10 +96,14 @@ class ZeroShotSpec(_Strict):
     """How a target task is evaluated zero-shot: which split, in which languages.
 
     ``split`` names a key of :attr:`TaskSpec.splits` whose ``files`` contain ``{lang}``.
+    ``dev_split``: the split holding dev data in the target languages (files with ``{lang}``),
+    which selection policy ``target_dev`` averages over; ``split`` itself for tasks XTREME scores
+    on dev (PAN-X, TyDiQA); ``None``: the task has none (XQuAD is test-only).
     """
 
     split: str
     languages: list[str] = Field(min_length=1)
+    dev_split: str | None = None
 
 
 class TaskSpec(_Strict):
@@ -160,6 +164,10 @@ class TaskSpec(_Strict):
         if self.zero_shot and self.zero_shot.split not in self.splits:
             raise ValueError(
                 f"zero_shot.split {self.zero_shot.split!r} is not one of splits {sorted(self.splits)}"
+            )
+        if self.zero_shot and self.zero_shot.dev_split is not None and self.zero_shot.dev_split not in self.splits:
+            raise ValueError(
+                f"zero_shot.dev_split {self.zero_shot.dev_split!r} is not one of splits {sorted(self.splits)}"
             )
         if self.task_type in ("classification", "token_tagging") and not (self.labels or self.labels_file):
             raise ValueError(f"task_type {self.task_type!r} needs a `labels` list or a `labels_file`")

@@ -14,8 +14,14 @@ from typing import Any
 
 from sweeper.config import NO_INTERMEDIATE
 from sweeper.metrics.xtreme import TASK_GROUPS, XTREME_LANGUAGES, xtreme_scores
+from sweeper.published import PublishedResults, published_for_model
 from sweeper.selection import (
     POLICY_DESCRIPTIONS,
+    SEED_DESCRIPTIONS,
+    SEEDS_BEST,
+    SEEDS_MEAN,
+    TARGET_DEV,
+    CellResult,
     Selection,
     TrialRecord,
     best_per_cell,
@@ -25,22 +31,29 @@ from sweeper.selection import (
 CSV_COLUMNS = (
     "target_task", "intermediate_task", "selected", "english_dev", "zero_shot_avg", "delta_vs_none",
     "learning_rate", "seed", "language", "zero_shot", "run_id",
+    "target_dev", "english_dev_std", "target_dev_std", "zero_shot_avg_std", "seeds", "selection_policy", "seed_aggregation",
 )
 
 
 @dataclass(frozen=True)
 class ReportRow:
-    """One (target, intermediate) line: the cell's best trial and its delta over ``none``.
+    """One (target, intermediate) line: the cell's chosen configuration and its delta over ``none``.
 
-    ``per_language`` holds the target's selection metric per language (0–100); ``zero_shot_avg``
-    is the XTREME per-task score (QA: (EM + F1) / 2), ``delta_vs_none`` its difference to the
-    ``none`` baseline's (``None`` without a baseline).
+    ``per_language`` holds the target's selection metric per language (0–100, mean over the
+    configuration's seeds); the cell's zero-shot score is the XTREME per-task score (QA:
+    (EM + F1) / 2), ``delta_vs_none`` its difference to the ``none`` baseline's (``None``
+    without a baseline).
     """
 
-    record: TrialRecord
+    cell: CellResult
     selected: bool
     per_language: dict[str, float]
     delta_vs_none: float | None
+
+    @property
+    def record(self) -> TrialRecord:
+        """The cell's representative trial (see :attr:`sweeper.selection.CellResult.record`)."""
+        return self.cell.record
 
 
 BEST_PER_TARGET = "best per target"
@@ -103,9 +116,11 @@ class Report:
     outcomes: dict[str, int]
     selection_metrics: dict[str, str]
     aggregate: BenchmarkAggregate
+    seed_aggregation: str = SEEDS_BEST
+    published: PublishedResults | None = None
 
 
-def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme") -> BenchmarkAggregate:
+def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme", seeds: str = SEEDS_BEST) -> BenchmarkAggregate:
     """The benchmark aggregate of tracked trial records.
 
     Each target's task score is the trial's ``zero_shot_score``: XTREME's per-task score over the
@@ -116,34 +131,38 @@ def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme") -
 
     Args:
         benchmark: ``xtreme`` or ``xtreme_r``.
+        seeds: ``best`` or ``mean`` (:func:`sweeper.selection.best_per_cell`); under ``mean`` a
+            task score is the mean over the chosen configuration's seeds.
 
     Raises:
-        ValueError: unknown ``benchmark``.
+        ValueError: unknown ``benchmark`` or ``seeds``.
     """
     if benchmark not in TASK_GROUPS:
         raise ValueError(f"unknown `benchmark` {benchmark!r}; expected one of {sorted(TASK_GROUPS)}")
     tasks = tuple(task for group in TASK_GROUPS[benchmark].values() for task in group)
     sweep_targets = sorted({record.target_task for record in records})
-    cells = {key: record for key, record in best_per_cell(records).items() if key[1] in tasks and record.zero_shot_score is not None}
-    selections = select_best_intermediate(records)
-    lines: list[tuple[str, dict[str, TrialRecord]]] = [
-        (BEST_PER_TARGET, {t: s.record for t, s in selections.items() if (s.record.intermediate_task, t) in cells})
+    cells = {
+        key: cell for key, cell in best_per_cell(records, seeds).items() if key[1] in tasks and cell.zero_shot_score[0] is not None
+    }
+    selections = select_best_intermediate(records, seeds)
+    lines: list[tuple[str, dict[str, CellResult]]] = [
+        (BEST_PER_TARGET, {t: s.cell for t, s in selections.items() if (s.record.intermediate_task, t) in cells})
     ]
     for intermediate in sorted({key[0] for key in cells}, key=lambda task: (task != NO_INTERMEDIATE, task)):
-        lines.append((intermediate, {target: record for (inter, target), record in cells.items() if inter == intermediate}))
+        lines.append((intermediate, {target: cell for (inter, target), cell in cells.items() if inter == intermediate}))
     rows = tuple(
         AggregateRow(
             label=label,
-            task_scores={target: by_target[target].zero_shot_score for target in tasks if target in by_target},
-            intermediates={target: by_target[target].intermediate_task for target in tasks if target in by_target},
-            scores=xtreme_scores({target: record.zero_shot_score for target, record in by_target.items()}, benchmark),
+            task_scores={target: by_target[target].zero_shot_score[0] for target in tasks if target in by_target},
+            intermediates={target: by_target[target].record.intermediate_task for target in tasks if target in by_target},
+            scores=xtreme_scores({target: cell.zero_shot_score[0] for target, cell in by_target.items()}, benchmark),
         )
         for label, by_target in lines
         if by_target
     )
     languages: dict[str, set[str]] = {}
-    for (_, target), record in cells.items():
-        languages.setdefault(target, set()).update(record.zero_shot)
+    for (_, target), cell in cells.items():
+        languages.setdefault(target, set()).update(language for record in cell.seeds for language in record.zero_shot)
     return BenchmarkAggregate(
         benchmark=benchmark,
         tasks=tasks,
@@ -155,30 +174,38 @@ def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme") -
     )
 
 
-def build_report(records: Sequence[TrialRecord], selection_metrics: dict[str, str], benchmark: str = "xtreme") -> Report:
+def build_report(
+    records: Sequence[TrialRecord],
+    selection_metrics: dict[str, str],
+    benchmark: str = "xtreme",
+    seeds: str = SEEDS_BEST,
+    model: str | None = None,
+) -> Report:
     """Assemble the report from tracked trial records.
 
     Args:
         selection_metrics: target → its metric name (e.g. ``f1``), used for per-language cells.
         benchmark: the benchmark of the aggregate (see :func:`build_aggregate`).
+        seeds: ``best`` or ``mean``, the ``selection.seeds`` aggregation (:mod:`sweeper.selection`).
+        model: the sweep's ``model``; for XLM-R Large the report adds the published XLM-R Large
+            and X-STILTs rows (:func:`sweeper.published.published_for_model`).
 
     Raises:
-        ValueError: unknown ``benchmark``.
+        ValueError: unknown ``benchmark`` or ``seeds``.
     """
-    cells = best_per_cell(records)
-    selections = select_best_intermediate(records)
+    cells = best_per_cell(records, seeds)
+    selections = select_best_intermediate(records, seeds)
     rows: dict[str, list[ReportRow]] = {}
-    for (intermediate, target), record in sorted(cells.items(), key=lambda item: (item[0][1], item[0][0] != NO_INTERMEDIATE, item[0][0])):
+    for (intermediate, target), cell in sorted(cells.items(), key=lambda item: (item[0][1], item[0][0] != NO_INTERMEDIATE, item[0][0])):
         baseline = cells.get((NO_INTERMEDIATE, target))
         delta = None
-        if baseline is not None and baseline.zero_shot_score is not None and record.zero_shot_score is not None:
-            delta = record.zero_shot_score - baseline.zero_shot_score
-        metric = selection_metrics[target]
+        if baseline is not None and baseline.zero_shot_score[0] is not None and cell.zero_shot_score[0] is not None:
+            delta = cell.zero_shot_score[0] - baseline.zero_shot_score[0]
         rows.setdefault(target, []).append(
             ReportRow(
-                record=record,
-                selected=target in selections and selections[target].record.run_id == record.run_id,
-                per_language={language: scores[metric] for language, scores in sorted(record.zero_shot.items())},
+                cell=cell,
+                selected=target in selections and selections[target].record.run_id == cell.record.run_id,
+                per_language=cell.per_language(selection_metrics[target]),
                 delta_vs_none=delta,
             )
         )
@@ -190,7 +217,9 @@ def build_report(records: Sequence[TrialRecord], selection_metrics: dict[str, st
         selections=selections,
         outcomes=outcomes,
         selection_metrics=dict(selection_metrics),
-        aggregate=build_aggregate(records, benchmark),
+        aggregate=build_aggregate(records, benchmark, seeds),
+        seed_aggregation=seeds,
+        published=published_for_model(model),
     )
 
 
@@ -205,46 +234,93 @@ def _number(value: float | None, signed: bool = False) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 
+def _mean_std(value: tuple[float | None, float | None]) -> str:
+    """``mean ± std`` (one decimal), ``mean`` alone for a single seed, ``–`` without a value."""
+    mean, std = value
+    return _number(mean) if std is None else f"{mean:.1f} ± {std:.1f}"
+
+
+def _seeds(cell: CellResult) -> str:
+    return ", ".join(_lr(record.seed) for record in cell.seeds)
+
+
+def _policy_lines(target: str, rows: list[ReportRow], selection: Selection | None) -> list[str]:
+    """What the target's trials were selected on, said plainly."""
+    record = selection.record if selection else rows[0].record
+    lines = [f"Selection: {POLICY_DESCRIPTIONS[record.selection_policy]}."]
+    if record.selection_policy == TARGET_DEV and record.target_dev_split is not None:
+        if record.target_dev_split == record.zero_shot_split:
+            lines.append(
+                f"The dev sets of {target} are its evaluation set itself (XTREME scores {target} on "
+                f"`{record.zero_shot_split}`): these zero-shot scores are not held out from selection."
+            )
+        else:
+            lines.append(f"Target dev split: `{record.target_dev_split}`; the zero-shot split `{record.zero_shot_split}` is held out.")
+    return lines
+
+
 def to_markdown(report: Report, title: str) -> str:
     """The report as Markdown: one table per target, selected row marked with ✓."""
     lines = [f"# {title}", ""]
     counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
-    lines += [f"Target trials: {counts}. Selection: best English dev score of the target's training task.", ""]
+    lines += [f"Target trials: {counts}. Seeds (`selection.seeds: {report.seed_aggregation}`): {SEED_DESCRIPTIONS[report.seed_aggregation]}.", ""]
+    mean = report.seed_aggregation == SEEDS_MEAN
     for target, rows in report.rows.items():
         metric = report.selection_metrics[target]
         languages = sorted({language for row in rows for language in row.per_language})
         selection = report.selections.get(target)
-        policy = selection.policy if selection else rows[0].record.selection_policy
         if selection is None:
             heading = f"## {target}: no intermediate task selected"
         else:
             tie = f" (tied with {', '.join(selection.tied_with)}; ties go to `none`, then by name)" if selection.tied_with else ""
             heading = f"## {target}: selected intermediate task `{selection.record.intermediate_task}`{tie}"
+        with_target_dev = any(row.cell.target_dev[0] is not None for row in rows)
+        lines += [heading, "", *_policy_lines(target, rows, selection), ""]
+        lines += _published_line(report.published, target)
         lines += [
-            heading,
+            f"Per-language zero-shot {metric}; `avg` is the XTREME task score (QA: (EM + F1) / 2); Δ is avg minus the `none` baseline"
+            + ("; scores are mean ± std over seeds." if mean else "."),
             "",
-            f"Selection: {POLICY_DESCRIPTIONS[policy]}.",
-            "",
-            f"Per-language zero-shot {metric}; `avg` is the XTREME task score (QA: (EM + F1) / 2); Δ is avg minus the `none` baseline.",
-            "",
-            "| intermediate | selected | en dev | " + "".join(f"{language} | " for language in languages) + "avg | Δ vs none | lr | seed |",
-            "|---|---|---|" + "---|" * len(languages) + "---|---|---|---|",
+            "| intermediate | selected | en dev | " + ("target dev | " if with_target_dev else "")
+            + "".join(f"{language} | " for language in languages) + f"avg | Δ vs none | lr | {'seeds' if mean else 'seed'} |",
+            "|---|---|---|" + ("---|" if with_target_dev else "") + "---|" * len(languages) + "---|---|---|---|",
         ]
+        ties = []
         for row in rows:
-            record = row.record
+            record, cell = row.record, row.cell
             cells = [_number(row.per_language.get(language)) for language in languages]
+            target_dev = f"{_mean_std(cell.target_dev)} | " if with_target_dev else ""
             lines.append(
-                f"| {record.intermediate_task} | {'✓' if row.selected else ''} | {_number(record.english_dev)} | "
-                + "".join(f"{cell} | " for cell in cells)
-                + f"{_number(record.zero_shot_score)} | {_number(row.delta_vs_none, signed=True)} | {_lr(record.learning_rate)} | {_lr(record.seed)} |"
+                f"| {record.intermediate_task} | {'✓' if row.selected else ''} | {_mean_std(cell.english_dev)} | {target_dev}"
+                + "".join(f"{value} | " for value in cells)
+                + f"{_mean_std(cell.zero_shot_score)} | {_number(row.delta_vs_none, signed=True)} | {_lr(record.learning_rate)} | {_seeds(cell)} |"
             )
-        lines.append("")
-    lines += aggregate_markdown(report.aggregate)
+            if cell.tied:
+                ties.append(
+                    f"`{record.intermediate_task}`: {cell.tied} other configuration(s) of the cell had the same score; "
+                    "the lower learning rate, then the other settings, then the lower seed won."
+                )
+        lines += ["", *(f"Tie: {tie}" for tie in ties), *([""] if ties else [])]
+    lines += aggregate_markdown(report.aggregate, report.published)
     return "\n".join(lines)
 
 
-def aggregate_markdown(aggregate: BenchmarkAggregate) -> list[str]:
-    """The benchmark aggregate as Markdown lines: one table, partial results labelled as such."""
+def _published_line(published: PublishedResults | None, target: str) -> list[str]:
+    """``Published (XTREME test): X-STILTs 80.0, XLM-R Large 79.2.`` for a target with published numbers."""
+    if published is None:
+        return []
+    scores = [f"{row.label} {row.task_scores()[target]:.1f}" for row in published.rows if target in row.metrics]
+    if not scores:
+        return []
+    return [f"Published ({published.split} split, all languages; {published.source}): {'; '.join(scores)}.", ""]
+
+
+def aggregate_markdown(aggregate: BenchmarkAggregate, published: PublishedResults | None = None) -> list[str]:
+    """The benchmark aggregate as Markdown lines: one table, partial results labelled as such.
+
+    With ``published`` results of the same benchmark, one more line per published model, scored
+    on the sweep's tasks only, and their source.
+    """
     name = {"xtreme": "XTREME", "xtreme_r": "XTREME-R"}[aggregate.benchmark]
     complete = len(aggregate.targets) == len(aggregate.tasks)
     status = "complete" if complete else f"partial: {len(aggregate.targets)} of {len(aggregate.tasks)} tasks"
@@ -287,7 +363,26 @@ def aggregate_markdown(aggregate: BenchmarkAggregate) -> list[str]:
             + f" | {len(row.task_scores)}/{len(aggregate.tasks)} | {_number(row.scores['all_task'])} | "
             + " | ".join(group_cells) + f" | {_number(row.scores['mean_of_group_means'])} |"
         )
+    comparable = published is not None and published.benchmark == aggregate.benchmark
+    for row in published.rows if comparable else ():
+        task_scores = {target: score for target, score in row.task_scores().items() if target in aggregate.targets}
+        scores = xtreme_scores(task_scores, aggregate.benchmark)
+        cells = [_number(task_scores.get(target)) for target in aggregate.targets]
+        lines.append(
+            f"| published: {row.label} | " + " | ".join(cells)
+            + f" | {len(task_scores)}/{len(aggregate.tasks)} | {_number(scores['all_task'])} | "
+            + " | ".join(_number(scores["groups"][group]["score"]) for group in groups)
+            + f" | {_number(scores['mean_of_group_means'])} |"
+        )
     lines.append("")
+    if comparable:
+        lines += [
+            f"`published:` lines: {published.split} results on every language of each task, from {published.source}; "
+            f"averaged here over this sweep's tasks only. {published.note} This sweep's scores come from its own "
+            "evaluation splits, languages and example limits, so the lines compare only when the sweep "
+            "evaluates the full XTREME data (PAN-X is scored here on dev: its test labels are hidden).",
+            "",
+        ]
     coverage = []
     for target, languages in aggregate.languages.items():
         official = XTREME_LANGUAGES.get(target) if aggregate.benchmark == "xtreme" else None
@@ -306,17 +401,23 @@ def aggregate_markdown(aggregate: BenchmarkAggregate) -> list[str]:
 
 
 def to_csv(report: Report) -> str:
-    """The report as CSV, one line per (target, intermediate, language) plus an ``avg`` line."""
+    """The report as CSV, one line per (target, intermediate, language) plus an ``avg`` line;
+    scores are means over the chosen configuration's seeds (``*_std``: their standard deviation)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for target, rows in report.rows.items():
         for row in rows:
-            record = row.record
-            common = [target, record.intermediate_task, int(row.selected), _csv(record.english_dev), _csv(record.zero_shot_score),
+            record, cell = row.record, row.cell
+            (english_dev, english_std), (target_dev, target_std), (zero_shot, zero_shot_std) = (
+                cell.english_dev, cell.target_dev, cell.zero_shot_score
+            )
+            common = [target, record.intermediate_task, int(row.selected), _csv(english_dev), _csv(zero_shot),
                       _csv(row.delta_vs_none), record.learning_rate, record.seed]
-            for language, value in list(row.per_language.items()) + [("avg", record.zero_shot_score)]:
-                writer.writerow(common + [language, _csv(value), record.run_id])
+            extra = [_csv(target_dev), _csv(english_std), _csv(target_std), _csv(zero_shot_std),
+                     " ".join(_lr(r.seed) for r in cell.seeds), record.selection_policy, cell.seed_aggregation]
+            for language, value in list(row.per_language.items()) + [("avg", zero_shot)]:
+                writer.writerow(common + [language, _csv(value), record.run_id] + extra)
     return buffer.getvalue()
 
 

@@ -20,8 +20,9 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
     """Every target trial and retrieval evaluation run nested under ``parent_run_id``, with its metrics.
 
     Zero-shot metrics are read from keys ``zero_shot/<task>/<lang>/<split>/<metric>`` of the run's
-    zero-shot split (tag ``zero_shot_split`` on retrieval runs; BUCC also logs its dev split); the
-    per-task score from ``zero_shot/<task>/avg/<split>/xtreme_score``.
+    zero-shot split (tag ``zero_shot_split``; BUCC and targets scored under policy ``target_dev``
+    also log a dev split); the per-task score from ``zero_shot/<task>/avg/<split>/xtreme_score``.
+    A trial's ``settings`` are its ``training.*`` params but ``training.seed``.
     """
     records = []
     for run in _result_runs(tracker, experiment_id, parent_run_id):
@@ -52,6 +53,12 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
                 zero_shot_score=score,
                 selection_policy=tags.get("selection_policy", ENGLISH_DEV),
                 target_dev=metrics.get(TARGET_DEV_KEY),
+                settings=tuple(sorted(
+                    (name, value) for name, value in run.data.params.items()
+                    if name.startswith("training.") and name != "training.seed"
+                )),
+                zero_shot_split=tags.get("zero_shot_split"),
+                target_dev_split=tags.get("target_dev_split"),
             )
         )
     return records

@@ -130,8 +130,9 @@ class ZeroShotResult:
     Attributes:
         per_language: language → metric → value on the task's zero-shot split.
         predictions_dir: ``<output>/predictions/<task>``.
-        dev_per_language: BUCC only: language → metric on the dev split, at the threshold tuned
-            there (what a retrieval target is selected on); empty otherwise.
+        dev_per_language: language → metric on the target languages' dev split, what policy
+            ``target_dev`` selects on: BUCC at the threshold tuned there; trained targets in
+            ``target_dev_languages``; empty otherwise.
         thresholds: BUCC only: language → the ratio-margin threshold tuned on dev.
     """
 
@@ -142,9 +143,13 @@ class ZeroShotResult:
 
 
 def run_target_stage(
-    inputs: StageInputs, zero_shot: ZeroShotConfig, on_evaluation: EvaluationCallback
+    inputs: StageInputs,
+    zero_shot: ZeroShotConfig,
+    on_evaluation: EvaluationCallback,
+    target_dev_languages: list[str] = (),
 ) -> tuple[StageResult, ZeroShotResult | None, Path | None]:
-    """Train the target task from the given encoder, then evaluate zero-shot.
+    """Train the target task from the given encoder, then evaluate zero-shot (and on the target
+    languages' dev split in ``target_dev_languages``, see :func:`evaluate_zero_shot`).
 
     Returns:
         The training result, the zero-shot result, and the folder of the best model (with its
@@ -158,15 +163,20 @@ def run_target_stage(
     best_dir = inputs.output_dir / "best_model"
     model.save_pretrained(best_dir)
     tokenizer.save_pretrained(best_dir)
-    zero_shot_result = evaluate_zero_shot(model, tokenizer, inputs, zero_shot)
+    zero_shot_result = evaluate_zero_shot(model, tokenizer, inputs, zero_shot, target_dev_languages)
     return result, zero_shot_result, best_dir
 
 
-def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig) -> ZeroShotResult:
+def evaluate_zero_shot(
+    model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, target_dev_languages: list[str] = ()
+) -> ZeroShotResult:
     """Score ``model`` on the target's evaluation split in each language; write predictions.
 
     Predictions go to ``output_dir/predictions/<task>/<split>-<lang>.<tsv|json>`` (the XTREME
-    submission layout, with the scored split's name).
+    submission layout, with the scored split's name). In each of ``target_dev_languages`` the
+    model is also scored on the task's ``zero_shot.dev_split`` (``dev_per_language``, predictions
+    ``<dev_split>-<lang>``); when that split is the evaluation split itself (PAN-X, TyDiQA), its
+    scores are reused, not recomputed.
     """
     task = inputs.task
     task_type = get_task_type(task.task_type)
@@ -179,7 +189,17 @@ def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroSho
         evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
         per_language[language] = evaluation.metrics
         task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
-    return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir)
+    dev_split = task.zero_shot.dev_split
+    dev_per_language = {}
+    for language in target_dev_languages:
+        if dev_split == split:
+            dev_per_language[language] = per_language[language]
+            continue
+        examples = load_split(task, dev_split, inputs.data_dir, language, zero_shot.max_examples_per_language)
+        evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
+        dev_per_language[language] = evaluation.metrics
+        task_type.write_predictions(evaluation.predictions, predictions_dir / f"{dev_split}-{language}.{task_type.prediction_suffix}")
+    return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir, dev_per_language=dev_per_language)
 
 
 def run_retrieval_stage(

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
 from sweeper.config import SweepConfig
+from sweeper.errors import TrackingError
 
 SWEEP_FILE = "sweep.json"
 PARENT_STAGE = "sweep"
@@ -39,6 +44,41 @@ SELECTED_TAG = "selected"
 def default_tracking_uri(output_dir: Path) -> str:
     """``sqlite:///<output_dir>/mlflow.db`` (MLflow 3 refuses a plain ``./mlruns`` file store)."""
     return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
+
+
+#: How long an ``http(s)://`` tracking server may take to answer before a sweep or report gives up.
+REACH_TIMEOUT_S = 5.0
+#: Tracking-URI environment variable of MLflow, the default of ``--tracking-uri``.
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+
+
+def check_tracking_uri(tracking_uri: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Fail fast when an ``http(s)://`` tracking server does not answer (other URIs: no check).
+
+    Sends ``GET <uri>/health`` (the ``mlflow server`` health endpoint) with a timeout of
+    ``timeout_s`` seconds. Any HTTP answer counts as reachable, even an error status (a proxy or
+    an authenticating server answers too; MLflow reports what it refuses); a refused connection,
+    an unknown host, a TLS failure or no answer within the timeout does not. Without this check
+    MLflow's client retries for minutes before it fails.
+
+    Raises:
+        TrackingError: the server cannot be reached; names the URI, the reason and the fixes.
+    """
+    if urlparse(tracking_uri).scheme not in ("http", "https"):
+        return
+    try:
+        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise TrackingError(
+            f"MLflow tracking server {tracking_uri} cannot be reached ({reason}; waited at most {timeout_s:g} s). "
+            f"Start it (e.g. `mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow.db`), "
+            "or correct the URI (tracking.tracking_uri in the sweep file, the override tracking.tracking_uri=URI, "
+            f"--tracking-uri or ${TRACKING_URI_ENV}); leave tracking.tracking_uri unset to track in an sqlite "
+            "file in the output folder."
+        ) from error
 
 
 def metric_key(stage: str, task: str, language: str, split: str, metric: str) -> str:
@@ -128,6 +168,38 @@ class Tracker:
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
+
+
+def find_sweep(tracker: Tracker, name: str) -> SweepRecord:
+    """The sweep called ``name`` tracked at ``tracker``: its parent run (tags ``sweep=<name>``,
+    ``stage=sweep``) in any active experiment; the latest one (by start time) when the name was
+    run several times.
+
+    Raises:
+        TrackingError: no such parent run (the message lists the sweeps that are there).
+    """
+    experiments, token = [], None
+    while True:
+        page = tracker.client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+        experiments += [experiment.experiment_id for experiment in page]
+        token = page.token
+        if not token:
+            break
+    runs = []
+    if experiments and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):  # the pattern of sweep names (config.py)
+        runs = tracker.client.search_runs(
+            experiments, filter_string=f"tags.sweep = '{name}' and tags.stage = '{PARENT_STAGE}'",
+            order_by=["attributes.start_time DESC"], max_results=1,
+        )
+    if not runs:
+        parents = tracker.client.search_runs(experiments, filter_string=f"tags.stage = '{PARENT_STAGE}'", max_results=1000) if experiments else []
+        known = sorted({run.data.tags.get("sweep", "") for run in parents} - {""})
+        raise TrackingError(
+            f"no sweep named {name!r} at {tracker.tracking_uri} (no run with tags sweep={name}, stage={PARENT_STAGE}). "
+            + (f"Sweeps there: {', '.join(known)}." if known else "It holds no sweep; give the tracking URI the sweep ran with.")
+        )
+    run = runs[0]
+    return SweepRecord(name=name, tracking_uri=tracker.tracking_uri, experiment_id=run.info.experiment_id, parent_run_id=run.info.run_id)
 
 
 def registered_model_name(sweep_name: str, target_task: str) -> str:

@@ -90,3 +90,49 @@ def test_compare_names_a_folder_that_is_no_sweep(outputs, tmp_path):
     result = CliRunner().invoke(app, ["compare", str(outputs[0]), str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "sweep.json not found" in result.output
+
+
+# --- sweeps found by name in MLflow -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def one_store(tmp_path_factory):
+    """Sweeps a and b (twice: the later run of b wins) in one sqlite store; its tracking URI."""
+    output = tmp_path_factory.mktemp("store")
+    track_sweep(output, "sweep-a", sweep_a(), METRICS)
+    track_sweep(output, "sweep-b", sweep_a(), METRICS)
+    return track_sweep(output, "sweep-b", sweep_b(), METRICS).tracking_uri
+
+
+def test_compare_two_sweep_names(one_store, outputs):
+    by_name = CliRunner().invoke(app, ["compare", "--sweep", "sweep-a", "--sweep", "sweep-b", "--tracking-uri", one_store, "--json"])
+    assert by_name.exit_code == 0, by_name.output
+    by_folder = CliRunner().invoke(app, ["compare", *map(str, outputs), "--json"])
+    assert json.loads(by_name.output) == json.loads(by_folder.output), "the latest run of sweep-b is the one compared"
+
+
+def test_report_of_a_sweep_name(one_store):
+    result = CliRunner().invoke(app, ["report", "--sweep", "sweep-a"], env={"MLFLOW_TRACKING_URI": one_store})
+    assert result.exit_code == 0, result.output
+    assert "sweeper report: sweep-a" in result.output and "panx: selected intermediate task anli" in result.output
+
+
+def test_unknown_sweep_name_lists_the_sweeps_there(one_store):
+    result = CliRunner().invoke(app, ["report", "--sweep", "sweep-c", "--tracking-uri", one_store])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "no sweep named 'sweep-c'" in message and "Sweeps there: sweep-a, sweep-b." in message
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["report"], "give an output folder or --sweep NAME"),
+        (["compare", "--sweep", "a"], "give two output folders, or --sweep NAME_A --sweep NAME_B"),
+        (["compare", "somewhere", "--sweep", "a"], "give two output folders"),
+        (["report", "--sweep", "a"], "--sweep needs the MLflow tracking URI"),
+    ],
+)
+def test_sweeps_must_be_given_as_folders_or_names(arguments, expected):
+    result = CliRunner().invoke(app, arguments, env={"MLFLOW_TRACKING_URI": None})
+    assert result.exit_code == 2
+    assert expected in " ".join(result.output.split())

@@ -30,7 +30,7 @@ def test_best_per_cell_uses_english_dev_not_zero_shot():
         record("mnli", "panx", dev=80.0, score=50.0, lr=1e-5),
         record("mnli", "panx", dev=78.0, score=70.0, lr=3e-5),  # better zero-shot, worse dev: not chosen
     ]
-    assert best_per_cell(records)[("mnli", "panx")].learning_rate == 1e-5
+    assert best_per_cell(records)[("mnli", "panx")].record.learning_rate == 1e-5
 
 
 def test_early_stopped_and_failed_trials_are_never_selected():
@@ -67,7 +67,7 @@ def test_ties_within_a_cell_go_to_the_lower_learning_rate_then_seed():
         record("mnli", "panx", dev=70.0, lr=1e-5, seed=2),
         record("mnli", "panx", dev=70.0, lr=1e-5, seed=1),
     ]
-    best = best_per_cell(records)[("mnli", "panx")]
+    best = best_per_cell(records)[("mnli", "panx")].record
     assert (best.learning_rate, best.seed) == (1e-5, 1)
 
 

@@ -1,20 +1,41 @@
-"""End to end: `sweeper run search_spaces/smoke.yaml` through Ray Tune + Ray Train + MLflow.
+"""End to end: `sweeper run search_spaces/smoke.yaml` through Ray Tune + Ray Train + MLflow, tracked
+on a real `mlflow server` (sqlite backend, proxied artifact storage) that the module starts.
 
-Asserts on what landed in MLflow (run tree, tags, metric histories, artifacts) and on the report;
-and that bad input fails before anything starts, with exit code 2 and nothing written.
+Asserts on what landed in MLflow (run tree, tags, metric histories, artifacts, registry) and on the
+report; that the MLflow UI, in headless Chromium, shows the trial runs nested under the sweep's
+parent run; and that bad input (an unreachable tracking server too) fails before anything starts,
+with exit code 2 and nothing written. The sqlite store of a sweep without a tracking URI is covered
+by test_retrieval_sweep.py.
 """
 
 import csv
+import socket
+from pathlib import Path
 
 import pytest
+from _mlflow_server import free_port, mlflow_server
 from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.cli import app
+from sweeper.errors import TrackingError
+from sweeper.tracking import check_tracking_uri
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory, data_dir, tiny_dir):
-    return run_sweep(SMOKE, tmp_path_factory.mktemp("smoke") / "out", data_dir)
+def server(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1: (its URI, its folder with mlflow.db and artifacts/)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with mlflow_server(root) as uri:
+        yield uri, root
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, data_dir, tiny_dir, server):
+    uri, _ = server
+    return run_sweep(SMOKE, tmp_path_factory.mktemp("smoke") / "out", data_dir, [f"tracking.tracking_uri={uri}"])
 
 
 @pytest.mark.slow
@@ -90,6 +111,108 @@ def test_report_matches_what_mlflow_tracked(smoke):
         assert version.run_id == selected["run_id"], "the registry's best model is the selected trial's checkpoint"
         flags = [r.data.tags["selected"] for r in children if r.data.tags.get("target_task") == target]
         assert sorted(flags) == ["false"] * (len(flags) - 1) + ["true"]
+
+
+@pytest.mark.slow
+def test_the_sweep_is_tracked_on_the_server(smoke, server):
+    uri, root = server
+    output, _, record, client, children = smoke
+    assert record.tracking_uri == uri
+    assert not (output / "mlflow.db").exists() and not (output / "mlartifacts").exists(), "nothing tracked locally"
+    stored = {path.name for path in (root / "artifacts").rglob("*") if path.is_file()}
+    assert {"model.safetensors", "resolved_config.json", "report.md", "dev-sw.json"} <= stored, "artifacts proxied to the server's store"
+    targets = [run for run in children if run.data.tags["stage"] == "target"]
+    for run in targets:
+        tags = run.data.tags
+        assert (tags["selection_policy"], tags["selection_seeds"]) == ("english_dev", "best")
+        assert tags["zero_shot_split"] == tags["target_dev_split"] == "dev", "PAN-X and TyDiQA are scored on dev"
+    for run in (r for r in targets if r.data.tags["asha_outcome"] == "completed"):
+        target, metrics = run.data.tags["target_task"], run.data.metrics
+        languages = {"panx": ["ar", "de", "en", "fi", "sw", "zh"], "tydiqa": ["ar", "en", "fi", "sw"]}[target]
+        mean = sum(metrics[f"zero_shot/{target}/{language}/dev/f1"] for language in languages) / len(languages)
+        assert metrics["selection/target_dev"] == pytest.approx(mean), "target dev: the mean over the evaluated dev sets"
+    parent = client.get_run(record.parent_run_id)
+    assert parent.data.params["selection.policy"] == "english_dev" and parent.data.params["tracking.tracking_uri"] == uri
+
+
+@pytest.mark.slow
+def test_report_and_compare_find_the_sweep_by_name(smoke, server):
+    uri, _ = server
+    output = smoke.output
+    by_name = runner.invoke(app, ["report", "--sweep", "smoke", "--tracking-uri", uri], terminal_width=200)
+    assert by_name.exit_code == 0, by_name.output
+    assert by_name.output == runner.invoke(app, ["report", str(output)], terminal_width=200).output
+    compared = runner.invoke(app, ["compare", "--sweep", "smoke", "--sweep", "smoke", "--tracking-uri", uri, "--json"])
+    assert compared.exit_code == 0, compared.output
+    assert '"zero_shot_diff": 0.0' in compared.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_mlflow_ui_shows_the_trials_nested_under_the_parent(smoke, server, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    uri, _ = server
+    record, children = smoke.record, smoke.children
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1600,1200"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    try:
+        driver.get(f"{uri}/#/experiments/{record.experiment_id}/runs")
+        wait = WebDriverWait(driver, 120)
+
+        def row(run_id):
+            rows = driver.find_elements(By.CSS_SELECTOR, f"[role=row][row-id='{run_id}']")
+            return rows[0] if rows else None
+
+        def name_cell(run_id):
+            return row(run_id).find_element(By.CSS_SELECTOR, "[role=gridcell][col-id='attributes.`Run Name`']")
+
+        wait.until(lambda _: row(record.parent_run_id) is not None and name_cell(record.parent_run_id).text.endswith("smoke"))
+        child_ids = [run.info.run_id for run in children]
+        assert all(row(run_id) is None for run_id in child_ids), "trial runs are collapsed under their parent"
+        name_cell(record.parent_run_id).find_element(By.CSS_SELECTOR, "button").click()  # the parent's expander
+        wait.until(lambda _: all(row(run_id) is not None for run_id in child_ids))
+
+        def indent(run_id):  # the nesting depth, drawn as the width of the cell's leading spacer
+            return int(name_cell(run_id).find_element(By.CSS_SELECTOR, "div[style*='width']").value_of_css_property("width").removesuffix("px"))
+
+        for run in children:
+            cell = name_cell(run.info.run_id)
+            assert cell.text.splitlines()[-1] == run.info.run_name
+            assert cell.find_element(By.TAG_NAME, "a").get_attribute("href").endswith(f"/runs/{run.info.run_id}")
+            assert indent(run.info.run_id) > indent(record.parent_run_id), f"{run.info.run_name} is indented under the parent"
+        shot = tmp_path / "mlflow_ui_nested_runs.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        driver.quit()
+
+
+def test_an_unreachable_tracking_server_fails_fast():
+    refused = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TrackingError, match=f"MLflow tracking server {refused} cannot be reached"):
+        check_tracking_uri(refused)
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(TrackingError, match="waited at most 0.5 s"):
+            check_tracking_uri(uri, timeout_s=0.5)
+    check_tracking_uri("sqlite:///nowhere/mlflow.db")  # not a server: nothing to check
+
+
+def test_unreachable_tracking_server_fails_before_launch(tmp_path, data_dir):
+    uri = f"http://127.0.0.1:{free_port()}"
+    _fails_before_launch(tmp_path, data_dir, [f"tracking.tracking_uri={uri}"], f"MLflow tracking server {uri} cannot be reached")
 
 
 def averages_of(rows: list[dict], target: str) -> list[dict]:

@@ -59,9 +59,10 @@ def test_target_from_intermediate_encoder_gets_a_fresh_qa_head(anli_encoder, tin
 def test_tagging_target_from_the_pretrained_model_writes_xtreme_predictions(tiny_dir, data_dir, tmp_path):
     inputs = StageInputs(str(tiny_dir), None, get_task("panx"), SETTINGS, data_dir, tmp_path)
     _, zero_shot, _ = run_target_stage(
-        inputs, ZeroShotConfig(languages=["de", "zh"], max_examples_per_language=5), lambda *args: None
+        inputs, ZeroShotConfig(languages=["de", "zh"], max_examples_per_language=5), lambda *args: None, ["de", "zh"]
     )
     assert set(zero_shot.per_language["de"]) == {"precision", "recall", "f1", "accuracy"}
+    assert zero_shot.dev_per_language == zero_shot.per_language, "PAN-X is scored on dev: target dev is the same evaluation"
     lines = (zero_shot.predictions_dir / "dev-zh.tsv").read_text().split("\n\n")
     assert len(lines) == 5, "one block per sentence, blank line between sentences"
     labels = set(get_task("panx").labels)
@@ -79,3 +80,16 @@ def test_multiple_choice_intermediate_stage_on_real_rows(task_id, tiny_dir, data
     run_intermediate_stage(inputs, tmp_path / "encoder", lambda *args: evaluations.append(args))
     assert encoder_is_complete(tmp_path / "encoder")
     assert len(evaluations) == 1 and 0.0 <= evaluations[0][2]["accuracy"] <= 100.0
+
+
+def test_target_scored_on_the_target_languages_dev_split(tiny_dir, data_dir, tmp_path):
+    inputs = StageInputs(str(tiny_dir), None, get_task("udpos"), SETTINGS, data_dir, tmp_path)
+    _, zero_shot, _ = run_target_stage(
+        inputs, ZeroShotConfig(languages=["ar", "en"], max_examples_per_language=4), lambda *args: None, ["ar"]
+    )
+    assert set(zero_shot.per_language) == {"ar", "en"} and set(zero_shot.dev_per_language) == {"ar"}
+    assert 0.0 <= zero_shot.dev_per_language["ar"]["f1"] <= 100.0
+    names = sorted(path.name for path in zero_shot.predictions_dir.iterdir())
+    assert names == ["dev-ar.tsv", "test-ar.tsv", "test-en.tsv"]
+    dev_tokens = (zero_shot.predictions_dir / "dev-ar.tsv").read_text().split("\n\n")
+    assert len(dev_tokens) == 4, "the first 4 dev sentences, not the test ones"
