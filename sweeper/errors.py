@@ -53,6 +53,11 @@ class MissingDataError(SweeperError):
     """A data file a task needs is not where the data layout says it should be."""
 
 
+class UnlabelledDataError(SweeperError):
+    """Gold data to score or train on carries no labels (e.g. an XTREME test file: XTREME's
+    ``download_data.sh`` removes test labels, which only the leaderboard holds)."""
+
+
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest candidate, or ``""`` when none is close."""
     matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from sweeper.data.sources import (
     load_split,
     resolve_labels,
 )
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, MissingDataError
 from sweeper.plan import (
     ENCODER_MARKER,
     THRESHOLD_SPLIT,
@@ -35,8 +36,11 @@ from sweeper.plan import (
     zero_shot_languages,
 )
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
+from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.task_types import get_task_type
 from sweeper.training import EvaluationCallback, StageResult, train_stage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,11 @@ def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroSho
     """Score ``model`` on the target's evaluation split in each language; write predictions.
 
     Predictions go to ``output_dir/predictions/<task>/<split>-<lang>.<tsv|json>`` (the XTREME
-    submission layout, with the scored split's name).
+    submission layout, with the scored split's name). When the task's leaderboard file predicts
+    another split (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted
+    too, without gold, into :func:`sweeper.submission.leaderboard_predictions_dir` as
+    ``test-<lang>.<suffix>``, for each language whose input exists (see
+    :func:`predict_leaderboard_split`).
     """
     task = inputs.task
     task_type = get_task_type(task.task_type)
@@ -171,7 +179,41 @@ def evaluate_zero_shot(model, tokenizer, inputs: StageInputs, zero_shot: ZeroSho
         evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
         per_language[language] = evaluation.metrics
         task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
+    if task.submission is not None and task.submission.split != split:
+        predict_leaderboard_split(model, tokenizer, inputs, zero_shot, predictions_dir)
     return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir)
+
+
+def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, predictions_dir: Path) -> list[str]:
+    """Predict the task's ``submission.split`` (no gold needed) in each zero-shot language.
+
+    Languages whose input files are missing, or all of them when the data comes from the Hub and
+    the split has no Hub source, are skipped with a warning (the sweep's submission folder lists
+    them, :mod:`sweeper.submission`); ``zero_shot.max_examples_per_language`` applies.
+
+    Returns:
+        The languages predicted.
+    """
+    task = inputs.task
+    task_type = get_task_type(task.task_type)
+    if inputs.data_dir is None and any(source.hub is None for source in task.splits[task.submission.split].sources):
+        logger.warning("%s: split %r has no Hub source; leaderboard file not predicted", task.task, task.submission.split)
+        return []
+    folder = leaderboard_predictions_dir(predictions_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    predicted = []
+    for language in zero_shot_languages(task, zero_shot):
+        try:
+            examples = load_split(
+                task, task.submission.split, inputs.data_dir, language, zero_shot.max_examples_per_language, labelled=False
+            )
+        except MissingDataError as error:
+            logger.warning("%s/%s: no leaderboard input, not predicted: %s", task.task, language, error)
+            continue
+        predictions = task_type.predict(model, tokenizer, examples, task, inputs.settings, language)
+        task_type.write_predictions(predictions, folder / f"{LEADERBOARD_PREFIX}-{language}.{task_type.prediction_suffix}")
+        predicted.append(language)
+    return predicted
 
 
 def run_retrieval_stage(
