@@ -200,7 +200,6 @@ def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: 
         logger.warning("%s: split %r has no Hub source; leaderboard file not predicted", task.task, task.submission.split)
         return []
     folder = leaderboard_predictions_dir(predictions_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     predicted = []
     for language in zero_shot_languages(task, zero_shot):
         try:
@@ -211,6 +210,7 @@ def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: 
             logger.warning("%s/%s: no leaderboard input, not predicted: %s", task.task, language, error)
             continue
         predictions = task_type.predict(model, tokenizer, examples, task, inputs.settings, language)
+        folder.mkdir(exist_ok=True)  # only when something is predicted: no empty folder is logged
         task_type.write_predictions(predictions, folder / f"{LEADERBOARD_PREFIX}-{language}.{task_type.prediction_suffix}")
         predicted.append(language)
     return predicted

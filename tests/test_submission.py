@@ -120,3 +120,35 @@ def test_written_folder_holds_the_files_the_missing_list_and_a_manifest(tmp_path
     assert manifest["complete"] is False and manifest["files"] == ["tydiqa/test-sw.json"]
     assert {"task": "udpos", "language": None, "reason": "not a target task of this sweep"} in manifest["missing"]
     assert Gap("tydiqa", "en", "the selected trial wrote no prediction for it") in plan.gaps
+
+
+def test_sweep_folder_takes_the_selected_trials_predictions_from_mlflow(tmp_path, data_dir):
+    # Real MLflow (sqlite) runs laid out as a sweep tracks them: tydiqa selects anli (dev 75 > 70).
+    from _tracked import add_trials, track_sweep
+    from test_selection_report import record
+
+    from sweeper.config import load_config
+    from sweeper.submission_export import write_submission_folder
+    from sweeper.tracking import Tracker
+
+    output = tmp_path / "out"
+    sweep = track_sweep(output, "s", [], {"tydiqa": "f1"})
+    none_run, anli_run = add_trials(
+        sweep, [record("none", "tydiqa", dev=70.0, score=40.0), record("anli", "tydiqa", dev=75.0, score=45.0)], {"tydiqa": "f1"}
+    )
+    tracker = Tracker(sweep.tracking_uri)
+    for run_id, answer in ((none_run, "from none"), (anli_run, "from anli")):
+        folder = write_predictions(tmp_path / run_id / "tydiqa", [])
+        (folder / "dev-sw.json").write_text(json.dumps({"q": answer}), encoding="utf-8")
+        tracker.log_artifacts(run_id, folder, "predictions/tydiqa")
+    config_path = tmp_path / "sweep.yaml"
+    config_path.write_text(
+        "name: s\nmodel: tiny-xlmr\nintermediate_tasks: [none, anli]\ntarget_tasks: [tydiqa]\n"
+        "param_space: {learning_rate: [1e-4]}\nzero_shot: {languages: [sw]}\n", encoding="utf-8",
+    )
+    plan = write_submission_folder(tracker, sweep, load_config(config_path, []), data_dir, output)
+    assert json.loads((output / "submission" / "tydiqa" / "test-sw.json").read_text(encoding="utf-8")) == {"q": "from anli"}
+    assert [(f.task, f.language) for f in plan.files] == [("tydiqa", "sw")]
+    assert ("tydiqa", "ar", "not among the sweep's zero-shot languages") in [(g.task, g.language, g.reason) for g in plan.gaps]
+    logged = {artifact.path for artifact in tracker.client.list_artifacts(sweep.parent_run_id, "submission")}
+    assert {"submission/MISSING.md", "submission/submission.json", "submission/tydiqa"} <= logged
