@@ -27,8 +27,9 @@ from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import (
     load_split,
     resolve_labels,
+    split_files,
 )
-from sweeper.errors import ConfigError, MissingDataError
+from sweeper.errors import ConfigError
 from sweeper.plan import (
     ENCODER_MARKER,
     THRESHOLD_SPLIT,
@@ -202,13 +203,15 @@ def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: 
     folder = leaderboard_predictions_dir(predictions_dir)
     predicted = []
     for language in zero_shot_languages(task, zero_shot):
-        try:
-            examples = load_split(
-                task, task.submission.split, inputs.data_dir, language, zero_shot.max_examples_per_language, labelled=False
-            )
-        except MissingDataError as error:
-            logger.warning("%s/%s: no leaderboard input, not predicted: %s", task.task, language, error)
+        absent = [] if inputs.data_dir is None else [
+            path for path in split_files(task, task.submission.split, inputs.data_dir, language) if not path.is_file()
+        ]
+        if absent:
+            logger.warning("%s/%s: no leaderboard input (%s does not exist), not predicted", task.task, language, absent[0])
             continue
+        examples = load_split(
+            task, task.submission.split, inputs.data_dir, language, zero_shot.max_examples_per_language, labelled=False
+        )
         predictions = task_type.predict(model, tokenizer, examples, task, inputs.settings, language)
         folder.mkdir(exist_ok=True)  # only when something is predicted: no empty folder is logged
         task_type.write_predictions(predictions, folder / f"{LEADERBOARD_PREFIX}-{language}.{task_type.prediction_suffix}")
