@@ -13,6 +13,7 @@ from sweeper.report import Report, build_report, to_csv, to_markdown
 from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_trial_records, selection_metrics
 from sweeper.selection import SEEDS_BEST, TrialRecord
+from sweeper.submission_export import write_submission_folder
 from sweeper.tracking import (
     SweepRecord,
     Tracker,
@@ -90,6 +91,7 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
         tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()})
         run_target_phase(context)
         markdown = write_report(tracker, record, output_dir, config.report.benchmark)
+        write_submission_folder(tracker, record, config, data_dir, output_dir)
     except BaseException:
         tracker.finish(parent_run_id, "FAILED")
         raise

@@ -57,6 +57,11 @@ class TrackingError(SweeperError):
     """The MLflow tracking server does not answer, or holds no sweep of the given name."""
 
 
+class UnlabelledDataError(SweeperError):
+    """Gold data to score or train on carries no labels (e.g. an XTREME test file: XTREME's
+    ``download_data.sh`` removes test labels, which only the leaderboard holds)."""
+
+
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest candidate, or ``""`` when none is close."""
     matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)

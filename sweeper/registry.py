@@ -44,26 +44,38 @@ class _Strict(BaseModel):
 class HubSource(_Strict):
     """Where the split lives on the Hugging Face Hub (used when no data directory is given).
 
-    ``name`` may contain ``{lang}``; ``converter`` names a function of ``sweeper.data.hub`` that
-    maps the Hub rows to sweeper's example schema of the task type.
+    ``name`` and ``data_dir`` may contain ``{lang}``; ``converter`` names a function of
+    ``sweeper.data.hub`` that maps the Hub rows to sweeper's example schema of the task type.
+    ``path`` may also be a local folder of parquet/JSON/CSV files (``datasets`` packaged loaders).
+
+    ``datasets`` 4+ refuses script-based Hub datasets ("Dataset scripts are no longer
+    supported"). For a repository that still has a loading script, read the Parquet export the
+    Hub's converter keeps for every dataset: ``revision: refs/convert/parquet`` with ``data_dir``
+    the config folder (``mlqa.de.de``) and no ``name`` (that branch holds
+    ``<config>/<split>/*.parquet`` and no loading script or config list).
     """
 
     path: str
     name: str | None = None
     split: str
     converter: str
+    revision: str | None = None
+    data_dir: str | None = None
 
 
 class SplitSource(_Strict):
     """One source of a split: files in one format, relative to the data directory's layout root.
 
     ``files`` may contain ``{lang}``. Several files are concatenated in order (e.g. ANLI R1–R3).
-    ``hub`` is the same data on the Hugging Face Hub.
+    ``hub`` is the same data on the Hugging Face Hub. ``filter_language``: the files hold every
+    language, each example with a ``language`` field (XNLI-1.0's ``xnli.test.tsv``); only the
+    examples of the split's language are kept (and the field is dropped).
     """
 
     format: str
     files: list[str] = Field(min_length=1)
     hub: HubSource | None = None
+    filter_language: bool = False
 
 
 class Split(_Strict):
@@ -106,6 +118,18 @@ class ZeroShotSpec(_Strict):
     dev_split: str | None = None
 
 
+class SubmissionSpec(_Strict):
+    """Which split a target's XTREME leaderboard file ``<task>/test-<lang>.<suffix>`` predicts.
+
+    The leaderboard scores every task on its ``test`` files except TyDiQA-GoldP, whose
+    leaderboard test set is the GoldP dev set (google-research/xtreme ``scripts/predict_qa.sh``
+    predicts ``tydiqa-goldp-v1.1-dev`` into ``test-<lang>.json``). The split may be unlabelled
+    (XTREME's ``download_data.sh`` removes test labels): it is only predicted.
+    """
+
+    split: str
+
+
 class TaskSpec(_Strict):
     """A task declared in ``tasks/<task>.yaml``.
 
@@ -123,6 +147,11 @@ class TaskSpec(_Strict):
         splits: split name → its source(s); ``train`` and ``dev`` are required (English), except for
             ``retrieval`` tasks, which are only evaluated (no training data).
         zero_shot: present for target tasks evaluated in other languages.
+        submission: XTREME targets: the split their leaderboard file predicts (see
+            :class:`SubmissionSpec`).
+        positive_label: binary classification: the class counted as positive for F1 (QQP:
+            ``"1"``, duplicate); the task type then also reports ``f1`` and ``accuracy_and_f1``
+            (their mean, GLUE's and jiant's QQP metric).
         answer_normalization: QA tasks only: ``squad`` (SQuAD v1.1 script) or ``mlqa``.
         unanswerable: ``span_qa`` only: the data has unanswerable questions (SQuAD 2.0): the
             null answer may be predicted and scoring uses the SQuAD 2.0 script.
@@ -142,6 +171,8 @@ class TaskSpec(_Strict):
     labels_file: str | None = None
     splits: dict[str, Split]
     zero_shot: ZeroShotSpec | None = None
+    submission: SubmissionSpec | None = None
+    positive_label: str | None = None
     answer_normalization: Literal["squad", "mlqa"] | None = None
     unanswerable: bool = False
     language_codes: dict[str, str] = {}
@@ -168,6 +199,18 @@ class TaskSpec(_Strict):
         if self.zero_shot and self.zero_shot.dev_split is not None and self.zero_shot.dev_split not in self.splits:
             raise ValueError(
                 f"zero_shot.dev_split {self.zero_shot.dev_split!r} is not one of splits {sorted(self.splits)}"
+            )
+        if self.submission and self.submission.split not in self.splits:
+            raise ValueError(
+                f"submission.split {self.submission.split!r} is not one of splits {sorted(self.splits)}"
+            )
+        if self.positive_label is not None and (
+            self.task_type != "classification" or not self.labels or len(self.labels) != 2
+            or self.positive_label not in self.labels
+        ):
+            raise ValueError(
+                f"`positive_label` {self.positive_label!r} is for binary classification tasks and must be one "
+                f"of their two `labels`; got task_type {self.task_type!r}, labels {self.labels}"
             )
         if self.task_type in ("classification", "token_tagging") and not (self.labels or self.labels_file):
             raise ValueError(f"task_type {self.task_type!r} needs a `labels` list or a `labels_file`")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sweeper.selection import ENGLISH_DEV, TrialRecord
 from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker
 
@@ -70,3 +72,13 @@ def selection_metrics(tracker: Tracker, experiment_id: str, parent_run_id: str) 
         run.data.tags["target_task"]: run.data.tags["selection_metric"]
         for run in _result_runs(tracker, experiment_id, parent_run_id)
     }
+
+
+def download_predictions(tracker: Tracker, run_id: str, task: str, destination: Path) -> Path | None:
+    """Copy a trial's ``predictions/<task>`` artifact folder under ``destination``; its local path,
+    or ``None`` when the run logged no predictions of ``task``."""
+    artifact = f"predictions/{task}"
+    if not tracker.client.list_artifacts(run_id, artifact):
+        return None
+    (destination / run_id).mkdir(parents=True, exist_ok=True)
+    return Path(tracker.client.download_artifacts(run_id, artifact, str(destination / run_id)))

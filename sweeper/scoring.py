@@ -2,7 +2,8 @@
 
 Prediction files are named ``<split>-<lang>.<suffix>`` (what the zero-shot stage writes, see
 :func:`sweeper.stages.evaluate_zero_shot`) or ``test-<lang>.<suffix>`` (the XTREME leaderboard
-submission layout, xtreme_reference.md §3). Gold examples come through the task registry and
+submission layout, xtreme_reference.md §3), which predicts the task's ``submission.split``
+(TyDiQA-GoldP: dev) and so counts only when that split is scored. Gold examples come through the task registry and
 :func:`sweeper.data.sources.load_split`; each file is read and scored by the task type
 (``read_predictions``, ``score``), so the numbers are those of the official metric that training
 and zero-shot evaluation use. The average follows XTREME ``evaluate.py``: every metric is averaged
@@ -23,10 +24,9 @@ from sweeper.data.sources import load_split, task_split
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.metrics.xtreme import TASK_METRICS, task_score
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
+from sweeper.submission import LEADERBOARD_PREFIX
 from sweeper.task_types import get_task_type
 
-#: Split name of XTREME leaderboard submission files (``test-<lang>.<suffix>``).
-LEADERBOARD_SPLIT = "test"
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,15 @@ class ScoreReport:
 
 
 def gold_languages(spec: TaskSpec, split: str) -> list[str]:
-    """The languages with gold data in ``split``: the zero-shot languages for the zero-shot
-    split, English (the training language) for any other split.
+    """The languages with gold data in ``split``: the zero-shot languages for the zero-shot and
+    the leaderboard (``submission``) split, English (the training language) for any other split.
 
     Raises:
         ConfigError: the task declares no split ``split``.
     """
     task_split(spec, split)
-    if spec.zero_shot is not None and split == spec.zero_shot.split:
+    leaderboard = spec.submission.split if spec.submission is not None else None
+    if spec.zero_shot is not None and split in (spec.zero_shot.split, leaderboard):
         return list(spec.zero_shot.languages)
     return [TRAIN_LANGUAGE]
 
@@ -104,8 +105,10 @@ def gold_languages(spec: TaskSpec, split: str) -> list[str]:
 def find_prediction_files(spec: TaskSpec, predictions_dir: Path, split: str) -> dict[str, Path]:
     """Language → prediction file in ``predictions_dir`` or ``predictions_dir/<task>``.
 
-    Files named ``<split>-<lang>.<suffix>`` or ``test-<lang>.<suffix>`` count, with the task
-    type's suffix (``tsv`` or ``json``); other files are ignored.
+    Files named ``<split>-<lang>.<suffix>`` count, with the task type's suffix (``tsv`` or
+    ``json``), and leaderboard files ``test-<lang>.<suffix>`` when ``split`` is the task's
+    ``submission.split`` (what they predict: PAN-X ``test-de.tsv`` predicts the unlabelled test
+    split, never dev); other files are ignored.
 
     Raises:
         MissingDataError: the folder does not exist or holds no prediction file of the task.
@@ -116,7 +119,8 @@ def find_prediction_files(spec: TaskSpec, predictions_dir: Path, split: str) -> 
     folder = predictions_dir / spec.task if (predictions_dir / spec.task).is_dir() else predictions_dir
     if not folder.is_dir():
         raise MissingDataError(f"predictions folder {predictions_dir} does not exist")
-    prefixes = list(dict.fromkeys([split, LEADERBOARD_SPLIT]))
+    leaderboard = [LEADERBOARD_PREFIX] if spec.submission is not None and spec.submission.split == split else []
+    prefixes = list(dict.fromkeys([split, *leaderboard]))
     pattern = re.compile(rf"(?:{'|'.join(re.escape(prefix) for prefix in prefixes)})-(.+)\.{re.escape(suffix)}")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
@@ -181,6 +185,7 @@ def score_predictions(
             language has no gold data (not a language of the split, or its gold file is missing).
         DataFormatError: a prediction file is malformed, or does not match the gold examples
             (count or question ids; the message names the file and both counts).
+        UnlabelledDataError: the gold files carry no labels (XTREME's test files).
     """
     spec = get_task(task)
     if split is None:

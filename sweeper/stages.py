@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import (
     load_split,
     resolve_labels,
+    split_files,
 )
 from sweeper.errors import ConfigError
 from sweeper.plan import (
@@ -35,8 +37,11 @@ from sweeper.plan import (
     zero_shot_languages,
 )
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
+from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.task_types import get_task_type
 from sweeper.training import EvaluationCallback, StageResult, train_stage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,10 @@ def evaluate_zero_shot(
     submission layout, with the scored split's name). In each of ``target_dev_languages`` the
     model is also scored on the task's ``zero_shot.dev_split`` (``dev_per_language``, predictions
     ``<dev_split>-<lang>``); when that split is the evaluation split itself (PAN-X, TyDiQA), its
-    scores are reused, not recomputed.
+    scores are reused, not recomputed. When the task's leaderboard file predicts another split
+    (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted too, without gold, into :func:`sweeper.submission.leaderboard_predictions_dir` as
+    ``test-<lang>.<suffix>``, for each language whose input exists (see
+    :func:`predict_leaderboard_split`).
     """
     task = inputs.task
     task_type = get_task_type(task.task_type)
@@ -199,7 +207,43 @@ def evaluate_zero_shot(
         evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
         dev_per_language[language] = evaluation.metrics
         task_type.write_predictions(evaluation.predictions, predictions_dir / f"{dev_split}-{language}.{task_type.prediction_suffix}")
+    if task.submission is not None and task.submission.split != split:
+        predict_leaderboard_split(model, tokenizer, inputs, zero_shot, predictions_dir)
     return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir, dev_per_language=dev_per_language)
+
+
+def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, predictions_dir: Path) -> list[str]:
+    """Predict the task's ``submission.split`` (no gold needed) in each zero-shot language.
+
+    Languages whose input files are missing, or all of them when the data comes from the Hub and
+    the split has no Hub source, are skipped with a warning (the sweep's submission folder lists
+    them, :mod:`sweeper.submission`); ``zero_shot.max_examples_per_language`` applies.
+
+    Returns:
+        The languages predicted.
+    """
+    task = inputs.task
+    task_type = get_task_type(task.task_type)
+    if inputs.data_dir is None and any(source.hub is None for source in task.splits[task.submission.split].sources):
+        logger.warning("%s: split %r has no Hub source; leaderboard file not predicted", task.task, task.submission.split)
+        return []
+    folder = leaderboard_predictions_dir(predictions_dir)
+    predicted = []
+    for language in zero_shot_languages(task, zero_shot):
+        absent = [] if inputs.data_dir is None else [
+            path for path in split_files(task, task.submission.split, inputs.data_dir, language) if not path.is_file()
+        ]
+        if absent:
+            logger.warning("%s/%s: no leaderboard input (%s does not exist), not predicted", task.task, language, absent[0])
+            continue
+        examples = load_split(
+            task, task.submission.split, inputs.data_dir, language, zero_shot.max_examples_per_language, labelled=False
+        )
+        predictions = task_type.predict(model, tokenizer, examples, task, inputs.settings, language)
+        folder.mkdir(exist_ok=True)  # only when something is predicted: no empty folder is logged
+        task_type.write_predictions(predictions, folder / f"{LEADERBOARD_PREFIX}-{language}.{task_type.prediction_suffix}")
+        predicted.append(language)
+    return predicted
 
 
 def run_retrieval_stage(

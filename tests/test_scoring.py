@@ -187,7 +187,31 @@ def test_folder_without_prediction_files(data_dir, tmp_path):
     (tmp_path / "dev-de.json").write_text("{}")  # wrong suffix for a tagging task
     assert_user_error(
         score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-        f"no panx prediction files in {tmp_path}", "dev-<lang>.tsv or test-<lang>.tsv", "found dev-de.json, notes.txt",
+        f"no panx prediction files in {tmp_path}", "expected files named dev-<lang>.tsv (e.g.", "found dev-de.json, notes.txt",
+    )
+
+
+def test_leaderboard_files_count_only_for_the_split_they_predict(panx_gold, data_dir, tmp_path):
+    # PAN-X test-de.tsv predicts XTREME's unlabelled test split, never dev; TyDiQA test-sw.json is GoldP dev.
+    write("panx", panx_gold["de"], tmp_path / "panx" / "test-de.tsv")
+    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
+                      "no panx prediction files", "expected files named dev-<lang>.tsv", "found test-de.tsv")
+    gold = load_split(get_task("tydiqa"), "dev", data_dir, "sw", 10)
+    write("tydiqa", {ex["id"]: ex["answers"]["text"][0] for ex in gold}, tmp_path / "tydiqa" / "test-sw.json")
+    result = score("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir),
+                   "--max-examples-per-language", "10", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["languages"]["sw"]["metrics"] == {"exact_match": 100.0, "f1": 100.0}
+
+
+def test_scoring_against_unlabelled_xtreme_test_files_is_refused(panx_gold, tmp_path):
+    root = tmp_path / "data" / "xtreme" / "panx"
+    root.mkdir(parents=True)
+    (root / "test-de.tsv").write_text("Angela\nMerkel\n\nBerlin\n", encoding="utf-8")  # as panx_preprocess writes it
+    write("panx", [["B-PER", "I-PER"], ["B-LOC"]], tmp_path / "preds" / "test-de.tsv")
+    assert_user_error(
+        score("--task", "panx", "--split", "test", "--predictions", str(tmp_path / "preds"), "--data-dir", str(tmp_path / "data")),
+        "task 'panx', split 'test', language 'de'", "test-de.tsv has no gold labels", "removes the labels of the test data",
     )
 
 
@@ -243,11 +267,11 @@ def test_requested_language_without_a_file(panx_dir, data_dir):
                       "no panx prediction file for language(s) fr", "files were found for de, zh")
 
 
-def test_two_files_for_one_language(panx_gold, data_dir, tmp_path):
-    write("panx", panx_gold["de"], tmp_path / "dev-de.tsv")
-    write("panx", panx_gold["de"], tmp_path / "test-de.tsv")
-    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-                      "hold panx predictions for language 'de'")
+def test_two_files_for_one_language(data_dir, tmp_path):
+    write("tydiqa", {}, tmp_path / "dev-sw.json")
+    write("tydiqa", {}, tmp_path / "test-sw.json")  # TyDiQA's leaderboard file predicts its dev split
+    assert_user_error(score("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
+                      "hold tydiqa predictions for language 'sw'")
 
 
 def test_task_without_zero_shot_split_needs_split(tmp_path):
@@ -256,3 +280,92 @@ def test_task_without_zero_shot_split_needs_split(tmp_path):
 
 def test_unknown_split(tmp_path):
     assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--split", "tset"), "task 'panx' has no split 'tset'")
+
+
+# --- every other task: written gold in its release format, hand-computed scores (2 decimals) -----
+
+
+def two_decimals(result: dict) -> dict:
+    return {
+        "languages": {lang: {k: round(v, 2) for k, v in entry["metrics"].items()} for lang, entry in result["languages"].items()},
+        "task_score": None if result["task_score"] is None else round(result["task_score"], 2),
+    }
+
+
+def test_xnli_scored_on_the_labelled_release_test_file(tmp_path):
+    header = "language\tgold_label\ts1bp\ts2bp\ts1p\ts2p\tsentence1\tsentence2\tpromptID\tpairID\tgenre\n"
+    labels = {"de": ["entailment", "neutral", "contradictory", "neutral"], "sw": ["neutral", "neutral", "entailment", "contradictory"]}
+    rows = "".join(
+        f"{lang}\t{label}\t\t\t\t\tP{i}\tH{i}\t1\t{lang}{i}\tfiction\n" for lang, tags in labels.items() for i, label in enumerate(tags)
+    )
+    release = tmp_path / "data" / "xtreme" / "xnli" / "XNLI-1.0" / "xnli.test.tsv"
+    release.parent.mkdir(parents=True)
+    release.write_text(header + rows, encoding="utf-8")
+    write("xnli", ["entailment", "neutral", "contradiction", "neutral"], tmp_path / "p" / "test-de.tsv")  # 4/4
+    write("xnli", ["entailment", "neutral", "neutral", "neutral"], tmp_path / "p" / "test-sw.tsv")  # 1/4 (index 1)
+    result = score_json("--task", "xnli", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"))
+    # de 100.00, sw 25.00; XTREME task score = mean accuracy (100 + 25) / 2 = 62.50
+    assert two_decimals(result) == {"languages": {"de": {"accuracy": 100.0}, "sw": {"accuracy": 25.0}}, "task_score": 62.5}
+    assert len(result["missing_languages"]) == 13
+
+
+def test_pawsx_scored_on_the_x_final_release_files(tmp_path):
+    for lang, labels in {"de": "0101", "ja": "1100"}.items():
+        path = tmp_path / "data" / "xtreme" / "pawsx" / "x-final" / lang / "test_2k.tsv"
+        path.parent.mkdir(parents=True)
+        path.write_text("id\tsentence1\tsentence2\tlabel\n" + "".join(f"{i + 1}\tS{i}\tT{i}\t{label}\n" for i, label in enumerate(labels)), encoding="utf-8")
+    write("pawsx", list("1100"), tmp_path / "p" / "test-de.tsv")  # gold 0101: indices 1, 2 wrong -> 2/4
+    write("pawsx", list("1101"), tmp_path / "p" / "test-ja.tsv")  # gold 1100: index 3 wrong -> 3/4
+    result = score_json("--task", "pawsx", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"))
+    assert two_decimals(result) == {"languages": {"de": {"accuracy": 50.0}, "ja": {"accuracy": 75.0}}, "task_score": 62.5}
+
+
+def test_udpos_seqeval_f1_as_xtreme_computes_it_on_pos_tags(tmp_path):
+    gold = tmp_path / "data" / "xtreme" / "udpos" / "test-fr.tsv"
+    gold.parent.mkdir(parents=True)
+    gold.write_text("Le\tDET\nchat\tNOUN\ndort\tVERB\n.\tPUNCT\n\nIl\tPRON\nmange\tVERB\n", encoding="utf-8")
+    write("udpos", [["DET", "NOUN", "NOUN", "PUNCT"], ["PRON", "VERB"]], tmp_path / "p" / "test-fr.tsv")
+    result = score_json("--task", "udpos", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"))
+    # XTREME evaluate.py scores UD-POS with seqeval, which reads a tag without B-/I- prefix as a chunk
+    # and merges equal neighbours: gold chunks DET NOUN VERB PUNCT | PRON VERB (6); predicted
+    # DET [NOUN NOUN] PUNCT | PRON VERB (5); correct DET, PUNCT, PRON, VERB (4).
+    # P = 4/5, R = 4/6, F1 = 2PR/(P+R) = 72.73; token accuracy 5/6 = 83.33.
+    scores = two_decimals(result)["languages"]["fr"]
+    assert (scores["precision"], scores["recall"], scores["f1"], scores["accuracy"]) == (80.0, 66.67, 72.73, 83.33)
+    assert round(result["task_score"], 2) == 72.73
+
+
+def test_mlqa_uses_the_mlqa_script_per_language_normalization(tmp_path):
+    context = "Der Hund schläft in Berlin Mitte."
+    squad = {"version": "1.0", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "q1", "question": "Wer?", "answers": [{"text": "Der Hund", "answer_start": 0}]},
+        {"id": "q2", "question": "Wo?", "answers": [{"text": "Berlin Mitte", "answer_start": context.index("Berlin")}]},
+    ]}]}]}  # fmt: skip
+    gold = tmp_path / "data" / "xtreme" / "mlqa" / "MLQA_V1" / "test" / "test-context-de-question-de.json"
+    gold.parent.mkdir(parents=True)
+    gold.write_text(json.dumps(squad), encoding="utf-8")
+    write("mlqa", {"q1": "Hund", "q2": "Berlin"}, tmp_path / "p" / "test-de.json")
+    result = score_json("--task", "mlqa", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"))
+    # q1: the German article "der" is removed -> EM 1, F1 1; q2: "berlin" vs "berlin mitte": EM 0,
+    # P 1, R 1/2, F1 2/3. de: EM 50.00, F1 83.33; task score (50 + 83.33) / 2 = 66.67.
+    # (The SQuAD v1.1 script keeps "der": q1 would score EM 0.)
+    assert two_decimals(result) == {"languages": {"de": {"exact_match": 50.0, "f1": 83.33}}, "task_score": 66.67}
+
+
+def test_xcopa_accuracy(tmp_path):
+    rows = [{"idx": 1, "premise": "P", "choice1": "A", "choice2": "B", "question": "cause", "label": 0},
+            {"idx": 2, "premise": "Q", "choice1": "C", "choice2": "D", "question": "effect", "label": 1},
+            {"idx": 3, "premise": "R", "choice1": "E", "choice2": "F", "question": "cause", "label": 1}]  # fmt: skip
+    gold = tmp_path / "data" / "xtreme" / "xcopa" / "test.et.jsonl"
+    gold.parent.mkdir(parents=True)
+    gold.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    write("xcopa", [0, 0, 1], tmp_path / "p" / "test-et.tsv")  # index 1 wrong: 2/3
+    result = score_json("--task", "xcopa", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"))
+    assert two_decimals(result) == {"languages": {"et": {"accuracy": 66.67}}, "task_score": 66.67}
+
+
+def test_qqp_dev_reports_accuracy_f1_and_their_mean(data_dir, tmp_path):
+    write("qqp", ["1", "0"], tmp_path / "dev-en.tsv")  # GLUE sample dev gold: 0 0
+    result = score_json("--task", "qqp", "--split", "dev", "--predictions", str(tmp_path), "--data-dir", str(data_dir / "samples"))
+    # accuracy 1/2 = 50.00; no true duplicate -> F1 0.00 (sklearn zero_division); mean 25.00; not an XTREME task
+    assert two_decimals(result) == {"languages": {"en": {"accuracy": 50.0, "f1": 0.0, "accuracy_and_f1": 25.0}}, "task_score": None}

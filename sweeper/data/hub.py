@@ -134,8 +134,30 @@ CONVERTERS: dict[str, Callable[[datasets.Dataset, str | None], list[dict]]] = {
 }
 
 
+def load_dataset_arguments(source: HubSource, language: str | None) -> dict:
+    """The keyword arguments of ``datasets.load_dataset`` for ``source`` (``{lang}`` filled).
+
+    ``path``, ``name`` and ``split`` always; ``revision`` (e.g. ``refs/convert/parquet``, the
+    Hub's Parquet export of a script-based dataset, which ``datasets`` 4+ no longer runs) and
+    ``data_dir`` (the config folder on that branch) only when the task file sets them.
+    """
+    arguments = {
+        "path": source.path,
+        "name": source.name.format(lang=language) if source.name else None,
+        "split": source.split,
+    }
+    if source.revision is not None:
+        arguments["revision"] = source.revision
+    if source.data_dir is not None:
+        arguments["data_dir"] = source.data_dir.format(lang=language)
+    return arguments
+
+
 def load_hub_split(source: HubSource, language: str | None) -> list[dict]:
     """Download (or read from the HF cache) one split and convert it.
+
+    ``source.path`` may be a Hub dataset id or a local folder of data files (parquet, JSON
+    Lines, CSV), which ``datasets`` reads with its packaged loaders.
 
     Raises:
         ConfigError: the task file names an unknown converter.
@@ -145,6 +167,5 @@ def load_hub_split(source: HubSource, language: str | None) -> list[dict]:
             f"unknown hub converter {source.converter!r}.{did_you_mean(source.converter, CONVERTERS)} "
             f"Known: {sorted(CONVERTERS)}"
         )
-    name = source.name.format(lang=language) if source.name else None
-    dataset = datasets.load_dataset(source.path, name, split=source.split)
+    dataset = datasets.load_dataset(**load_dataset_arguments(source, language))
     return CONVERTERS[source.converter](dataset, language)

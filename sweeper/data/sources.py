@@ -13,11 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.data.formats.retrieval import BuccCorpus
-from sweeper.errors import ConfigError, MissingDataError
+from sweeper.errors import ConfigError, MissingDataError, UnlabelledDataError
 from sweeper.registry import Split, SplitSource, TaskSpec
 
 #: The format of BUCC 2018 mining corpora: a split is one corpus per language pair.
 BUCC_FORMAT = "bucc"
+
+#: Example fields that hold the gold answer, per schema (``None`` where a file has no labels).
+GOLD_FIELDS = ("label", "tags", "answers")
+
+
+def unlabelled(examples: list[dict]) -> bool:
+    """Whether any example lacks its gold answer (a gold field that is ``None``)."""
+    return any(example.get(field, ...) is None for example in examples for field in GOLD_FIELDS)
 
 
 def layout_root(spec: TaskSpec, data_dir: Path) -> Path:
@@ -89,16 +97,46 @@ def _load_source(spec: TaskSpec, source: SplitSource, data_dir: Path | None, lan
     if data_dir is None:
         from sweeper.data.hub import load_hub_split
 
-        hub = source.hub
-        if hub.name:  # the Hub config uses the task's code for the language (``language_codes``)
-            hub = hub.model_copy(update={"name": hub.name.format(lang=spec.file_language(language))})
+        # the Hub config uses the task's code for the language (``language_codes``)
+        code = spec.file_language(language)
+        hub = source.hub.model_copy(
+            update={key: getattr(source.hub, key).format(lang=code) for key in ("name", "data_dir") if getattr(source.hub, key)}
+        )
         return load_hub_split(hub, language)
     from sweeper.data.formats import read_examples
 
     root = layout_root(spec, data_dir)
-    return [
+    examples = [
         example for path in _source_files(spec, source, root, language) for example in read_examples(source.format, path)
     ]
+    if source.filter_language:
+        code = spec.file_language(language)
+        examples = [
+            {key: value for key, value in example.items() if key != "language"}
+            for example in examples
+            if example["language"] == code
+        ]
+        if not examples:
+            raise MissingDataError(
+                f"task {spec.task!r}: no examples of language {code!r} in {', '.join(map(str, _source_files(spec, source, root, language)))}"
+            )
+    return examples
+
+
+def _unlabelled_error(spec: TaskSpec, split: str, source: SplitSource, data_dir: Path | None, language: str | None) -> UnlabelledDataError:
+    where = (
+        ", ".join(str(path) for path in _source_files(spec, source, layout_root(spec, data_dir), language))
+        if data_dir is not None
+        else f"Hub dataset {source.hub.path}"
+    )
+    return UnlabelledDataError(
+        f"task {spec.task!r}, split {split!r}, language {language!r}: {where} has no gold labels, so it cannot be "
+        "scored or trained on. XTREME's download_data.sh removes the labels of the test data (only the "
+        "leaderboard holds them; PAN-X, UD-POS, XNLI, PAWS-X, XQuAD, MLQA test; TyDiQA-GoldP dev in some "
+        "versions). Put the labelled release files where the task file says (see the comments in "
+        f"tasks/{spec.task}.yaml), score another split (`task_overrides: {{{spec.task}: {{zero_shot: {{split: dev, "
+        "languages: [...]}}}}}`), or use this split only for leaderboard predictions (OUTPUT/submission/)."
+    )
 
 
 def proportional_counts(sizes: list[int], limit: int) -> list[int]:
@@ -128,6 +166,8 @@ def load_split(
     data_dir: Path | None,
     language: str | None = None,
     limit: int | None = None,
+    *,
+    labelled: bool = True,
 ) -> list[dict] | BuccCorpus:
     """Load the examples of one split (one language for ``{lang}`` splits), source after source.
 
@@ -136,6 +176,9 @@ def load_split(
         limit: keep the first ``limit`` examples (deterministic subsample for CPU budgets); for a
             split with several sources, the first examples of each source in proportion to the
             sources' sizes (:func:`proportional_counts`), in source order.
+        labelled: the examples are to be scored or trained on, so every one must carry its gold
+            answer; ``False`` for inputs that are only predicted (leaderboard test files, whose
+            gold fields may be ``None``).
 
     Returns:
         Examples in the schema of the task's type (see ``sweeper.data.formats``); for a ``bucc``
@@ -144,6 +187,8 @@ def load_split(
 
     Raises:
         MissingDataError: a local file is missing (all missing files of the split are named).
+        UnlabelledDataError: ``labelled`` and a source's files carry no gold labels (XTREME's
+            test files); the message names the files and the fixes.
         ConfigError: a source declares no Hub source. DataFormatError: a file is corrupt (with
             file and line).
     """
@@ -163,6 +208,9 @@ def load_split(
         (path,) = _source_files(spec, sources[0], layout_root(spec, data_dir), language)
         return read_examples(BUCC_FORMAT, path).head(limit)
     parts = [_load_source(spec, source, data_dir, language) for source in sources]
+    for source, part in zip(sources, parts, strict=True):
+        if labelled and unlabelled(part):
+            raise _unlabelled_error(spec, split, source, data_dir, language)
     if limit is not None:
         parts = [part[:count] for part, count in zip(parts, proportional_counts([len(part) for part in parts], limit), strict=True)]
     return [example for part in parts for example in part]

@@ -144,6 +144,14 @@ def classifier_kwargs(spec: TaskSpec) -> dict[str, Any]:
     return {"num_labels": len(label_to_id), "id2label": id_to_label, "label2id": label_to_id}
 
 
+def with_placeholder_gold(examples: list[dict], field: str, placeholder) -> list[dict]:
+    """``examples`` whose missing gold ``field`` (``None``: an unlabelled leaderboard test file)
+    is replaced by ``placeholder(example)``, because featurization encodes a target for every
+    example. Prediction never reads it: targets are dropped from the batch (:func:`predict_logits`).
+    """
+    return [example if example[field] is not None else {**example, field: placeholder(example)} for example in examples]
+
+
 def feature_rows(columns: dict[str, list]) -> list[dict]:
     """Column-wise tokenizer output (``{key: [value per feature]}``) → one dict per feature."""
     keys = list(columns)

@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 from sweeper.config import TrainingConfig
 from sweeper.data.features import encode_classification
 from sweeper.data.formats._io import iter_lines
-from sweeper.metrics.classification import accuracy
+from sweeper.metrics.classification import accuracy, accuracy_and_f1
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
     InputsOnly,
@@ -20,12 +20,17 @@ from sweeper.task_types.base import (
     label_maps,
     predict_logits,
     register,
+    with_placeholder_gold,
 )
 
 
 @register
 class Classification(TaskType):
-    """A head over ``<s> text_a </s></s> text_b </s>``; scored by accuracy (0–100)."""
+    """A head over ``<s> text_a </s></s> text_b </s>``; scored by accuracy (0–100).
+
+    A task with a ``positive_label`` (QQP) also gets the F1 of that class and
+    ``accuracy_and_f1`` = (accuracy + F1) / 2, the GLUE / jiant QQP metric.
+    """
 
     name = "classification"
     prediction_suffix = "tsv"
@@ -45,7 +50,9 @@ class Classification(TaskType):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
 
     def predict(self, model, tokenizer, examples, spec, settings, language) -> list[str]:
+        """One label name per example; examples without a gold label (``None``) are predicted too."""
         label_to_id, id_to_label = label_maps(spec)
+        examples = with_placeholder_gold(examples, "label", lambda example: id_to_label[0])
         features = feature_rows(encode_classification(examples, tokenizer, label_to_id, settings.max_seq_length))
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
@@ -53,7 +60,15 @@ class Classification(TaskType):
         return [id_to_label[int(np.argmax(row))] for row in logits]
 
     def score(self, predictions, examples, spec, language) -> dict[str, float]:
-        return {"accuracy": accuracy([example["label"] for example in examples], predictions)}
+        """``{"accuracy"}``, plus ``f1`` and ``accuracy_and_f1`` for a task with a ``positive_label``.
+
+        Raises:
+            ValueError: the counts of predictions and examples differ.
+        """
+        labels = [example["label"] for example in examples]
+        if spec.positive_label is not None:
+            return accuracy_and_f1(labels, predictions, spec.positive_label)
+        return {"accuracy": accuracy(labels, predictions)}
 
     def write_predictions(self, predictions, path: Path) -> None:
         path.write_text("".join(f"{label}\n" for label in predictions), encoding="utf-8")

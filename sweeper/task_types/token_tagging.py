@@ -22,6 +22,7 @@ from sweeper.task_types.base import (
     label_maps,
     predict_logits,
     register,
+    with_placeholder_gold,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ class TokenTagging(TaskType):
         return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
 
     def predict(self, model, tokenizer, examples, spec, settings, language) -> list[list[str]]:
+        """One label per word; sentences without gold tags (``None``, XTREME test files) are predicted too."""
         label_to_id, id_to_label = label_maps(spec)
+        examples = with_placeholder_gold(examples, "tags", lambda example: [id_to_label[0]] * len(example["tokens"]))
         columns = align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length)
         features = feature_rows(columns)
         (logits,) = predict_logits(

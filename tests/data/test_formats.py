@@ -75,7 +75,7 @@ def test_registry_lists_every_format():
     assert set(READERS) == {
         "glue_mnli_tsv", "glue_qqp_tsv", "xnli_tsv", "xnli_mt_tsv", "pawsx_tsv", "anli_jsonl", "snli_jsonl",
         "hellaswag_jsonl", "cosmosqa_csv", "commonsenseqa_jsonl", "xcopa_jsonl", "squad_json",
-        "xtreme_tagging_tsv", "ccg_tsv", "tatoeba_txt", "bucc",
+        "xtreme_tagging_tsv", "ccg_tsv", "tatoeba_txt", "bucc", "xnli_release_tsv", "pawsx_release_tsv",
     }  # fmt: skip
 
 
@@ -343,17 +343,62 @@ def test_xnli_tsv_maps_contradictory(tmp_path):
     assert read_examples("xnli_tsv", path)[0]["label"] == "contradiction"
 
 
-def test_xnli_test_file_without_labels_is_rejected_with_a_hint(tmp_path):
-    path = write_tsv_like_xtreme(tmp_path / "test-de.tsv", [["P", "H"]])
+def test_xnli_test_file_as_xtreme_writes_it_is_read_without_labels(tmp_path):
+    # utils_preprocess.py xnli_preprocess: `if split == 'test': writer.writerow([sent1, sent2])`
+    path = write_tsv_like_xtreme(tmp_path / "test-de.tsv", [["P", "H"], ['Er sagt "ja".', "H2"]])
+    examples = read_examples("xnli_tsv", path)
+    assert examples == [
+        {"id": "0", "text_a": "P", "text_b": "H", "label": None},
+        {"id": "1", "text_a": 'Er sagt "ja".', "text_b": "H2", "label": None},
+    ]
+
+
+def test_xtreme_pair_file_mixing_labelled_and_unlabelled_rows_is_rejected(tmp_path):
+    path = write_tsv_like_xtreme(tmp_path / "test-de.tsv", [["P", "H", "neutral"], ["P2", "H2"]])
     with pytest.raises(DataFormatError) as caught:
         read_examples("xnli_tsv", path)
-    assert_located(
-        caught.value,
-        path,
-        1,
-        "expected 3 tab-separated columns premise<TAB>hypothesis<TAB>label, got 2",
-        "strips the label",
-    )
+    assert_located(caught.value, path, 2, "expected 3 tab-separated columns", "got 2", "in every row or in none")
+
+
+def test_xnli_release_file_keeps_every_language_in_file_order(tmp_path):
+    header = ["language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
+              "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre"]  # fmt: skip
+    rows = [["de", "contradictory", "", "", "", "", 'Er "sagt"', "Nein", "7", "13", "travel"],
+            ["en", "neutral", "", "", "", "", "He says", "Maybe", "7", "13", "travel"],
+            ["de", "entailment", "", "", "", "", "Ja", "Ja doch", "8", "14", "slate"]]  # fmt: skip
+    path = write(tmp_path / "xnli.test.tsv", "".join("\t".join(row) + "\n" for row in [header, *rows]))
+    examples = read_examples("xnli_release_tsv", path)
+    assert [(e["language"], e["id"], e["text_a"], e["label"]) for e in examples] == [
+        ("de", "13", 'Er "sagt"', "contradiction"), ("en", "13", "He says", "neutral"), ("de", "14", "Ja", "entailment")
+    ]
+
+
+def test_pawsx_release_file(tmp_path):
+    text = 'id\tsentence1\tsentence2\tlabel\n1\tDer "Hund"\tHund der\t0\n2\tA\tB\t1\n'
+    examples = read_examples("pawsx_release_tsv", write(tmp_path / "test_2k.tsv", text))
+    assert examples == [
+        {"id": "1", "text_a": 'Der "Hund"', "text_b": "Hund der", "label": "0"},
+        {"id": "2", "text_a": "A", "text_b": "B", "label": "1"},
+    ]
+
+
+def test_tagging_test_file_as_xtreme_writes_it_is_read_without_tags(tmp_path):
+    # utils_preprocess.py panx_preprocess: `if 'test' in infile: fout.write(f'{token}\\n')`
+    path = write(tmp_path / "test-de.tsv", "Angela\nMerkel\n\nBerlin\n")
+    assert read_examples("xtreme_tagging_tsv", path) == [
+        {"id": "0", "tokens": ["Angela", "Merkel"], "tags": None},
+        {"id": "1", "tokens": ["Berlin"], "tags": None},
+    ]
+
+
+def test_squad_file_whose_answers_xtreme_removed_is_read_without_answers(tmp_path):
+    # utils_preprocess.py remove_qa_test_annotations: every answer -> {"answer_start": 0, "text": ""}
+    stripped = {"version": "1.1", "data": [{"paragraphs": [
+        {"context": "Ein Text.", "qas": [{"id": "q1", "question": "Was?", "answers": [{"answer_start": 0, "text": ""}]}]},
+        {"context": "Noch einer.", "qas": [{"id": "q2", "question": "Wer?", "answers": [{"answer_start": 0, "text": ""}]}]},
+    ]}]}  # fmt: skip
+    examples = read_examples("squad_json", write(tmp_path / "xquad.de.json", json.dumps(stripped)))
+    assert [(example["id"], example["answers"]) for example in examples] == [("q1", None), ("q2", None)]
 
 
 def test_pawsx_tsv(tmp_path):
@@ -635,7 +680,14 @@ CORRUPT = {
         "test-en.tsv",
         "a\tO\nb\n",
         2,
-        "got 1 (XTREME test files carry no tags)",
+        "got 1 (a file has a tag on every token line (train/dev) or on none",
+    ),
+    "tagging-tag-after-untagged": (
+        "xtreme_tagging_tsv",
+        "test-en.tsv",
+        "a\nb\tO\n",
+        2,
+        "token<TAB>tag line in a file whose first token has no tag",
     ),
     "tagging-empty-token": ("xtreme_tagging_tsv", "dev-en.tsv", "a\tO\n\tO\n", 2, "empty token"),
     "ccg-count-mismatch": (

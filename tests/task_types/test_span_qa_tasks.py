@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+from sweeper.data.hub import load_dataset_arguments
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.formats import read_examples
 from sweeper.data.hub import squad_rows
@@ -114,7 +115,10 @@ def test_qa_task_files_point_at_the_xtreme_download_layout(tmp_path):
     assert (mlqa.answer_normalization, mlqa.zero_shot.split) == ("mlqa", "test")
     assert mlqa.zero_shot.languages == ["ar", "de", "en", "es", "hi", "vi", "zh"]
     assert get_task("squad_v2").unanswerable and not get_task("squad_v1").unanswerable
-    assert mlqa.splits["test"].sources[0].hub.name.format(lang="de") == "mlqa.de.de"
+    hub = mlqa.splits["test"].sources[0].hub  # facebook/mlqa's Parquet export (the repo had a loading script)
+    assert load_dataset_arguments(hub.model_copy(update={"data_dir": hub.data_dir.format(lang="de")}), "de") == {
+        "path": "facebook/mlqa", "name": None, "split": "test", "revision": "refs/convert/parquet", "data_dir": "mlqa.de.de",
+    }
 
 
 def test_squad_v2_format_reads_the_release_sample_and_unanswerable_questions(data_dir, qa_data):

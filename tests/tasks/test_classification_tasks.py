@@ -12,10 +12,11 @@ from _task_data import TINY, link, write_jsonl, write_xtreme_tsv
 from sweeper.config import ZeroShotConfig
 from sweeper.data.formats import NLI_LABELS
 from sweeper.data.sources import load_split, proportional_counts, split_files
-from sweeper.errors import ConfigError, MissingDataError
+from sweeper.errors import ConfigError, MissingDataError, UnlabelledDataError
 from sweeper.plan import encoder_is_complete
 from sweeper.registry import TaskSpec, get_task
 from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.task_types import get_task_type
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]
@@ -153,18 +154,45 @@ def paws_rows(language: str) -> list[list[str]]:
     return [[f'{language} "quoted" sentence {index}', f"{language} other {index}", str(index % 2)] for index in range(4)]
 
 
+XNLI_RELEASE_HEADER = ["language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
+                       "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre"]  # fmt: skip
+
+
+def write_xnli_release(path: Path, languages: list[str]) -> Path:
+    """XNLI-1.0/xnli.test.tsv: every language in one file, header, no quoting, `contradictory`."""
+    rows = [
+        [language, "contradictory" if label == "contradiction" else label, "", "", "", "", premise, hypothesis, "1", f"{language}{index}", "fiction"]
+        for language in languages
+        for index, (premise, hypothesis, label) in enumerate(nli_rows(language))
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(row) + "\n" for row in [XNLI_RELEASE_HEADER, *rows]), encoding="utf-8")
+    return path
+
+
+def write_pawsx_release(path: Path, language: str) -> Path:
+    """x-final/{lang}/test_2k.tsv: header `id sentence1 sentence2 label`, no quoting."""
+    rows = [["id", "sentence1", "sentence2", "label"], *([str(i + 1), *row] for i, row in enumerate(paws_rows(language)))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def xtreme_dir(tmp_path) -> Path:
-    """XNLI and PAWS-X rows in the layout of xtreme's download_data.sh (labelled test files)."""
+    """XNLI and PAWS-X as xtreme's download_data.sh leaves them (labelled train/dev, test-{lang}.tsv
+    without labels) plus the labelled release files it starts from (XNLI-1.0, x-final)."""
     root = tmp_path / "data" / "xtreme"
     write_xtreme_tsv(root / "xnli" / "train-en.tsv", nli_rows("en") * 4)
     write_xtreme_tsv(root / "pawsx" / "train-en.tsv", paws_rows("en") * 4)
     for language in XNLI_LANGUAGES:
-        for split in ("dev", "test"):
-            write_xtreme_tsv(root / "xnli" / f"{split}-{language}.tsv", nli_rows(language))
+        write_xtreme_tsv(root / "xnli" / f"dev-{language}.tsv", nli_rows(language))
+        write_xtreme_tsv(root / "xnli" / f"test-{language}.tsv", [row[:2] for row in nli_rows(language)])
+    write_xnli_release(root / "xnli" / "XNLI-1.0" / "xnli.test.tsv", XNLI_LANGUAGES)
     for language in PAWSX_LANGUAGES:
-        for split in ("dev", "test"):
-            write_xtreme_tsv(root / "pawsx" / f"{split}-{language}.tsv", paws_rows(language))
+        write_xtreme_tsv(root / "pawsx" / f"dev-{language}.tsv", paws_rows(language))
+        write_xtreme_tsv(root / "pawsx" / f"test-{language}.tsv", [row[:2] for row in paws_rows(language)])
+        write_pawsx_release(root / "pawsx" / "x-final" / language / "test_2k.tsv", language)
     return root.parent
 
 
@@ -173,18 +201,38 @@ def test_xtreme_pair_tasks_load_every_split_and_language(task_id, xtreme_dir):
     spec = get_task(task_id)
     assert len(load_split(spec, "train", xtreme_dir, "en")) == 16
     assert len(load_split(spec, "dev", xtreme_dir, "en")) == 4
+    rows = nli_rows if task_id == "xnli" else paws_rows
     for language in spec.zero_shot.languages:
         examples = load_split(spec, "test", xtreme_dir, language)
-        assert [example["text_a"].split()[0] for example in examples] == [language] * 4
-        assert {example["label"] for example in examples} <= set(spec.labels)
+        assert [(e["text_a"], e["text_b"], e["label"]) for e in examples] == [tuple(row) for row in rows(language)]
+        assert all(set(example) == {"id", "text_a", "text_b", "label"} for example in examples)
     if task_id == "pawsx":
         assert load_split(spec, "test", xtreme_dir, "de")[0]["text_a"] == 'de "quoted" sentence 0'
 
 
-def test_xnli_test_without_labels_as_xtreme_writes_it_is_rejected_with_the_fix(xtreme_dir):
-    write_xtreme_tsv(xtreme_dir / "xtreme" / "xnli" / "test-de.tsv", [row[:2] for row in nli_rows("de")])
-    with pytest.raises(Exception, match="strips the label column"):
-        load_split(get_task("xnli"), "test", xtreme_dir, "de")
+def xtreme_test_spec(task_id: str) -> TaskSpec:
+    """The task with its test split read from XTREME's own test-{lang}.tsv (as a user with only
+    XTREME's download would set it)."""
+    spec = get_task(task_id).model_dump()
+    spec["splits"]["test"] = {"format": f"{task_id}_tsv", "files": [f"{task_id}/test-{{lang}}.tsv"]}
+    return TaskSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize("task_id", ["xnli", "pawsx"])
+def test_xtreme_test_files_without_labels_are_refused_for_scoring_with_the_fix(task_id, xtreme_dir):
+    with pytest.raises(UnlabelledDataError) as error:
+        load_split(xtreme_test_spec(task_id), "test", xtreme_dir, "de")
+    message = str(error.value)
+    assert str(xtreme_dir / "xtreme" / task_id / "test-de.tsv") in message
+    assert "has no gold labels" in message and f"tasks/{task_id}.yaml" in message and "split: dev" in message
+
+
+@pytest.mark.parametrize("task_id", ["xnli", "pawsx"])
+def test_xtreme_test_files_are_the_release_rows_without_labels(task_id, xtreme_dir):
+    unlabelled = load_split(xtreme_test_spec(task_id), "test", xtreme_dir, "de", labelled=False)
+    released = load_split(get_task(task_id), "test", xtreme_dir, "de")
+    assert [(e["text_a"], e["text_b"]) for e in unlabelled] == [(e["text_a"], e["text_b"]) for e in released]
+    assert {example["label"] for example in unlabelled} == {None}
 
 
 # ------------------------------------------------------------- one tiny stage per new task
@@ -197,7 +245,32 @@ def test_glue_intermediate_stage_trains_on_the_samples(task_id, tiny_dir, data_d
     run_intermediate_stage(inputs, tmp_path / "encoder", lambda *args: evaluations.append(args))
     assert encoder_is_complete(tmp_path / "encoder")
     [(_, step, metrics)] = evaluations
-    assert step == 2 and 0.0 <= metrics["accuracy"] <= 100.0 and metrics["score"] == metrics["accuracy"]
+    assert step == 2 and 0.0 <= metrics["accuracy"] <= 100.0
+    if task_id == "qqp":  # GLUE/jiant: selected on (accuracy + F1 of "duplicate") / 2, both logged too
+        assert metrics["score"] == metrics["accuracy_and_f1"] == pytest.approx((metrics["accuracy"] + metrics["f1"]) / 2)
+    else:
+        assert metrics["score"] == metrics["accuracy"]
+
+
+def test_qqp_scores_accuracy_f1_of_duplicates_and_their_mean():
+    # gold 1 1 0 0 0 0 0 0 0 0, predicted 1 0 1 0 0 0 0 0 0 0: 8/10 correct -> accuracy 80.00;
+    # duplicates ("1"): TP 1, predicted 2, gold 2 -> F1 = 2*1/(2+2) = 50.00; mean (80 + 50)/2 = 65.00.
+    # (F1 of "0" would be 2*7/(8+8) = 87.50, mean 83.75: the positive class is the task file's "1".)
+    labels = ["1", "1"] + ["0"] * 8
+    predictions = ["1", "0", "1"] + ["0"] * 7
+    examples = [{"id": str(i), "text_a": "q1", "text_b": "q2", "label": label} for i, label in enumerate(labels)]
+    scores = get_task_type("classification").score(predictions, examples, get_task("qqp"), "en")
+    assert {name: round(value, 2) for name, value in scores.items()} == {"accuracy": 80.0, "f1": 50.0, "accuracy_and_f1": 65.0}
+    assert get_task("qqp").metric == "accuracy_and_f1"
+    assert get_task_type("classification").score(predictions, examples, get_task("pawsx"), "en") == {"accuracy": 80.0}
+
+
+def test_positive_label_must_be_one_of_two_labels():
+    spec = get_task("qqp").model_dump()
+    with pytest.raises(ValueError, match="positive_label"):
+        TaskSpec.model_validate({**spec, "positive_label": "duplicate"})
+    with pytest.raises(ValueError, match="positive_label"):
+        TaskSpec.model_validate({**get_task("mnli").model_dump(), "positive_label": "neutral"})
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def test_one_source_mapping_and_a_list_of_sources_are_both_splits():
 
 def test_existing_task_files_keep_their_one_source_form():
     spec = get_task("panx")
-    assert [len(split.sources) for split in spec.splits.values()] == [1, 1]
+    assert [len(split.sources) for split in spec.splits.values()] == [1, 1, 1]
     assert spec.splits["dev"].sources[0].hub.name == "PAN-X.{lang}"
 
 

@@ -10,6 +10,12 @@ Each reader takes a :class:`pathlib.Path` and returns the whole file as a list o
 * token tagging: ``{"id", "tokens", "tags"}``
 * parallel sentences: ``{"id", "source", "target"}``
 
+Gold fields (``label``, ``tags``, ``answers``) are ``None`` in files that carry no labels: the
+test files of XTREME's ``download/`` layout, which ``download_data.sh`` writes without labels
+(google-research/xtreme README: "we remove labels of the test data during pre-processing").
+They can be predicted (leaderboard submission) but not scored; see
+:func:`sweeper.data.sources.load_split`.
+
 A corrupt file raises :class:`~sweeper.errors.DataFormatError` naming the file, the 1-based line
 (for whole-file JSON: the question id) and what was expected; a missing file raises
 :class:`~sweeper.errors.MissingDataError` naming the expected path. Readers never return part
@@ -27,9 +33,11 @@ from sweeper.data.formats.classification import (
     read_anli_jsonl,
     read_glue_mnli_tsv,
     read_glue_qqp_tsv,
+    read_pawsx_release_tsv,
     read_pawsx_tsv,
     read_snli_jsonl,
     read_xnli_mt_tsv,
+    read_xnli_release_tsv,
     read_xnli_tsv,
 )
 from sweeper.data.formats.multiple_choice import (
@@ -52,6 +60,8 @@ READERS: dict[str, Reader] = {
     "xnli_tsv": read_xnli_tsv,
     "xnli_mt_tsv": read_xnli_mt_tsv,
     "pawsx_tsv": read_pawsx_tsv,
+    "xnli_release_tsv": read_xnli_release_tsv,
+    "pawsx_release_tsv": read_pawsx_release_tsv,
     "anli_jsonl": read_anli_jsonl,
     "snli_jsonl": read_snli_jsonl,
     # multiple choice
@@ -110,12 +120,14 @@ __all__ = [
     "read_glue_mnli_tsv",
     "read_glue_qqp_tsv",
     "read_hellaswag_jsonl",
+    "read_pawsx_release_tsv",
     "read_pawsx_tsv",
     "read_snli_jsonl",
     "read_squad_json",
     "read_tatoeba_txt",
     "read_xcopa_jsonl",
     "read_xnli_mt_tsv",
+    "read_xnli_release_tsv",
     "read_xnli_tsv",
     "read_xtreme_tagging_tsv",
 ]

@@ -5,7 +5,9 @@ Every reader returns a list of examples in the classification schema::
     {"id": str, "text_a": str, "text_b": str | None, "label": str}
 
 ``label`` is the data set's label *name*: ``"entailment"``/``"neutral"``/``"contradiction"`` for
-NLI (MNLI, XNLI, ANLI, SNLI), ``"0"``/``"1"`` for paraphrase (QQP, PAWS-X).
+NLI (MNLI, XNLI, ANLI, SNLI), ``"0"``/``"1"`` for paraphrase (QQP, PAWS-X); ``None`` in files
+without labels (the test files of XTREME's ``download/`` layout, which only leaderboard
+predictions can use; :func:`sweeper.data.sources.load_split` refuses them for scoring).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.data.formats._io import (
+    column_count_error,
     get_field,
-    iter_fixed_rows,
+    iter_delimited,
     iter_header_rows,
     iter_jsonl,
     map_label,
@@ -27,11 +30,6 @@ _NLI = {name: name for name in NLI_LABELS}
 _XNLI = {**_NLI, "contradictory": "contradiction"}  # XNLI-1.0/XNLI-MT spell it "contradictory"
 _ANLI = {"e": "entailment", "n": "neutral", "c": "contradiction"}
 _BINARY = {"0": "0", "1": "1"}
-
-_STRIPPED_TEST_LABELS = (
-    " (XTREME's download script strips the label column from test-{lang}.tsv; the labelled test "
-    "set is only in the original XNLI-1.0 / PAWS-X releases)"
-)
 
 
 def _example(example_id: str, text_a: str, text_b: str | None, label: str) -> dict:
@@ -109,13 +107,22 @@ def read_glue_qqp_tsv(path: Path) -> list[dict]:
 def _read_xtreme_pair_tsv(
     path: Path, columns: tuple[str, str, str], labels: dict[str, str]
 ) -> list[dict]:
-    """Read a headerless ``text_a<TAB>text_b<TAB>label`` file written by XTREME's ``csv.writer``."""
+    """Read a headerless ``text_a<TAB>text_b[<TAB>label]`` file written by XTREME's ``csv.writer``.
+
+    Every row has the label column, or none does (XTREME's test files): then ``label`` is ``None``.
+    """
     examples = []
-    for number, (text_a, text_b, raw_label) in iter_fixed_rows(
-        path, columns, quoted=True, short_hint=_STRIPPED_TEST_LABELS
-    ):
-        label = map_label(raw_label, labels, path, number, columns[2])
-        examples.append(_example(str(len(examples)), text_a, text_b, label))
+    width = None
+    for number, fields in iter_delimited(path, quoted=True):
+        if width is None and len(fields) in (2, 3):
+            width = len(fields)
+        if len(fields) != width:
+            raise column_count_error(
+                path, number, columns[: width or 3], len(fields),
+                short_hint=" (a file has the label column in every row or in none)",
+            )
+        label = map_label(fields[2], labels, path, number, columns[2]) if width == 3 else None
+        examples.append(_example(str(len(examples)), fields[0], fields[1], label))
     return examples
 
 
@@ -127,18 +134,20 @@ def read_xnli_tsv(path: Path) -> list[dict]:
     ``scripts/download_data.sh``) with Python's ``csv.writer``, so fields that contain a double
     quote are quoted and their quotes doubled; this reader undoes that quoting (XTREME's own
     reader, transformers' ``DataProcessor._read_tsv`` with ``quotechar=None``, keeps the quoting
-    characters as text). ``train-en.tsv`` is the MultiNLI training set from XNLI-MT-1.0. XTREME
-    writes test files without the label column; those are rejected.
+    characters as text). ``train-en.tsv`` is the MultiNLI training set from XNLI-MT-1.0.
+    XTREME writes ``test-{lang}.tsv`` *without* the label column (``premise<TAB>hypothesis``,
+    ``xnli_preprocess``: ``if split == 'test': writer.writerow([sent1, sent2])``); such a file
+    is read with ``label`` ``None`` (leaderboard input only).
 
     Returns:
         Classification examples with ``id`` = the 0-based row index and ``label`` one of
         ``entailment``, ``neutral``, ``contradiction`` (``contradictory`` is mapped to
-        ``contradiction``, as XTREME's preprocessing does).
+        ``contradiction``, as XTREME's preprocessing does), or ``None`` in a file without labels.
 
     Raises:
         MissingDataError: ``path`` does not exist.
-        DataFormatError: a row does not have 3 columns, a quoted field is unterminated, or the
-            label is not an NLI label.
+        DataFormatError: a row does not have 3 columns (2 in a file without labels), a quoted
+            field is unterminated, or the label is not an NLI label.
     """
     return _read_xtreme_pair_tsv(path, ("premise", "hypothesis", "label"), _XNLI)
 
@@ -149,18 +158,68 @@ def read_pawsx_tsv(path: Path) -> list[dict]:
     Format: ``sentence1<TAB>sentence2<TAB>label`` without a header, written by
     google-research/xtreme ``utils_preprocess.py`` (``pawsx_preprocess``) with ``csv.writer``
     from the PAWS-X release ``x-final/{lang}/{train,dev_2k,test_2k}.tsv`` (which has a header and
-    an ``id`` column that XTREME drops). Test files without the label column are rejected.
+    an ``id`` column that XTREME drops). XTREME writes ``test-{lang}.tsv`` without the label
+    column (``pawsx_preprocess(..., remove_label=(split == 'test'))``); such a file is read with
+    ``label`` ``None`` (leaderboard input only).
 
     Returns:
         Classification examples with ``id`` = the 0-based row index and ``label`` ``"0"`` or
-        ``"1"``.
+        ``"1"`` (``None`` in a file without labels).
 
     Raises:
         MissingDataError: ``path`` does not exist.
-        DataFormatError: a row does not have 3 columns, a quoted field is unterminated, or the
-            label is not ``0``/``1``.
+        DataFormatError: a row does not have 3 columns (2 in a file without labels), a quoted
+            field is unterminated, or the label is not ``0``/``1``.
     """
     return _read_xtreme_pair_tsv(path, ("sentence1", "sentence2", "label"), _BINARY)
+
+
+def read_xnli_release_tsv(path: Path) -> list[dict]:
+    """Read an XNLI-1.0 release file (``XNLI-1.0/xnli.{dev,test}.tsv``), every language in one file.
+
+    Format: tab-separated with a header row, no quoting; columns found by header name:
+    ``language`` (ISO 639-1), ``gold_label``, ``sentence1`` (premise), ``sentence2``
+    (hypothesis) and ``pairID``; the others (parses, ``promptID``, annotator labels) are
+    ignored. These are the labelled files XTREME's ``xnli_preprocess`` reads (columns 0, 1, 6
+    and 7) before writing ``test-{lang}.tsv`` without labels. Rows keep the file's order, so a
+    language's examples are in the order of XTREME's ``{split}-{lang}.tsv``.
+
+    Returns:
+        Classification examples with ``id`` = ``pairID``, an NLI label name and a ``language``
+        field (a task source with ``filter_language: true`` keeps one language and drops it).
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a required header column is missing, a row has a different number of
+            columns than the header, or ``gold_label`` is not an NLI label.
+    """
+    examples = []
+    for number, row in iter_header_rows(path, ("language", "gold_label", "sentence1", "sentence2", "pairID")):
+        example = _example(row["pairID"], row["sentence1"], row["sentence2"], map_label(row["gold_label"], _XNLI, path, number, "gold_label"))
+        examples.append({**example, "language": row["language"]})
+    return examples
+
+
+def read_pawsx_release_tsv(path: Path) -> list[dict]:
+    """Read a PAWS-X release file (``x-final/{lang}/{train,dev_2k,test_2k}.tsv``).
+
+    Format: tab-separated with the header ``id sentence1 sentence2 label``, no quoting (XTREME's
+    ``pawsx_preprocess`` splits each line on tabs); columns found by header name. These are the
+    labelled files from which XTREME writes ``pawsx/{split}-{lang}.tsv`` (dropping the ``id``,
+    and the labels of the test split), in the same row order.
+
+    Returns:
+        Classification examples with ``id`` = the ``id`` column and ``label`` ``"0"``/``"1"``.
+
+    Raises:
+        MissingDataError: ``path`` does not exist.
+        DataFormatError: a required header column is missing, a row has a different number of
+            columns than the header, or ``label`` is not ``0``/``1``.
+    """
+    return [
+        _example(row["id"], row["sentence1"], row["sentence2"], map_label(row["label"], _BINARY, path, number, "label"))
+        for number, row in iter_header_rows(path, ("id", "sentence1", "sentence2", "label"))
+    ]
 
 
 def read_anli_jsonl(path: Path) -> list[dict]:

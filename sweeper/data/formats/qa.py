@@ -16,6 +16,12 @@ from sweeper.data.formats._io import get_field, load_json
 from sweeper.errors import DataFormatError
 
 
+_STRIPPED_ANSWERS = {"text": [""], "answer_start": [0]}
+"""What google-research/xtreme ``utils_preprocess.py`` ``remove_qa_test_annotations`` leaves of
+every question's answers in the XQuAD and MLQA test files (and, in some versions, TyDiQA-GoldP
+dev): ``[{"answer_start": 0, "text": ""}]``."""
+
+
 def _answers(qa: dict[str, Any], context: str, path: Path, where: str) -> dict[str, list]:
     """Return the HF ``answers`` dict of one SQuAD question, checking every offset."""
     texts: list[str] = []
@@ -53,7 +59,11 @@ def read_squad_json(path: Path) -> list[dict]:
     TyDiQA-GoldP v1.1 as split per language by google-research/xtreme ``utils_preprocess.py``
     (``tydiqa.{lang}.{train,dev}.json``). SQuAD 2.0 questions with ``is_impossible: true`` get empty
     answer lists (their ``plausible_answers`` are not gold). A missing ``title`` becomes ``""``;
-    integer question ids are turned into strings.
+    integer question ids are turned into strings. A file in which *every* question has the single
+    answer ``{"text": "", "answer_start": 0}`` is one whose annotations XTREME's
+    ``download_data.sh`` removed (``remove_qa_test_annotations``, run on ``xquad/``,
+    ``mlqa/MLQA_V1/test/`` and, in some versions, the TyDiQA-GoldP dev files): its ``answers``
+    are ``None`` (leaderboard input only), never an empty gold answer to score against.
 
     Returns:
         One example per question, in file order, in the HF ``squad`` schema (see module doc).
@@ -110,4 +120,7 @@ def read_squad_json(path: Path) -> list[dict]:
                         "answers": _answers(qa, context, path, in_question),
                     }
                 )
+    if examples and all(example["answers"] == _STRIPPED_ANSWERS for example in examples):
+        for example in examples:
+            example["answers"] = None
     return examples

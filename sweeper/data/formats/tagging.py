@@ -4,7 +4,8 @@ Every reader returns a list of sentences in the tagging schema::
 
     {"id": str, "tokens": list[str], "tags": list[str]}
 
-with one tag per token and ``id`` the 0-based sentence index in the file.
+with one tag per token and ``id`` the 0-based sentence index in the file; ``tags`` is ``None``
+in an XTREME test file, which has tokens only.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from sweeper.data.formats._io import (
 from sweeper.errors import DataFormatError
 
 _TAGGING_COLUMNS = ("token", "tag")
+_MIXED = "a file has a tag on every token line (train/dev) or on none (XTREME test files)"
 _LANGUAGE_PREFIX = re.compile(r"([a-z]{2,3}):(?=.)")
 
 
-def _tagging_example(index: int, tokens: list[str], tags: list[str]) -> dict:
+def _tagging_example(index: int, tokens: list[str], tags: list[str] | None) -> dict:
     return {"id": str(index), "tokens": tokens, "tags": tags}
 
 
@@ -52,37 +54,42 @@ def read_xtreme_tagging_tsv(path: Path) -> list[dict]:
     ``{train,dev,test}-{lang}.tsv``. The raw PAN-X files (``panx_dataset/{lang}/{split}``) prefix
     every token with its language (``en:Paris``); when *every* token of a file starts with the
     same ``xx:`` prefix it is removed, as ``panx_preprocess`` does. Prefixes on only some tokens
-    are real token text (``bar:24``, ``xml:base``) and are kept. XTREME writes test files without
-    the tag column; those are rejected.
+    are real token text (``bar:24``, ``xml:base``) and are kept. XTREME writes test files with
+    the token alone on each line (``panx_preprocess``: ``if 'test' in infile:
+    fout.write(f'{token}\\n')``; ``udpos_preprocess`` likewise); such a file is read with ``tags``
+    ``None`` (leaderboard input only).
 
     Returns:
         One tagging example per sentence, in file order.
 
     Raises:
         MissingDataError: ``path`` does not exist.
-        DataFormatError: a line does not have exactly 2 tab-separated columns, or its token or
-            tag is empty.
+        DataFormatError: a line does not have exactly 2 tab-separated columns (1 in a file
+            without tags), or its token or tag is empty.
     """
     sentences: list[tuple[list[str], list[str]]] = []
     tokens: list[str] = []
     tags: list[str] = []
+    tagged: bool | None = None  # set by the first token line: a file is tagged throughout or not at all
     for number, line in iter_lines(path):
         fields = line.split("\t")
         if len(fields) == 2 and fields[0] and fields[1]:  # the common case first: this loop is hot
+            if tagged is False:
+                raise DataFormatError(path, number, f"token<TAB>tag line in a file whose first token has no tag; {_MIXED}")
+            tagged = True
             tokens.append(fields[0])
             tags.append(fields[1])
         elif len(fields) == 1 and (not line.strip() or line.startswith("-DOCSTART-")):
             if tokens:
                 sentences.append((tokens, tags))
                 tokens, tags = [], []
+        elif len(fields) == 1:  # a token without tag: XTREME's test files
+            if tagged is True:
+                raise column_count_error(path, number, _TAGGING_COLUMNS, 1, short_hint=f" ({_MIXED})")
+            tagged = False
+            tokens.append(line.strip())
         elif len(fields) != 2:
-            raise column_count_error(
-                path,
-                number,
-                _TAGGING_COLUMNS,
-                len(fields),
-                short_hint=" (XTREME test files carry no tags)",
-            )
+            raise column_count_error(path, number, _TAGGING_COLUMNS, len(fields))
         else:
             raise DataFormatError(
                 path, number, f"empty {'tag' if fields[0] else 'token'}; expected token<TAB>tag"
@@ -95,7 +102,7 @@ def read_xtreme_tagging_tsv(path: Path) -> list[dict]:
             ([token.removeprefix(prefix) for token in words], labels) for words, labels in sentences
         ]
     return [
-        _tagging_example(index, words, labels) for index, (words, labels) in enumerate(sentences)
+        _tagging_example(index, words, labels if tagged else None) for index, (words, labels) in enumerate(sentences)
     ]
 
 
