@@ -19,7 +19,7 @@ def stage_worker(loop_config: dict) -> None:
 
     ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``retrieval``), ``task`` and ``settings``
     (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
-    ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
+    ``output_dir``, ``encoder_dir`` and ``encoder_record`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
     ``run_id``.
     """
     import shutil
@@ -90,7 +90,7 @@ def stage_worker(loop_config: dict) -> None:
         ray.train.report(final)
         return
     if stage == "intermediate":
-        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation)
+        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation, loop_config["encoder_record"])
         if tracker is not None:
             tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
         return

@@ -19,7 +19,9 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from sweeper.config import TrainingConfig
+from sweeper.planning import total_optimizer_steps
 from sweeper.registry import TaskSpec
+from sweeper.storage import TRAINER_DIR
 from sweeper.task_types import TaskType
 
 logger = logging.getLogger(__name__)
@@ -69,14 +71,6 @@ class _ReportEvaluations(TrainerCallback):
         self._on_evaluation(len(self._result.history), state.global_step, scores)
 
 
-def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_size: int = 1) -> int:
-    """Optimizer steps of a run: ``max_steps`` or epochs × ceil(features / effective batch)."""
-    if settings.max_steps is not None:
-        return settings.max_steps
-    effective_batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * world_size
-    return max(1, math.ceil(settings.num_train_epochs * math.ceil(num_features / effective_batch)))
-
-
 def train_stage(
     model: torch.nn.Module,
     tokenizer,
@@ -115,7 +109,7 @@ def train_stage(
         return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
 
     args = TrainingArguments(
-        output_dir=str(output_dir / "trainer"),
+        output_dir=str(output_dir / TRAINER_DIR),
         learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.per_device_train_batch_size,
         per_device_eval_batch_size=settings.per_device_eval_batch_size,
@@ -158,6 +152,6 @@ def train_stage(
         evaluate_fn=evaluate,
     )
     trainer.train()
-    if (output_dir / "trainer").exists():
-        shutil.rmtree(output_dir / "trainer")
+    if (output_dir / TRAINER_DIR).exists():
+        shutil.rmtree(output_dir / TRAINER_DIR)
     return result
