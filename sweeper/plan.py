@@ -173,20 +173,20 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
         return [ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")]
     problems: list[SweeperError] = []
     read = splits_read(config)
-    for spec, split, languages in read:
-        try:
-            if data_dir is None:
-                check_hub_sources(spec, split)
-            else:
-                check_split_files(spec, split, data_dir, languages)
-        except SweeperError as error:
-            problems.append(error)
     for spec in {spec.task: spec for spec, _, _ in read}.values():
         try:
             if data_dir is None:
                 resolve_labels(spec, None)  # a label inventory kept in a local file (CCG) needs data_dir
             else:
                 check_labels_file(spec, data_dir)
+        except SweeperError as error:
+            problems.append(error)
+    for spec, split, languages in read:
+        try:
+            if data_dir is None:
+                check_hub_sources(spec, split)
+            else:
+                check_split_files(spec, split, data_dir, languages)
         except SweeperError as error:
             problems.append(error)
     return problems

@@ -205,7 +205,7 @@ def _amount(value: int | None, at_least: bool = False) -> str:
 
 def _status(stage: IntermediatePlan) -> str:
     if stage.cached is None:
-        return "to train (data missing: cache not checked)"
+        return "to train (data missing)"
     return "cached: reused" if stage.cached else "to train"
 
 

@@ -5,11 +5,18 @@ and that bad input fails before anything starts, with exit code 2 and nothing wr
 """
 
 import csv
+import json
+from pathlib import Path
 
 import pytest
 from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.cli import app
+from sweeper.config import load_config
+from sweeper.models.sources import resolve_model
+from sweeper.plan import ENCODER_MARKER, encoder_is_complete
+from sweeper.ray_sweep import SweepContext, run_intermediate_phase
+from sweeper.stage_cache import cached_intermediate_stages
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +97,34 @@ def test_report_matches_what_mlflow_tracked(smoke):
         assert version.run_id == selected["run_id"], "the registry's best model is the selected trial's checkpoint"
         flags = [r.data.tags["selected"] for r in children if r.data.tags.get("target_task") == target]
         assert sorted(flags) == ["false"] * (len(flags) - 1) + ["true"]
+
+
+@pytest.mark.slow
+def test_encoders_live_in_the_shared_stage_cache_and_a_second_sweep_reuses_them(smoke, tmp_path, data_dir):
+    output, printed, record, client, _ = smoke
+    parent = client.get_run(record.parent_run_id)
+    cache = Path(parent.data.tags["stage_cache"])
+    encoder = Path(parent.data.tags["intermediate_dir.anli"])
+    assert encoder.parent == cache / "intermediate" and encoder_is_complete(encoder)
+    marker = json.loads((encoder / ENCODER_MARKER).read_text(encoding="utf-8"))
+    assert marker["parent_run_id"] == record.parent_run_id and marker["key"] == encoder.name.split("-", 1)[1]
+    assert (output / "stages" / "intermediate" / encoder.name).resolve() == encoder.resolve(), "the output links to it"
+    assert parent.data.metrics["disk/sweep_stages_bytes"] > 0 and parent.data.metrics["disk/trials_bytes"] > 0
+    assert parent.data.metrics["disk/mlflow_artifacts_bytes"] > 0
+    assert "Disk: stage cache" in " ".join(printed.split())
+    leftovers = [path for path in (output / "trials" / "target").glob("*/*") if path.name in ("trainer", "best_model")]
+    assert not leftovers, "finished trials delete their checkpoints, ASHA-stopped ones are cleaned up"
+
+    # a second sweep with another output folder: the planner and the intermediate phase find the encoder
+    overrides = [f"storage.stage_cache_dir={cache}"]
+    planned = runner.invoke(app, ["plan", str(SMOKE), *overrides, "--data-dir", str(data_dir), "--output", str(tmp_path / "b")])
+    assert "1. Intermediate stages: 1 (0 to train, 1 cached)" in " ".join(planned.output.split())
+    config = load_config(SMOKE, overrides)
+    stages = cached_intermediate_stages(config, resolve_model(config.model), data_dir)
+    assert [stage.path for stage in stages] == [encoder]
+    second = SweepContext(config, data_dir, resolve_model(config.model), tmp_path / "b", record.tracking_uri,
+                          record.experiment_id, "another-parent-run", tuple(stages), str(tmp_path / "b" / "ray"))
+    assert run_intermediate_phase(second) == {"anli": "cached"}, "nothing to train: no Tune experiment is started"
 
 
 def averages_of(rows: list[dict], target: str) -> list[dict]:
