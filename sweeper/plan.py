@@ -63,10 +63,6 @@ class IntermediateStage:
     settings: TrainingConfig
     key: str
 
-    @property
-    def dirname(self) -> str:
-        return f"{self.task.task}-{self.key}"
-
 
 def intermediate_stages(config: SweepConfig) -> list[IntermediateStage]:
     """The intermediate stages of a sweep (none for the ``none`` baseline), in config order."""
