@@ -62,6 +62,7 @@ def run(
         _fail(error)
     console.print(Markdown(outcome.report_markdown))
     console.print(f"\nOutput: {outcome.output_dir}   MLflow: {outcome.record.tracking_uri}")
+    console.print(outcome.disk.line(), highlight=False)
 
 
 @app.command()
@@ -73,18 +74,21 @@ def plan(
 ) -> None:
     """Print what `run` would do: stages, trials per stage, cached encoders reused, steps and tokens.
 
-    Validates like `run` and starts nothing (no Ray, nothing written).
+    Validates the configuration and tasks like `run`, lists the data `run` will need that is
+    missing instead of refusing, and starts nothing (no Ray, no output written).
     """
     from sweeper.config import load_config
-    from sweeper.plan import validate_sweep
+    from sweeper.models.sources import resolve_model
+    from sweeper.plan import check_tasks
     from sweeper.planning import build_plan, plan_lines
 
     try:
         sweep = load_config(config, overrides or [])
-        validate_sweep(sweep, data_dir)
+        check_tasks(sweep)
+        plan = build_plan(sweep, output or Path("runs") / sweep.name, data_dir, resolve_model(sweep.model))
     except SweeperError as error:
         _fail(error)
-    console.print(Markdown("\n".join(plan_lines(sweep, build_plan(sweep, output or Path("runs") / sweep.name)))))
+    console.print(Markdown("\n".join(plan_lines(sweep, plan))))
 
 
 TrackingUriOption = Annotated[

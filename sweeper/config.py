@@ -256,6 +256,64 @@ class TrackingConfig(_Strict):
     experiment_name: str | None = None
 
 
+#: URI schemes ``storage.storage_path`` accepts besides a local folder: Ray Tune writes there
+#: through pyarrow's file systems (``s3://bucket/prefix?region=...``, ``gs://bucket/prefix``).
+REMOTE_STORAGE_SCHEMES = ("s3", "gs")
+
+
+def check_storage_path(value: str) -> str:
+    """Return ``value`` if it is a local folder or an ``s3://`` / ``gs://`` URI naming a bucket.
+
+    Raises:
+        ValueError: another scheme (``http://``, ``hdfs://``...), or a remote URI without a bucket.
+    """
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        return value  # a local folder
+    if scheme not in REMOTE_STORAGE_SCHEMES:
+        raise ValueError(
+            f"{value!r}: unsupported scheme {scheme!r}; use a local folder, s3://bucket/prefix or gs://bucket/prefix"
+        )
+    if not rest.split("/", 1)[0].split("?", 1)[0]:
+        raise ValueError(f"{value!r} names no bucket; write {scheme}://bucket/prefix")
+    return value
+
+
+class StorageConfig(_Strict):
+    """Where a sweep keeps what it writes besides MLflow.
+
+    ``stage_cache_dir``: the content-addressed cache of finished stages (intermediate encoders),
+    shared by every sweep that points at it, so a second sweep reuses the first's encoders
+    (``sweeper.stage_cache``). ``None``: ``$SWEEPER_CACHE_DIR/stages`` or
+    ``~/.cache/sweeper/stages``. A local or network (NFS) folder, never a URI: trials load the
+    encoders with ``from_pretrained`` and lock stages with OS file locks. On a multi-node cluster
+    it must be a folder every node mounts.
+
+    ``storage_path``: Ray Tune's and Ray Train's experiment storage (``RunConfig(storage_path)``):
+    a local folder or ``s3://bucket/prefix`` / ``gs://bucket/prefix`` (pyarrow file systems;
+    query parameters such as ``?region=...&endpoint_override=...`` are passed on). ``None``:
+    ``<output>/ray``. On more than one node it must be shared storage.
+    """
+
+    stage_cache_dir: str | None = None
+    storage_path: str | None = None
+
+    @field_validator("stage_cache_dir")
+    @classmethod
+    def _local_folder(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value:
+            raise ValueError(
+                f"{value!r}: the stage cache must be a local or network-mounted folder (encoders are loaded "
+                "with from_pretrained and locked with OS file locks), not a URI"
+            )
+        return value
+
+    @field_validator("storage_path")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        return None if value is None else check_storage_path(value)
+
+
 def _unknown_benchmark(benchmark: str) -> str | None:
     """The error message for a benchmark name :data:`sweeper.metrics.xtreme.TASK_GROUPS` lacks."""
     if benchmark in TASK_GROUPS:
@@ -413,6 +471,7 @@ class SweepConfig(_Strict):
     tracking: TrackingConfig = TrackingConfig()
     report: ReportConfig = ReportConfig()
     selection: SelectionConfig = SelectionConfig()
+    storage: StorageConfig = StorageConfig()
     training_overrides: dict[str, dict[str, Any]] = {}
     task_overrides: dict[str, dict[str, Any]] = {}
     multitask: dict[str, MultitaskConfig] = {}

@@ -14,6 +14,8 @@ from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_trial_records, selection_metrics
 from sweeper.selection import SEEDS_BEST, TrialRecord
 from sweeper.submission_export import write_submission_folder
+from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root
+from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
 from sweeper.tracking import (
     SweepRecord,
     Tracker,
@@ -43,6 +45,7 @@ class SweepOutcome:
     record: SweepRecord
     report_markdown: str
     output_dir: Path
+    disk: DiskUsage
 
 
 def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_address: str | None = None) -> SweepOutcome:
@@ -60,6 +63,7 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     if config.tracking.tracking_uri is not None:
         check_tracking_uri(config.tracking.tracking_uri)
     model_source = resolve_model(config.model)
+    stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
 
     from sweeper.ray_sweep import (
         SweepContext,
@@ -84,19 +88,50 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
         tracking_uri=tracking_uri,
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
+        stages=tuple(stages),
+        ray_storage=ray_storage(config, output_dir),
     )
+    tracker.set_tags(parent_run_id, {"stage_cache": str(stage_cache_root(config)), "ray_storage": context.ray_storage})
     try:
         ensure_ray(config, ray_address)
         intermediate_status = run_intermediate_phase(context)
         tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()})
+        tracker.set_tags(parent_run_id, {f"intermediate_dir.{stage.task}": str(stage.path) for stage in stages})
+        link_stages(output_dir, stages)
         run_target_phase(context)
         markdown = write_report(tracker, record, output_dir, config.report.benchmark)
         write_submission_folder(tracker, record, config, data_dir, output_dir)
+        disk = measure_disk(config, output_dir, stages, context.ray_storage, local_store)
+        tracker.log_metrics(parent_run_id, disk.metrics())
     except BaseException:
         tracker.finish(parent_run_id, "FAILED")
         raise
     tracker.finish(parent_run_id)
-    return SweepOutcome(record=record, report_markdown=markdown, output_dir=output_dir)
+    return SweepOutcome(record=record, report_markdown=markdown, output_dir=output_dir, disk=disk)
+
+
+def link_stages(output_dir: Path, stages: list[CachedStage]) -> None:
+    """``<output>/stages/intermediate/<task>-<key>``: a symbolic link to each stage the sweep uses
+    in the shared stage cache (an existing entry is left alone)."""
+    folder = output_dir / "stages" / "intermediate"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stage in stages:
+        link = folder / stage.path.name
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(stage.path, target_is_directory=True)
+
+
+def measure_disk(
+    config: SweepConfig, output_dir: Path, stages: list[CachedStage], ray_location: str, local_store: bool
+) -> DiskUsage:
+    """The disk a finished sweep uses (see :class:`sweeper.storage.DiskUsage`)."""
+    return DiskUsage(
+        stage_cache=local_bytes(stage_cache_root(config)),
+        sweep_stages=sum(local_bytes(stage.path) for stage in stages),
+        trials=local_bytes(output_dir / "trials"),
+        ray_storage=storage_bytes(ray_location),
+        mlflow_artifacts=local_bytes(output_dir / "mlartifacts") if local_store else None,
+    )
 
 
 def load_report(tracker: Tracker, record: SweepRecord, benchmark: str | None = None) -> Report:

@@ -143,14 +143,6 @@ class MultitaskStage:
     settings: TrainingConfig
     key: str
 
-    @property
-    def dirname(self) -> str:
-        return f"{self.name}-{self.key}"
-
-    def encoder_dir(self, output_dir: Path) -> Path:
-        """Where a sweep writing to ``output_dir`` keeps (and finds) this stage's encoder."""
-        return output_dir / "stages" / "intermediate" / self.dirname
-
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for a Ray Train ``train_loop_config``); :meth:`from_dict` reads it back."""
         return {

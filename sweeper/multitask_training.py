@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -270,6 +271,7 @@ def run_multitask_stage(
     output_dir: Path,
     encoder_dir: Path,
     on_evaluation: EvaluationCallback,
+    record: Mapping[str, Any] | None = None,
 ) -> MultitaskOutcome:
     """Train every member of ``stage`` on one shared encoder; save the best model's encoder.
 
@@ -278,7 +280,8 @@ def run_multitask_stage(
     ``on_evaluation`` receives ``<member>/<metric>`` for every member and ``score``, the mean of
     the members' selection metrics, which picks the best checkpoint. The encoder (no heads) goes
     to ``encoder_dir`` exactly as :func:`sweeper.stages.run_intermediate_stage` writes it; only
-    the main process writes.
+    the main process writes; its marker holds the members, sampling and probabilities, and
+    ``record`` (e.g. the stage's cache inputs and the run that trained it).
 
     Returns:
         The training result, the best model (encoder and heads) and the sampling probabilities.
@@ -326,6 +329,7 @@ def run_multitask_stage(
     )
     by_member = dict(zip([head.name for head in heads], probabilities))
     if is_main_process():
-        marker = {"task": stage.name, "members": list(by_member), "sampling": stage.sampling, "probabilities": by_member}
+        marker = {**(record or {}), "task": stage.name, "members": list(by_member), "sampling": stage.sampling,
+                  "probabilities": by_member}
         save_encoder(model.encoder, tokenizer, encoder_dir, result, marker)
     return MultitaskOutcome(result, model, by_member)

@@ -21,8 +21,8 @@ from sweeper.config import (
     ZeroShotConfig,
     stable_hash,
 )
-from sweeper.data.sources import check_labels_file, check_split_files, resolve_labels, split_files
-from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError, did_you_mean
+from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels, split_files
+from sweeper.errors import ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
 from sweeper.multitask import MultitaskStage, check_multitask_stage, multitask_stage
 from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task
 from sweeper.selection import TARGET_DEV
@@ -56,8 +56,9 @@ def encoder_is_complete(encoder_dir: Path) -> bool:
 class IntermediateStage:
     """One intermediate-task training, shared by every target trial that starts from it.
 
-    ``key`` is a content hash of the model, the task (spec and version) and the training
-    settings: the same key means the same encoder, so it is trained once.
+    ``key`` is a content hash of the stage's configuration: the model name, the task (spec and
+    version) and the training settings (seed included). ``sweeper.stage_cache`` adds the resolved
+    model's and the data's fingerprints to it to locate the stage's encoder in the stage cache.
     """
 
     task: TaskSpec
@@ -68,14 +69,6 @@ class IntermediateStage:
     def name(self) -> str:
         """The name in ``intermediate_tasks``: the task id."""
         return self.task.task
-
-    @property
-    def dirname(self) -> str:
-        return f"{self.task.task}-{self.key}"
-
-    def encoder_dir(self, output_dir: Path) -> Path:
-        """Where a sweep writing to ``output_dir`` keeps (and finds) this stage's encoder."""
-        return output_dir / "stages" / "intermediate" / self.dirname
 
 
 def intermediate_stages(config: SweepConfig) -> list[IntermediateStage | MultitaskStage]:
@@ -157,20 +150,29 @@ def _check_target_dev(config: SweepConfig, targets: list[TaskSpec], data_dir: Pa
 
 
 def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
-    """Check the whole sweep before anything starts.
+    """Check the whole sweep before anything starts (what ``sweeper run`` needs).
+
+    Raises:
+        UnknownTaskError / ConfigError: see :func:`check_tasks`.
+        ConfigError: ``data_dir`` is not a folder; without ``data_dir``, a split the sweep reads
+            has no Hub source (BUCC) or a task keeps its labels in a local ``labels_file`` (CCG).
+        MissingDataError: with ``data_dir``, any file the sweep would read is missing (data files and
+            label inventories such as CCG's ``labels_file``).
+    """
+    check_tasks(config)
+    problems = data_problems(config, data_dir)
+    if problems:
+        raise problems[0]
+
+
+def check_tasks(config: SweepConfig) -> None:
+    """Check the sweep's tasks and languages (no data is looked at; what ``sweeper plan`` needs).
 
     Raises:
         UnknownTaskError: a task id is not registered (with did-you-mean).
         ConfigError: a retrieval task as intermediate/target-trained task, a target without
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
-        MissingDataError: with ``data_dir``, any file the sweep would read is missing (data files and
-            label inventories such as CCG's ``labels_file``); under ``selection.policy: target_dev``,
-            a trained target has no target-language dev file at all.
-        ConfigError: ``selection.policy: target_dev`` with a trained target that declares no
-            target-language dev split (``zero_shot.dev_split``).
-        ConfigError: without ``data_dir``, a task whose labels are kept in a local ``labels_file``.
-        ConfigError / MissingDataError: a multi-task stage's members or files
-            (:func:`sweeper.multitask.check_multitask_stage`).
+        UnknownTaskError: a member of a ``multitask`` stage is not registered.
     """
     from sweeper.task_types import get_task_type
 
@@ -184,7 +186,7 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
     specs = [resolve_task(config, task) for task in single]
     for name in config.intermediate_tasks:
         if name in config.multitask:
-            check_multitask_stage(multitask_stage(config, name), data_dir)
+            multitask_stage(config, name)  # resolves the members: unknown ones fail here
     for spec in specs:
         if not get_task_type(spec.task_type).trainable:
             raise ConfigError(f"intermediate task {spec.task!r} is a {spec.task_type} task and cannot be trained")
@@ -204,24 +206,67 @@ def validate_sweep(config: SweepConfig, data_dir: Path | None) -> None:
                 f"zero_shot.languages: {language!r} is not an evaluation language of any target."
                 f"{did_you_mean(language, known_languages)} Use ISO 639-1 codes, e.g. de, zh."
             )
-    if data_dir is not None and not data_dir.is_dir():
-        raise ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")
-    _check_target_dev(config, targets, data_dir)
-    if data_dir is None:
-        for spec in specs + targets:
-            resolve_labels(spec, None)  # a label inventory kept in a local file (CCG) needs data_dir
-        return
-    for spec in specs + targets:
-        if is_retrieval(spec):
-            continue
-        check_split_files(spec, "train", data_dir, [TRAIN_LANGUAGE])
-        check_split_files(spec, "dev", data_dir, [TRAIN_LANGUAGE])
-        check_labels_file(spec, data_dir)
+
+
+def splits_read(config: SweepConfig) -> list[tuple[TaskSpec, str, list[str]]]:
+    """Every (task, split, languages) a sweep reads: English ``train`` and ``dev`` of each
+    intermediate and trained target task; each target's zero-shot split in its evaluation
+    languages; a mining task's threshold split (BUCC dev)."""
+    specs = [
+        resolve_task(config, task) for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask
+    ]
+    targets = [resolve_task(config, task) for task in config.target_tasks]
+    read = [(spec, split, [TRAIN_LANGUAGE]) for spec in specs + targets if not is_retrieval(spec) for split in ("train", "dev")]
     for spec in targets:
         languages = zero_shot_languages(spec, config.zero_shot)
-        check_split_files(spec, spec.zero_shot.split, data_dir, languages)
+        read.append((spec, spec.zero_shot.split, languages))
         if is_retrieval(spec) and THRESHOLD_SPLIT in spec.splits:
-            check_split_files(spec, THRESHOLD_SPLIT, data_dir, languages)
+            read.append((spec, THRESHOLD_SPLIT, languages))
+    return read
+
+
+def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperError]:
+    """What keeps the sweep from reading its data, one error per split or label inventory (empty:
+    nothing). ``sweeper run`` refuses the first; ``sweeper plan`` lists them all as what ``run``
+    will need.
+
+    With ``data_dir``: missing files (:class:`MissingDataError`, naming paths and layout). Without:
+    splits with no Hub source and tasks whose labels are kept in a local ``labels_file``
+    (:class:`ConfigError`, saying to pass ``--data-dir``). Also: a ``multitask`` stage's members
+    and files (:func:`sweeper.multitask.check_multitask_stage`), and under
+    ``selection.policy: target_dev`` a trained target without target-language dev data
+    (:class:`ConfigError` when its task file declares no ``zero_shot.dev_split``, e.g. XQuAD;
+    :class:`MissingDataError` when no language has its dev files).
+    """
+    if data_dir is not None and not data_dir.is_dir():
+        return [ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")]
+    problems: list[SweeperError] = []
+    read = splits_read(config)
+    for spec in {spec.task: spec for spec, _, _ in read}.values():
+        try:
+            if data_dir is None:
+                resolve_labels(spec, None)  # a label inventory kept in a local file (CCG) needs data_dir
+            else:
+                check_labels_file(spec, data_dir)
+        except SweeperError as error:
+            problems.append(error)
+    for spec, split, languages in read:
+        try:
+            if data_dir is None:
+                check_hub_sources(spec, split)
+            else:
+                check_split_files(spec, split, data_dir, languages)
+        except SweeperError as error:
+            problems.append(error)
+    checks = [lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
+              for name in config.intermediate_tasks if name in config.multitask]
+    checks.append(lambda: _check_target_dev(config, [resolve_task(config, task) for task in config.target_tasks], data_dir))
+    for check in checks:
+        try:
+            check()
+        except SweeperError as error:
+            problems.append(error)
+    return problems
 
 
 #: The split whose gold tunes a retrieval task's mining threshold (BUCC: XTREME's dev = the BUCC

@@ -2,25 +2,46 @@
 
 Pure (no Ray, no MLflow, no torch): the stage graph of a :class:`~sweeper.config.SweepConfig`
 (intermediate stages → target trials → zero-shot evaluation; retrieval targets evaluated on
-every encoder), the trials per stage, which intermediate encoders the output folder already
-holds (reused, not retrained), and an upper bound of optimizer steps and training tokens.
+every encoder), the trials per stage, which intermediate encoders the shared stage cache already
+holds (reused, not retrained, whichever sweep trained them), optimizer steps and an upper bound
+of training tokens (epoch-based stages counted from the local training data), disk in use, and
+what data ``sweeper run`` will need that is not there.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
+from sweeper.data.sources import load_split
+from sweeper.errors import SweeperError
 from sweeper.multitask import MultitaskStage
 from sweeper.plan import (
     IntermediateStage,
-    encoder_is_complete,
+    data_problems,
     intermediate_stages,
+    resolve_task,
     retrieval_evaluations,
     trained_targets,
     trials_per_cell,
 )
+from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
+from sweeper.stage_cache import FINGERPRINTS_FILE, locate_stage, model_identity, stage_cache_root
+from sweeper.storage import human_bytes, local_bytes, ray_storage
+
+#: Task types whose training features can outnumber the examples (a long context is cut into
+#: several ``doc_stride`` windows): counted steps are then a lower bound.
+WINDOWED_TYPES = ("span_qa",)
+
+
+def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_size: int = 1) -> int:
+    """Optimizer steps of a run: ``max_steps`` or epochs × ceil(features / effective batch)."""
+    if settings.max_steps is not None:
+        return settings.max_steps
+    effective_batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * world_size
+    return max(1, math.ceil(settings.num_train_epochs * math.ceil(num_features / effective_batch)))
 
 
 @dataclass(frozen=True)
@@ -28,33 +49,53 @@ class Cost:
     """Training cost of one run at its stage settings.
 
     Attributes:
-        steps: optimizer steps (``max_steps``), or ``None`` when the run is epoch-based (the
-            count then depends on the data set's size).
+        steps: optimizer steps: ``max_steps``, or counted from the training examples of an
+            epoch-based run; ``None`` when the data could not be counted (no local data).
         tokens: upper bound of training tokens: steps × effective batch × ``max_seq_length``
             (padding to the longest sequence of a batch makes the real count lower); ``None``
             with ``steps``.
+        at_least: the counts are lower bounds (QA: a context may give several windows).
+        examples: the training examples counted (``None``: not counted).
     """
 
     steps: int | None
     tokens: int | None
+    at_least: bool = False
+    examples: int | None = None
 
 
-def stage_cost(settings: TrainingConfig, num_workers: int) -> Cost:
-    """The :class:`Cost` of one run with ``settings`` on ``num_workers`` data-parallel workers."""
-    if settings.max_steps is None:
-        return Cost(None, None)
+def stage_cost(task: TaskSpec | None, settings: TrainingConfig, num_workers: int, data_dir: Path | None) -> Cost:
+    """The :class:`Cost` of one run of ``task`` with ``settings`` on ``num_workers`` workers.
+
+    Epoch-based runs read the task's English training data with the real readers (from
+    ``data_dir``; ``max_train_examples`` applied) to count the examples; without local data, or
+    with files missing, the cost is unknown (``None``). ``task`` ``None``: a multi-task stage,
+    whose epoch-based cost is not counted (its members' features are mixed by sampling).
+    """
     batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * num_workers
-    return Cost(settings.max_steps, settings.max_steps * batch * settings.max_seq_length)
+    if settings.max_steps is not None:
+        return Cost(settings.max_steps, settings.max_steps * batch * settings.max_seq_length)
+    if data_dir is None or task is None:
+        return Cost(None, None)
+    try:
+        examples = len(load_split(task, "train", data_dir, TRAIN_LANGUAGE, settings.max_train_examples))
+    except SweeperError:  # missing files: listed by data_problems as what `run` will need
+        return Cost(None, None)
+    steps = total_optimizer_steps(examples, settings, num_workers)
+    return Cost(steps, steps * batch * settings.max_seq_length, task.task_type in WINDOWED_TYPES, examples)
 
 
 @dataclass(frozen=True)
 class IntermediatePlan:
-    """One intermediate stage: its task (or multi-task stage name), cache folder, whether it is
-    cached, its cost; a multi-task stage also lists its members and sampling."""
+    """One intermediate stage: its task (or multi-task stage name), stage cache folder, whether it
+    is cached, its cost; a multi-task stage also lists its members and sampling.
+
+    ``encoder_dir`` and ``cached`` are ``None`` when its data is missing (the key hashes the data).
+    """
 
     task: str
-    encoder_dir: Path
-    cached: bool
+    encoder_dir: Path | None
+    cached: bool | None
     cost: Cost
     members: tuple[str, ...] = ()
     sampling: str | None = None
@@ -78,70 +119,109 @@ class TargetPlan:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """What ``sweeper run`` would do with the same configuration and output folder.
+    """What ``sweeper run`` would do with the same configuration, data and stage cache.
 
     Attributes:
         intermediate: the intermediate stages (``none`` has none), in config order.
         targets: the trained targets; each trial also runs the zero-shot evaluation.
         trials_per_cell: target trials per (intermediate, target) cell (search × seeds).
         retrieval_evaluations: one per (intermediate task incl. ``none``, retrieval target).
+        stage_cache: the stage cache folder, and ``stage_cache_bytes`` its disk use now.
+        ray_storage: where Ray Tune / Train would keep the sweep's experiments.
+        data_problems: what ``run`` needs and is missing (messages); empty when all is there.
     """
 
     intermediate: list[IntermediatePlan]
     targets: list[TargetPlan]
     trials_per_cell: int
     retrieval_evaluations: int
+    stage_cache: Path
+    stage_cache_bytes: int
+    ray_storage: str
+    data_problems: list[str]
 
     @property
     def intermediate_to_train(self) -> int:
         return sum(not stage.cached for stage in self.intermediate)
+
+    def _costs(self) -> list[tuple[Cost, int]]:
+        costs = [(stage.cost, 1) for stage in self.intermediate if not stage.cached]
+        return costs + [(target.cost, target.trials) for target in self.targets]
 
     @property
     def target_trials(self) -> int:
         return sum(target.trials for target in self.targets)
 
     def total_steps(self) -> int | None:
-        """Upper bound of optimizer steps of everything still to train (ASHA stops trials earlier);
-        ``None`` when an epoch-based stage makes it data-dependent."""
-        costs = [(stage.cost, 1) for stage in self.intermediate if not stage.cached]
-        costs += [(target.cost, target.trials) for target in self.targets]
+        """Optimizer steps of everything still to train, at most (ASHA stops trials earlier);
+        ``None`` when some stage's count is unknown."""
+        costs = self._costs()
         if any(cost.steps is None for cost, _ in costs):
             return None
         return sum(cost.steps * count for cost, count in costs)
 
     def total_tokens(self) -> int | None:
         """Upper bound of training tokens of everything still to train; ``None`` as :meth:`total_steps`."""
-        costs = [(stage.cost, 1) for stage in self.intermediate if not stage.cached]
-        costs += [(target.cost, target.trials) for target in self.targets]
+        costs = self._costs()
         if any(cost.tokens is None for cost, _ in costs):
             return None
         return sum(cost.tokens * count for cost, count in costs)
 
+    @property
+    def totals_at_least(self) -> bool:
+        """Whether the totals include lower-bound counts (QA windows)."""
+        return any(cost.at_least for cost, _ in self._costs())
 
-def build_plan(config: SweepConfig, output_dir: Path) -> SweepPlan:
-    """The plan of ``config`` writing to ``output_dir`` (read only: nothing is created).
+
+def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, model_source: str) -> SweepPlan:
+    """The plan of ``config`` writing to ``output_dir`` with the data under ``data_dir`` (``None``:
+    the Hub) and the resolved ``model_source`` (read only: nothing is created, except fingerprints
+    of data and model files remembered in the stage cache).
 
     Target trials use the stage settings of ``target`` + the task's ``training_overrides``; with
-    a searched batch size or sequence length, the cost is that of the stage's own values.
+    a searched batch size, epochs or sequence length, the cost is that of the stage's own values.
     """
     workers = config.resources.num_workers
-    intermediate = [
-        IntermediatePlan(
+    root = stage_cache_root(config)
+    model = model_identity(model_source, root / FINGERPRINTS_FILE)
+    problems = data_problems(config, data_dir)
+    intermediate = []
+    for stage in intermediate_stages(config):
+        try:
+            located = locate_stage(stage, root, model, data_dir)
+        except (FileNotFoundError, SweeperError):  # its data is missing (in problems): no key, no cache lookup
+            located = None
+        task = None if isinstance(stage, MultitaskStage) else stage.task
+        intermediate.append(IntermediatePlan(
             task=stage.name,
-            encoder_dir=stage.encoder_dir(output_dir),
-            cached=encoder_is_complete(stage.encoder_dir(output_dir)),
-            cost=stage_cost(stage.settings, workers),
+            encoder_dir=located.path if located else None,
+            cached=located.complete if located else None,
+            cost=stage_cost(task, stage.settings, workers, data_dir),
             **_multitask_fields(stage),
-        )
-        for stage in intermediate_stages(config)
-    ]
+        ))
     per_cell = trials_per_cell(config)
     cells_per_target = len(config.intermediate_tasks)
     targets = [
-        TargetPlan(task=target, trials=cells_per_target * per_cell, cost=stage_cost(config.stage_training("target", target), workers))
+        TargetPlan(target, cells_per_target * per_cell,
+                   stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir))
         for target in trained_targets(config)
     ]
-    return SweepPlan(intermediate, targets, per_cell, len(retrieval_evaluations(config)))
+    return SweepPlan(
+        intermediate, targets, per_cell, len(retrieval_evaluations(config)), root, local_bytes(root),
+        ray_storage(config, output_dir), [str(problem) for problem in problems],
+    )
+
+
+def _amount(value: int | None, at_least: bool = False) -> str:
+    if value is None:
+        return "data-dependent"
+    return f"≥ {value:,}" if at_least else f"{value:,}"
+
+
+def _status(stage: IntermediatePlan) -> str:
+    if stage.cached is None:
+        return "to train (data missing)"
+    return "cached: reused" if stage.cached else "to train"
 
 
 def _multitask_fields(stage: IntermediateStage | MultitaskStage) -> dict:
@@ -153,26 +233,22 @@ def _multitask_fields(stage: IntermediateStage | MultitaskStage) -> dict:
 
 def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     """The plan as Markdown lines (what ``sweeper plan`` prints)."""
-
-    def amount(value: int | None) -> str:
-        return "data-dependent (epoch-based)" if value is None else f"{value:,}"
-
     baseline = ["`none` (the pretrained model)"] if NO_INTERMEDIATE in config.intermediate_tasks else []
+    cached = sum(bool(stage.cached) for stage in plan.intermediate)
     lines = [
         f"# sweeper plan: {config.name}",
         "",
         f"Model `{config.model}`; intermediate tasks {', '.join(baseline + [f'`{s.task}`' for s in plan.intermediate])}.",
         "",
-        (
-            f"## 1. Intermediate stages: {len(plan.intermediate)} ({plan.intermediate_to_train} to train, "
-            f"{len(plan.intermediate) - plan.intermediate_to_train} cached)"
-        ),
+        f"## 1. Intermediate stages: {len(plan.intermediate)} ({plan.intermediate_to_train} to train, {cached} cached)",
         "",
-        "| task | status | steps | tokens (upper bound) | encoder folder |",
-        "|---|---|---|---|---|",
+        "| task | status | training examples | steps | tokens (upper bound) | stage folder |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {s.label} | {'cached: reused' if s.cached else 'to train'} | {amount(s.cost.steps)} | {amount(s.cost.tokens)} | `{s.encoder_dir}` |"
+        f"| {s.label} | {_status(s)} | {_amount(s.cost.examples) if s.cost.examples is not None else '–'} | "
+        f"{_amount(s.cost.steps, s.cost.at_least)} | {_amount(s.cost.tokens, s.cost.at_least)} | "
+        f"{f'`{s.encoder_dir}`' if s.encoder_dir else '–'} |"
         for s in plan.intermediate
     ]
     lines += [
@@ -183,18 +259,39 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
             "search × seeds), each followed by zero-shot evaluation"
         ),
         "",
-        "| target | trials | steps per trial | tokens per trial (upper bound) |",
-        "|---|---|---|---|",
+        "| target | trials | training examples | steps per trial | tokens per trial (upper bound) |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {t.task} | {t.trials} | {amount(t.cost.steps)} | {amount(t.cost.tokens)} |" for t in plan.targets]
+    lines += [
+        f"| {t.task} | {t.trials} | {_amount(t.cost.examples) if t.cost.examples is not None else '–'} | "
+        f"{_amount(t.cost.steps, t.cost.at_least)} | {_amount(t.cost.tokens, t.cost.at_least)} |"
+        for t in plan.targets
+    ]
+    at_least = plan.totals_at_least
+    steps, tokens = plan.total_steps(), plan.total_tokens()
+    cost = (
+        "data-dependent optimizer steps and training tokens" if steps is None
+        else f"at most {_amount(steps, at_least)} optimizer steps and {_amount(tokens, at_least)} training tokens"
+    )
     lines += [
         "",
         f"## 3. Retrieval evaluations (no training): {plan.retrieval_evaluations}",
         "",
         (
             f"**Total still to train**: {plan.intermediate_to_train} intermediate stage(s) + {plan.target_trials} "
-            f"target trial(s); at most {amount(plan.total_steps())} optimizer steps and "
-            f"{amount(plan.total_tokens())} training tokens (ASHA stops trials earlier)."
+            f"target trial(s); {cost} (ASHA stops trials earlier)."
         ),
+        "",
+        "Data-dependent: an epoch-based stage whose English training data is not available locally to count "
+        "(pass --data-dir). ≥: a lower bound, QA contexts may give several windows. Tokens are an upper "
+        "bound: steps × effective batch × max_seq_length.",
+        "",
+        "## Storage",
+        "",
+        f"- Stage cache: `{plan.stage_cache}` ({human_bytes(plan.stage_cache_bytes)} in use)",
+        f"- Ray storage: `{plan.ray_storage}`",
     ]
+    if plan.data_problems:
+        lines += ["", f"## Data `sweeper run` will need ({len(plan.data_problems)} missing)", ""]
+        lines += [f"- {' '.join(problem.split())}" for problem in plan.data_problems]
     return lines

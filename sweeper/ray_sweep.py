@@ -3,8 +3,9 @@
 calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
 
 Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
-keeps its encoder under ``<output>/stages/intermediate/<task>-<hash>``; finished encoders found
-there are reused. Phase 2 searches the target settings (``sweeper.search``: grid, random or
+keeps its encoder in the shared stage cache (``sweeper.stage_cache``); finished encoders found
+there are reused, whichever sweep trained them, and a trial waits for a concurrent trial of the
+same stage instead of training it twice. Phase 2 searches the target settings (``sweeper.search``: grid, random or
 Optuna TPE within every intermediate × target cell, each configuration once per seed) under
 grouped ASHA; every target trial loads the encoder of its intermediate task. Retrieval targets
 (BUCC, Tatoeba) have no training: one trial per (intermediate, retrieval target) evaluates the
@@ -28,9 +29,6 @@ from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
 from sweeper.multitask import MultitaskStage
 from sweeper.plan import (
     THRESHOLD_SPLIT,
-    IntermediateStage,
-    encoder_is_complete,
-    intermediate_stages,
     resolve_task,
     retrieval_evaluations,
     target_dev_languages,
@@ -43,6 +41,8 @@ from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler
 from sweeper.search import tune_search
 from sweeper.selection import NO_SELECTION, TARGET_DEV
+from sweeper.stage_cache import CachedStage, train_once
+from sweeper.storage import remove_checkpoints, storage_child
 from sweeper.tracking import Tracker
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
@@ -61,9 +61,18 @@ class SweepContext:
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
+    #: the intermediate stages in the stage cache (``stage_cache.cached_intermediate_stages``)
+    stages: tuple[CachedStage, ...]
+    #: Ray Tune / Train storage of this sweep (``storage.ray_storage``): a folder or a URI
+    ray_storage: str
 
-    def encoder_dir(self, stage: IntermediateStage | MultitaskStage) -> Path:
-        return stage.encoder_dir(self.output_dir)
+    def stage(self, task: str) -> CachedStage:
+        """The cached stage named ``task`` in ``intermediate_tasks`` (a task id or multi-task name)."""
+        return next(stage for stage in self.stages if stage.task == task)
+
+    def init_from(self, intermediate: str) -> str | None:
+        """The encoder a trial of ``intermediate`` starts from; ``None``: the pretrained model."""
+        return None if intermediate == NO_INTERMEDIATE else str(self.stage(intermediate).path)
 
 
 def _scaling_config(config: SweepConfig) -> ScalingConfig:
@@ -86,7 +95,7 @@ def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
         scaling_config=_scaling_config(context.config),
         run_config=TrainRunConfig(
             name=name,
-            storage_path=str(context.output_dir / "ray" / "train"),
+            storage_path=storage_child(context.ray_storage, "train"),
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(controller_failure_limit=context.config.resources.controller_failure_limit),
         ),
@@ -121,17 +130,21 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
 
 def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
     """Tune function trainable of phase 1: train one intermediate configuration (a task, or a
-    ``multitask`` stage, whose members and sampling go to MLflow params and tags)."""
-    stage = next(s for s in intermediate_stages(context.config) if s.name == trial_config["intermediate_task"])
-    tags = {"stage": "intermediate", "intermediate_task": stage.name, "stage_key": stage.key,
+    ``multitask`` stage, whose members and sampling go to MLflow params and tags), unless another
+    trial (of this sweep or another) finished it while this one waited for the stage's lock."""
+    cached = context.stage(trial_config["intermediate_task"])
+    stage = cached.stage
+    tags = {"stage": "intermediate", "intermediate_task": stage.name, "stage_key": cached.key,
             "learning_rate": stage.settings.learning_rate, "seed": stage.settings.seed}
     params = {"stage": "intermediate", "task": stage.name, "model": context.config.model, "training": stage.settings.model_dump()}
     loop_config = {
         "stage": "intermediate",
         "settings": stage.settings.model_dump(),
         "init_from": None,
-        "output_dir": str(context.output_dir / "trials" / "intermediate" / stage.dirname),
-        "encoder_dir": str(context.encoder_dir(stage)),
+        "output_dir": str(context.output_dir / "trials" / "intermediate" / cached.path.name),
+        "encoder_dir": str(cached.path),
+        "encoder_record": {"key": cached.key, "inputs": cached.inputs, "sweep": context.config.name,
+                           "parent_run_id": context.parent_run_id, "output_dir": str(context.output_dir)},
     }
     if isinstance(stage, MultitaskStage):
         tags |= {"multitask_members": ",".join(member.name for member in stage.members), "multitask_sampling": stage.sampling}
@@ -141,7 +154,15 @@ def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
     else:
         params["task_version"] = stage.task.version
         loop_config["task"] = stage.task.model_dump()
-    _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.name}")
+    train_once(cached.path, lambda: _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.name}"))
+
+
+def target_trial_dir(context: SweepContext, trial_config: dict, trial_id: str) -> Path:
+    """The output folder of one target trial: ``<output>/trials/target/<cell>__<values>__<trial id>``."""
+    settings = target_settings(context.config, trial_config)
+    values = "__".join(f"{name}{getattr(settings, name):g}" for name in trial_setting_names(context.config))
+    cell = f"{trial_config['intermediate_task']}__{trial_config['target_task']}__{values}__{trial_id}"
+    return context.output_dir / "trials" / "target" / cell
 
 
 def target_trial(trial_config: dict, context: SweepContext) -> None:
@@ -157,16 +178,12 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
     task: TaskSpec = resolve_task(config, target)
     settings: TrainingConfig = target_settings(config, trial_config)
-    stages = {stage.name: stage for stage in intermediate_stages(config)}
-    init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
-    values = "__".join(f"{name}{getattr(settings, name):g}" for name in trial_setting_names(config))
-    cell = f"{intermediate}__{target}__{values}__{_trial_id()}"
     loop_config = {
         "stage": "target",
         "task": task.model_dump(),
         "settings": settings.model_dump(),
-        "init_from": str(init_from) if init_from else None,
-        "output_dir": str(context.output_dir / "trials" / "target" / cell),
+        "init_from": context.init_from(intermediate),
+        "output_dir": str(target_trial_dir(context, trial_config, _trial_id())),
         "zero_shot": config.zero_shot.model_dump(),
         "target_dev_languages": target_dev_languages(config, task, context.data_dir),
     }
@@ -192,13 +209,11 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
     task: TaskSpec = resolve_task(config, target)
     settings: TrainingConfig = config.stage_training("target", target)
-    stages = {stage.name: stage for stage in intermediate_stages(config)}
-    init_from = None if intermediate == NO_INTERMEDIATE else context.encoder_dir(stages[intermediate])
     loop_config = {
         "stage": "retrieval",
         "task": task.model_dump(),
         "settings": settings.model_dump(),
-        "init_from": str(init_from) if init_from else None,
+        "init_from": context.init_from(intermediate),
         "output_dir": str(context.output_dir / "trials" / "retrieval" / f"{intermediate}__{target}"),
         "zero_shot": config.zero_shot.model_dump(),
     }
@@ -212,7 +227,23 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
     _run_trial_stage(context, tags, params, loop_config, f"retrieval/{intermediate}->{target}")
 
 
-def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None) -> tune.Tuner:
+class _RemoveStoppedCheckpoints(tune.Callback):
+    """Deletes the checkpoints of a target trial as soon as ASHA has stopped it (the trial dies
+    mid-training, so its own clean-up never runs); :func:`run_target_phase` sweeps again at the
+    end for files its Train workers wrote while being torn down."""
+
+    def __init__(self, context: SweepContext, scheduler: GroupedASHAScheduler):
+        self._context = context
+        self._scheduler = scheduler
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        if trial.trial_id in self._scheduler.stopped_trial_ids:
+            remove_checkpoints(target_trial_dir(self._context, trial.config, trial.trial_id))
+
+
+def _tuner(
+    trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()
+) -> tune.Tuner:
     """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.search.TuneSearch`
     whose ``param_space`` is given) brings its search algorithm and its own concurrency limit."""
     if search is None:
@@ -223,28 +254,30 @@ def _tuner(trainable, context: SweepContext, param_space: dict, name: str, sched
         tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
         param_space=param_space,
         tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
-        run_config=tune.RunConfig(name=name, storage_path=str(context.output_dir / "ray"), verbose=1),
+        run_config=tune.RunConfig(name=name, storage_path=context.ray_storage, verbose=1, callbacks=list(callbacks)),
     )
 
 
 def run_intermediate_phase(context: SweepContext) -> dict[str, str]:
-    """Train every intermediate configuration whose encoder is not on disk yet.
+    """Train every intermediate configuration whose encoder is not in the stage cache yet.
 
     Returns:
-        task id → ``"trained"`` or ``"cached"``.
+        task id → ``"trained"`` (by this sweep) or ``"cached"`` (found finished, or finished by
+        a concurrent sweep while this one waited for it).
 
     Raises:
         RuntimeError: a trial failed (the message lists the failing tasks and errors).
     """
-    stages = intermediate_stages(context.config)
-    pending = [stage.name for stage in stages if not encoder_is_complete(context.encoder_dir(stage))]
-    status = {stage.name: ("trained" if stage.name in pending else "cached") for stage in stages}
+    pending = [stage.task for stage in context.stages if not stage.complete]
     if pending:
         results = _tuner(
             intermediate_trial, context, {"intermediate_task": tune.grid_search(pending)}, "intermediate", None
         ).fit()
         _raise_on_errors(results, "intermediate")
-    return status
+    return {
+        stage.task: "trained" if stage.marker().get("parent_run_id") == context.parent_run_id else "cached"
+        for stage in context.stages
+    }
 
 
 def _target_scheduler(config: SweepConfig):
@@ -280,8 +313,13 @@ def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
         return None
     scheduler = _target_scheduler(context.config)
     search = tune_search(context.config, param_space, METRIC)
-    results = _tuner(target_trial, context, search.param_space, "target", scheduler, search).fit()
-    _close_stopped_runs(context, results, scheduler.stopped_trial_ids if scheduler else frozenset())
+    callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
+    results = _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks).fit()
+    stopped = scheduler.stopped_trial_ids if scheduler else frozenset()
+    for result in results:
+        if result.metrics.get("trial_id") in stopped:
+            remove_checkpoints(target_trial_dir(context, result.config, result.metrics["trial_id"]))
+    _close_stopped_runs(context, results, stopped)
     return results
 
 

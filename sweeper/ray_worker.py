@@ -19,9 +19,9 @@ def stage_worker(loop_config: dict) -> None:
 
     ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``retrieval``), ``task`` and ``settings``
     (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
-    ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` and ``target_dev_languages``
-    (target), ``tracking_uri``, ``run_id``; ``multitask`` (a ``MultitaskStage.to_dict()``) for a
-    multi-task intermediate stage.
+    ``output_dir``, ``encoder_dir`` and ``encoder_record`` (intermediate), ``zero_shot`` and
+    ``target_dev_languages`` (target), ``tracking_uri``, ``run_id``; ``multitask`` (a
+    ``MultitaskStage.to_dict()``) for a multi-task intermediate stage.
     """
     import shutil
 
@@ -102,7 +102,7 @@ def stage_worker(loop_config: dict) -> None:
         ray.train.report(final)
         return
     if stage == "intermediate":
-        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation)
+        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation, loop_config["encoder_record"])
         if tracker is not None:
             tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
         return
@@ -148,7 +148,8 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
 
     data_dir = Path(loop_config["data_dir"]) if loop_config["data_dir"] else None
     outcome = run_multitask_stage(
-        stage, loop_config["model_source"], data_dir, Path(loop_config["output_dir"]), Path(loop_config["encoder_dir"]), on_evaluation
+        stage, loop_config["model_source"], data_dir, Path(loop_config["output_dir"]), Path(loop_config["encoder_dir"]),
+        on_evaluation, loop_config["encoder_record"],
     )
     if tracker is not None:
         best = {metric_key("intermediate", stage.name, "en", "dev", "best_mean_score"): outcome.result.best_score}

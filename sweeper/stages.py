@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoTokenizer, set_seed
@@ -30,6 +32,7 @@ from sweeper.data.sources import (
     split_files,
 )
 from sweeper.errors import ConfigError
+from sweeper.models.cache import build_once
 from sweeper.plan import (
     ENCODER_MARKER,
     THRESHOLD_SPLIT,
@@ -38,6 +41,7 @@ from sweeper.plan import (
 )
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
+from sweeper.storage import BEST_MODEL_DIR
 from sweeper.task_types import get_task_type
 from sweeper.training import EvaluationCallback, StageResult, train_stage
 
@@ -99,33 +103,38 @@ def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
-def run_intermediate_stage(inputs: StageInputs, encoder_dir: Path, on_evaluation: EvaluationCallback) -> StageResult:
+def run_intermediate_stage(
+    inputs: StageInputs, encoder_dir: Path, on_evaluation: EvaluationCallback, record: Mapping[str, Any] | None = None
+) -> StageResult:
     """Train the intermediate task and save the best model's encoder (no head) to ``encoder_dir``.
 
-    The folder is written under a temporary name and renamed at the end, with
-    ``encoder_complete.json`` inside, so a crash never leaves a half-written encoder that a
-    target stage could pick up. Only the main process writes.
+    The folder is written under a temporary name and renamed at the end
+    (:func:`sweeper.models.cache.build_once`), with ``encoder_complete.json`` written last inside
+    it, so a crash never leaves a half-written encoder that a target stage could pick up. The
+    marker holds the task, the best English-dev score and step, and ``record`` (e.g. the stage's
+    cache inputs and the run that trained it). Only the main process writes.
     """
     _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation)
     if is_main_process():
-        save_encoder(model.base_model, tokenizer, encoder_dir, result, {"task": inputs.task.task})
+        save_encoder(model.base_model, tokenizer, encoder_dir, result, {**(record or {}), "task": inputs.task.task})
     return result
 
 
-def save_encoder(encoder, tokenizer, encoder_dir: Path, result: StageResult, marker: dict) -> None:
+def save_encoder(encoder, tokenizer, encoder_dir: Path, result: StageResult, marker: Mapping[str, Any]) -> None:
     """Save ``encoder`` (no head) and ``tokenizer`` to ``encoder_dir``, atomically.
 
-    Written under ``<encoder_dir>.partial`` and renamed at the end, with :data:`ENCODER_MARKER`
-    (``marker`` plus the best score and step) inside, so a crash never leaves a half-written
-    encoder that a target stage could pick up.
+    Written under a temporary name and renamed at the end (:func:`sweeper.models.cache.build_once`),
+    with :data:`ENCODER_MARKER` (``marker`` plus the best score and step) written last inside it,
+    so a crash never leaves a half-written encoder that a target stage could pick up.
     """
-    staging = encoder_dir.with_name(encoder_dir.name + ".partial")
-    encoder.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    (staging / ENCODER_MARKER).write_text(
-        json.dumps({**marker, "best_score": result.best_score, "best_step": result.best_step}), encoding="utf-8"
-    )
-    staging.replace(encoder_dir)
+
+    def write(folder: Path) -> None:
+        encoder.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        payload = {**marker, "best_score": result.best_score, "best_step": result.best_step}
+        (folder / ENCODER_MARKER).write_text(json.dumps(payload), encoding="utf-8")
+
+    build_once(encoder_dir, write)
 
 
 @dataclass(frozen=True)
@@ -165,7 +174,7 @@ def run_target_stage(
     _, tokenizer, model, result = _train(inputs, on_evaluation)
     if not is_main_process():
         return result, None, None
-    best_dir = inputs.output_dir / "best_model"
+    best_dir = inputs.output_dir / BEST_MODEL_DIR
     model.save_pretrained(best_dir)
     tokenizer.save_pretrained(best_dir)
     zero_shot_result = evaluate_zero_shot(model, tokenizer, inputs, zero_shot, target_dev_languages)

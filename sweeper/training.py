@@ -19,7 +19,9 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from sweeper.config import TrainingConfig
+from sweeper.planning import total_optimizer_steps
 from sweeper.registry import TaskSpec
+from sweeper.storage import TRAINER_DIR
 from sweeper.task_types import TaskType
 
 logger = logging.getLogger(__name__)
@@ -69,14 +71,6 @@ class _ReportEvaluations(TrainerCallback):
         if scores["score"] > self._result.best_score:
             self._result.best_score, self._result.best_step = scores["score"], state.global_step
         self._on_evaluation(len(self._result.history), state.global_step, scores)
-
-
-def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_size: int = 1) -> int:
-    """Optimizer steps of a run: ``max_steps`` or epochs × ceil(features / effective batch)."""
-    if settings.max_steps is not None:
-        return settings.max_steps
-    effective_batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * world_size
-    return max(1, math.ceil(settings.num_train_epochs * math.ceil(num_features / effective_batch)))
 
 
 def precision_arguments(setting: str, cuda_available: bool, bf16_supported: bool) -> dict[str, bool]:
@@ -174,7 +168,7 @@ def run_trainer(
     if eval_steps < settings.eval_steps:
         logger.info("%s: %d steps < eval_steps=%d; evaluating at step %d", label, total_steps, settings.eval_steps, eval_steps)
     args = TrainingArguments(
-        output_dir=str(output_dir / "trainer"),
+        output_dir=str(output_dir / TRAINER_DIR),
         learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.per_device_train_batch_size,
         per_device_eval_batch_size=settings.per_device_eval_batch_size,
@@ -219,6 +213,6 @@ def run_trainer(
         evaluate_fn=evaluate,
     )
     trainer.train()
-    if (output_dir / "trainer").exists():
-        shutil.rmtree(output_dir / "trainer")
+    if (output_dir / TRAINER_DIR).exists():
+        shutil.rmtree(output_dir / TRAINER_DIR)
     return result

@@ -1,11 +1,15 @@
-"""Shared fixtures: one model cache per test session, the real data in ../shared/data."""
+"""Shared fixtures: one model cache per test session, the real data in ../shared/data, a real
+S3-compatible server (moto) on 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from sweeper.models.cache import CACHE_ENV_VAR
@@ -53,3 +57,28 @@ def xlmr_tokenizer(e5_dir: Path) -> PreTrainedTokenizerFast:
 def tiny_dir(model_cache: Path, e5_dir: Path) -> Path:
     """The default tiny XLM-R, built after (and from the tokenizer of) the e5 model."""
     return build_tiny_xlmr(model_cache)
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_bucket() -> Iterator[str]:
+    """A moto S3 server with a bucket: ``s3://sweeper-test?endpoint_override=...`` (the query
+    pyarrow, hence Ray, reads). Credentials are exported for child processes (Ray workers started
+    afterwards inherit them) and restored afterwards."""
+    previous = {name: os.environ.get(name) for name in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        boto3.client("s3", endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="sweeper-test")
+        yield f"s3://sweeper-test?endpoint_override=http://{host}:{port}&scheme=http&region=us-east-1"
+    finally:
+        server.stop()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,4 +1,5 @@
-"""`sweeper plan`: counts of the stage graph, cached encoders, cost bounds; nothing started."""
+"""`sweeper plan`: counts of the stage graph, cached encoders in the shared stage cache, step
+counts from the data, data `run` will need; nothing started."""
 
 import json
 from pathlib import Path
@@ -7,22 +8,29 @@ from typer.testing import CliRunner
 
 from sweeper.cli import app
 from sweeper.config import SweepConfig, load_config
-from sweeper.plan import ENCODER_MARKER, intermediate_stages
+from sweeper.plan import ENCODER_MARKER
 from sweeper.planning import build_plan
+from sweeper.stage_cache import cached_intermediate_stages
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "search_spaces" / "smoke.yaml"
+PAPER = REPO / "search_spaces" / "paper.yaml"
 INTERMEDIATE = ["none", "anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa"]
 TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"]
 runner = CliRunner()
+
+
+def _text(result) -> str:
+    return " ".join(result.output.split())
 
 
 def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
     config = SweepConfig.model_validate({
         "name": "paper", "model": "xlm-roberta-large", "intermediate_tasks": INTERMEDIATE, "target_tasks": TARGETS,
         "param_space": {"learning_rate": [1.0e-5, 3.0e-5, 1.0e-4], "seed": [1, 2]},
+        "storage": {"stage_cache_dir": str(tmp_path / "cache")},
     })
-    plan = build_plan(config, tmp_path)
+    plan = build_plan(config, tmp_path, None, config.model)
     assert [stage.task for stage in plan.intermediate] == INTERMEDIATE[1:], "9 intermediate stages, none for `none`"
     assert plan.intermediate_to_train == 9
     assert plan.trials_per_cell == 3 * 2
@@ -32,29 +40,68 @@ def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
     assert plan.total_steps() is None, "epoch-based stages depend on the data size"
 
 
-def test_smoke_plan_cost_and_cache(tmp_path, data_dir):
-    output = tmp_path / "out"
-    result = runner.invoke(app, ["plan", str(SMOKE), "--data-dir", str(data_dir), "--output", str(output)])
+def test_shipped_paper_grid_plans_without_data(tmp_path):
+    args = ["plan", str(PAPER), f"storage.stage_cache_dir={tmp_path / 'cache'}", "--output", str(tmp_path / "out")]
+    result = runner.invoke(app, args, env={"SWEEPER_DATA_DIR": None})  # no local data: the Hub
     assert result.exit_code == 0, result.output
-    text = " ".join(result.output.split())
+    text = _text(result)
+    assert "Model xlm-roberta-large" in text
+    assert "1. Intermediate stages: 9 (9 to train, 0 cached)" in text
+    assert "2. Target trials: 420 (10 intermediate × 7 trained target(s) × 6 per cell, grid search × seeds)" in text
+    for target in ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"]:
+        assert f"{target} 60 " in text, f"{target}: 10 intermediate tasks × 3 learning rates × 2 seeds"
+    assert "3. Retrieval evaluations (no training): 20" in text
+    assert "data-dependent optimizer steps" in text
+    # what only `run` needs is listed, not refused: BUCC has no Hub source, CCG's labels are a local file
+    assert "task 'bucc2018', split 'test'" in text and "has no Hub source; pass --data-dir" in text
+    assert "task 'ccg' reads its labels from ccg/tags_to_id.json" in text
+    assert not (tmp_path / "out").exists(), "plan writes no output"
+
+
+def test_epoch_based_steps_are_counted_from_the_data(tmp_path, data_dir):
+    result = runner.invoke(app, [
+        "plan", str(PAPER), "--data-dir", str(data_dir), f"storage.stage_cache_dir={tmp_path / 'cache'}",
+        "target_tasks=[udpos, panx, tydiqa]",
+    ])
+    assert result.exit_code == 0, result.output
+    text = _text(result)
+    # udpos: 21,253 sentences / 32 per step → 665 steps per epoch × 10 epochs; tokens ≤ steps × 32 × 256
+    assert f"udpos 60 21,253 {665 * 10:,} {665 * 10 * 32 * 256:,}" in text
+    assert f"panx 60 20,000 {625 * 10:,} {625 * 10 * 32 * 256:,}" in text
+    # tydiqa: 3,696 questions / 16 per step → 231 × 2 epochs, at least (a context may give several windows)
+    assert f"tydiqa 60 3,696 ≥ {231 * 2:,} ≥ {231 * 2 * 16 * 384:,}" in text
+    assert "task 'mnli', split 'train': 1 data file(s) missing" in text
+    config = load_config(PAPER, [f"storage.stage_cache_dir={tmp_path / 'cache'}"])
+    mnli = next(stage for stage in build_plan(config, tmp_path, data_dir, config.model).intermediate if stage.task == "mnli")
+    assert (mnli.cached, mnli.encoder_dir, mnli.cost.steps) == (None, None, None), "MNLI is not on disk: no key, no count"
+
+
+def test_smoke_plan_cost_and_shared_cache(tmp_path, data_dir, tiny_dir):
+    output, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["plan", str(SMOKE), f"storage.stage_cache_dir={cache}", "--data-dir", str(data_dir), "--output", str(output)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = _text(result)
     assert "1. Intermediate stages: 1 (1 to train, 0 cached)" in text
     assert "2. Target trials: 8 (2 intermediate × 2 trained target(s) × 2 per cell" in text
     # anli: 4 steps × batch 8 × 64 tokens; 8 target trials: 6 steps × batch 8 × 96 tokens
     assert f"at most {4 + 8 * 6} optimizer steps" in text
     assert f"{4 * 8 * 64 + 8 * 6 * 8 * 96:,} training tokens" in text
-    assert not output.exists(), "plan writes nothing"
+    assert f"Stage cache: {cache}" in text
+    assert not output.exists(), "plan writes no output"
 
-    config = load_config(SMOKE, [])
-    (stage,) = intermediate_stages(config)
-    encoder = stage.encoder_dir(output)
-    encoder.mkdir(parents=True)
-    (encoder / ENCODER_MARKER).write_text(json.dumps({"task": "anli"}), encoding="utf-8")
-    plan = build_plan(config, output)
-    assert [s.cached for s in plan.intermediate] == [True]
-    assert plan.total_steps() == 8 * 6, "a cached encoder is reused, not retrained"
+    # another sweep (another output folder) finished the same stage in the shared cache
+    config = load_config(SMOKE, [f"storage.stage_cache_dir={cache}"])
+    (stage,) = cached_intermediate_stages(config, str(tiny_dir), data_dir)
+    stage.path.mkdir(parents=True)
+    (stage.path / ENCODER_MARKER).write_text(json.dumps({"task": "anli"}), encoding="utf-8")
+    text = _text(runner.invoke(app, [*args[:-1], str(tmp_path / "elsewhere")]))
+    assert "1. Intermediate stages: 1 (0 to train, 1 cached)" in text
+    assert "anli cached: reused" in text
+    assert f"at most {8 * 6} optimizer steps" in text, "a cached encoder is reused, not retrained"
 
 
 def test_bad_input_fails_with_exit_code_2(tmp_path, data_dir):
     result = runner.invoke(app, ["plan", str(SMOKE), "target_tasks=[tydiqaa]", "--data-dir", str(data_dir)])
     assert result.exit_code == 2
-    assert "Did you mean 'tydiqa'?" in " ".join(result.output.split())
+    assert "Did you mean 'tydiqa'?" in _text(result)

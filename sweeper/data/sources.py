@@ -93,6 +93,20 @@ def check_split_files(spec: TaskSpec, split: str, data_dir: Path, languages: lis
         )
 
 
+def check_hub_sources(spec: TaskSpec, split: str) -> None:
+    """Fail early when a source of ``split`` cannot be read without a data directory.
+
+    Raises:
+        ConfigError: a source declares no Hub source (e.g. BUCC), saying to pass ``--data-dir``.
+    """
+    for source in task_split(spec, split).sources:
+        if source.hub is None:
+            raise ConfigError(
+                f"task {spec.task!r}, split {split!r}: the {source.format} source {source.files} has no Hub "
+                "source; pass --data-dir (or SWEEPER_DATA_DIR) pointing at a local copy"
+            )
+
+
 def _load_source(spec: TaskSpec, source: SplitSource, data_dir: Path | None, language: str | None) -> list[dict]:
     if data_dir is None:
         from sweeper.data.hub import load_hub_split
@@ -196,12 +210,7 @@ def load_split(
     if data_dir is not None:
         check_split_files(spec, split, data_dir, [language])
     else:  # every source is checked before anything is downloaded
-        for source in sources:
-            if source.hub is None:
-                raise ConfigError(
-                    f"task {spec.task!r}, split {split!r}: the {source.format} source {source.files} has no Hub "
-                    "source; pass --data-dir (or SWEEPER_DATA_DIR) pointing at a local copy"
-                )
+        check_hub_sources(spec, split)
     if [source.format for source in sources] == [BUCC_FORMAT]:  # one mining corpus, not a list of examples
         from sweeper.data.formats import read_examples
 

@@ -28,8 +28,12 @@ class TrackedSweep(NamedTuple):
 def run_sweep(config: Path, output: Path, data_dir: Path, overrides: list[str] = ()) -> TrackedSweep:
     """``sweeper run CONFIG [overrides] --data-dir --output``; then the parent's nested runs.
 
-    Shuts Ray down afterwards so the next sweep of the session starts its own local Ray.
+    Each sweep gets its own stage cache ``<output>/../stage_cache`` (unless ``overrides`` set
+    ``storage.stage_cache_dir``), so no test reuses another test's encoders. Shuts Ray down
+    afterwards so the next sweep of the session starts its own local Ray.
     """
+    if not any(item.startswith("storage.stage_cache_dir=") for item in overrides):
+        overrides = [*overrides, f"storage.stage_cache_dir={output.parent / 'stage_cache'}"]
     result = runner.invoke(app, ["run", str(config), *overrides, "--data-dir", str(data_dir), "--output", str(output)])
     ray.shutdown()
     if result.exception is not None and not isinstance(result.exception, SystemExit):

@@ -10,19 +10,35 @@ import json
 from pathlib import Path
 
 import mlflow
+import pyarrow.fs
 import pytest
 from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.cli import app
+from sweeper.storage import storage_bytes, storage_child
 
 LANGUAGES = ("ar", "de", "fi", "sw", "zh")  # smoke's zero-shot languages that Tatoeba has
 
 
 @pytest.fixture(scope="module")
-def retrieval_sweep(tmp_path_factory, data_dir, tiny_dir):
-    overrides = ["target_tasks=[tatoeba]", f"zero_shot.languages=[{', '.join(LANGUAGES)}]"]
+def retrieval_sweep(tmp_path_factory, data_dir, tiny_dir, s3_bucket):
+    """The sweep keeps its Ray storage in a real S3-compatible server (moto on 127.0.0.1)."""
+    overrides = ["target_tasks=[tatoeba]", f"zero_shot.languages=[{', '.join(LANGUAGES)}]",
+                 f"storage.storage_path={storage_child(s3_bucket, 'sweeps')}"]
     sweep = run_sweep(SMOKE, tmp_path_factory.mktemp("retrieval") / "out", data_dir, overrides)
     return sweep.output, sweep.record, sweep.client, sweep.children
+
+
+@pytest.mark.slow
+def test_ray_storage_is_written_to_s3_and_measured(retrieval_sweep, s3_bucket):
+    output, record, client, _ = retrieval_sweep
+    parent = client.get_run(record.parent_run_id)
+    location = parent.data.tags["ray_storage"]
+    assert location.startswith("s3://sweeper-test/sweeps/smoke-") and not (output / "ray").exists()
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    experiments = {info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(path))}
+    assert {"intermediate", "retrieval", "train"} <= experiments, "Tune experiments and Train runs"
+    assert 0 < parent.data.metrics["disk/ray_storage_bytes"] <= storage_bytes(location), "measured at the end of the sweep"
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ by test_retrieval_sweep.py.
 """
 
 import csv
+import json
 import socket
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from _mlflow_server import free_port, mlflow_server
 from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.cli import app
+from sweeper.config import load_config
 from sweeper.errors import TrackingError
+from sweeper.models.sources import resolve_model
+from sweeper.plan import ENCODER_MARKER, encoder_is_complete
+from sweeper.ray_sweep import SweepContext, run_intermediate_phase
+from sweeper.stage_cache import cached_intermediate_stages
 from sweeper.tracking import check_tracking_uri
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -213,6 +219,34 @@ def test_an_unreachable_tracking_server_fails_fast():
 def test_unreachable_tracking_server_fails_before_launch(tmp_path, data_dir):
     uri = f"http://127.0.0.1:{free_port()}"
     _fails_before_launch(tmp_path, data_dir, [f"tracking.tracking_uri={uri}"], f"MLflow tracking server {uri} cannot be reached")
+
+
+@pytest.mark.slow
+def test_encoders_live_in_the_shared_stage_cache_and_a_second_sweep_reuses_them(smoke, tmp_path, data_dir):
+    output, printed, record, client, _ = smoke
+    parent = client.get_run(record.parent_run_id)
+    cache = Path(parent.data.tags["stage_cache"])
+    encoder = Path(parent.data.tags["intermediate_dir.anli"])
+    assert encoder.parent == cache / "intermediate" and encoder_is_complete(encoder)
+    marker = json.loads((encoder / ENCODER_MARKER).read_text(encoding="utf-8"))
+    assert marker["parent_run_id"] == record.parent_run_id and marker["key"] == encoder.name.split("-", 1)[1]
+    assert (output / "stages" / "intermediate" / encoder.name).resolve() == encoder.resolve(), "the output links to it"
+    assert parent.data.metrics["disk/sweep_stages_bytes"] > 0 and parent.data.metrics["disk/trials_bytes"] > 0
+    assert "disk/mlflow_artifacts_bytes" not in parent.data.metrics, "tracked on the server: no local artifact store"
+    assert "Disk: stage cache" in " ".join(printed.split())
+    leftovers = [path for path in (output / "trials" / "target").glob("*/*") if path.name in ("trainer", "best_model")]
+    assert not leftovers, "finished trials delete their checkpoints, ASHA-stopped ones are cleaned up"
+
+    # a second sweep with another output folder: the planner and the intermediate phase find the encoder
+    overrides = [f"storage.stage_cache_dir={cache}"]
+    planned = runner.invoke(app, ["plan", str(SMOKE), *overrides, "--data-dir", str(data_dir), "--output", str(tmp_path / "b")])
+    assert "1. Intermediate stages: 1 (0 to train, 1 cached)" in " ".join(planned.output.split())
+    config = load_config(SMOKE, overrides)
+    stages = cached_intermediate_stages(config, resolve_model(config.model), data_dir)
+    assert [stage.path for stage in stages] == [encoder]
+    second = SweepContext(config, data_dir, resolve_model(config.model), tmp_path / "b", record.tracking_uri,
+                          record.experiment_id, "another-parent-run", tuple(stages), str(tmp_path / "b" / "ray"))
+    assert run_intermediate_phase(second) == {"anli": "cached"}, "nothing to train: no Tune experiment is started"
 
 
 def averages_of(rows: list[dict], target: str) -> list[dict]:

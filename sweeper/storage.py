@@ -1,0 +1,119 @@
+"""What a sweep keeps on disk: Ray storage location, checkpoint clean-up, disk use (no Ray here).
+
+A trial keeps at most its best checkpoint: the HF ``Trainer`` saves one every evaluation with
+``save_total_limit=1`` (the best and the latest survive), and a finished trial restores the best,
+logs it to MLflow (``best_checkpoint``) and deletes both local folders. A trial ASHA stops is
+killed mid-training and leaves them behind: :func:`remove_checkpoints` deletes them. Stage
+outputs that later stages read (intermediate encoders) live in the stage cache and are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeper.config import SweepConfig, stable_hash
+
+#: Sub-folders of a trial's output folder that hold model checkpoints.
+TRAINER_DIR = "trainer"  # HF Trainer checkpoints (checkpoint-<step>/)
+BEST_MODEL_DIR = "best_model"  # the restored best model of a target trial, before MLflow logs it
+
+
+def remove_checkpoints(trial_dir: Path) -> int:
+    """Delete the model checkpoints a trial left in ``trial_dir`` (``trainer/``, ``best_model/``);
+    predictions and logs stay. Returns the bytes freed (0 when there were none)."""
+    freed = 0
+    for name in (TRAINER_DIR, BEST_MODEL_DIR):
+        folder = trial_dir / name
+        if folder.is_dir():
+            freed += local_bytes(folder)
+            shutil.rmtree(folder)
+    return freed
+
+
+def ray_storage(config: SweepConfig, output_dir: Path) -> str:
+    """Where Ray Tune and Ray Train keep this sweep's experiments: ``<output>/ray`` by default,
+    else ``<storage.storage_path>/<name>-<hash of the output folder>`` (one folder per output
+    folder, so sweeps sharing a bucket never mix their experiments).
+    """
+    if config.storage.storage_path is None:
+        return str(output_dir.absolute() / "ray")
+    return storage_child(config.storage.storage_path, f"{config.name}-{stable_hash(str(output_dir.absolute()), 8)}")
+
+
+def storage_child(location: str, name: str) -> str:
+    """``location/name`` for a local folder (``~`` expanded, made absolute) or a URI, whose query
+    parameters (``?region=...``) stay at the end."""
+    base, separator, query = location.partition("?")
+    if "://" not in base:
+        return str(Path(base).expanduser().absolute() / name)
+    return f"{base.rstrip('/')}/{name}{separator}{query}"
+
+
+def local_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (symbolic links not followed); 0 when it is missing."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.lstat(os.path.join(root, name)).st_size for name in files)
+    return total
+
+
+def storage_bytes(location: str) -> int:
+    """Bytes under a local folder or an ``s3://`` / ``gs://`` URI (pyarrow file systems, the ones
+    Ray uses); 0 when nothing is there."""
+    if "://" not in location:
+        return local_bytes(Path(location))
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    infos = filesystem.get_file_info(pyarrow.fs.FileSelector(path, recursive=True, allow_not_found=True))
+    return sum(info.size or 0 for info in infos if info.type == pyarrow.fs.FileType.File)
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """Disk used by a sweep, in bytes.
+
+    Attributes:
+        stage_cache: the whole stage cache folder (every sweep's stages).
+        sweep_stages: the stages this sweep reads (its intermediate encoders).
+        trials: ``<output>/trials`` (predictions, checkpoints of unfinished trials).
+        ray_storage: the sweep's Ray Tune / Train storage (local or remote).
+        mlflow_artifacts: ``<output>/mlartifacts`` (best checkpoints, predictions, report) with
+            the default local store; ``None`` with a remote tracking server.
+    """
+
+    stage_cache: int
+    sweep_stages: int
+    trials: int
+    ray_storage: int
+    mlflow_artifacts: int | None
+
+    def metrics(self) -> dict[str, float]:
+        """As MLflow metrics ``disk/<part>_bytes``."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {f"disk/{name}_bytes": float(value) for name, value in values.items() if value is not None}
+
+    def line(self) -> str:
+        """One line for the console, e.g. ``Disk: stage cache 1.2 GB (this sweep's stages 0.4 GB), ...``."""
+        parts = [
+            f"stage cache {human_bytes(self.stage_cache)} (this sweep's stages {human_bytes(self.sweep_stages)})",
+            f"trials {human_bytes(self.trials)}",
+            f"Ray storage {human_bytes(self.ray_storage)}",
+        ]
+        if self.mlflow_artifacts is not None:
+            parts.append(f"MLflow artifacts {human_bytes(self.mlflow_artifacts)}")
+        return "Disk: " + ", ".join(parts)
+
+
+def human_bytes(count: int) -> str:
+    """``1536`` → ``"1.5 KB"`` (powers of 1024, one decimal)."""
+    units = ("B", "KB", "MB", "GB", "TB")
+    value, unit = float(count), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{count} B" if unit == 0 else f"{value:.1f} {units[unit]}"
