@@ -1,6 +1,7 @@
 """Multi-task intermediate stages: sampling, config validation, cache keys, `sweeper plan` (no training)."""
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
 from sweeper.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
 from sweeper.plan import intermediate_stages, validate_sweep
 from sweeper.planning import build_plan, plan_lines
+from sweeper.stage_cache import locate_stage
 
 SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
 MLM = "mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra]}"
@@ -167,12 +169,26 @@ def test_stage_round_trips_through_plain_data():
     stage = stage_of(mix(f"tasks: [anli, {{task: squad_v1, train_split: translate_train, languages: [de, es]}}, mlm], {MLM}"))
     assert MultitaskStage.from_dict(stage.to_dict()) == stage
     assert [member.name for member in stage.members] == ["anli", "squad_v1", "mlm"]
-    assert stage.dirname == f"mix-{stage.key}"
+
+
+def test_the_stage_cache_key_covers_every_member_s_data_and_the_mlm_files(tmp_path, data_dir):
+    config = smoke_with(mix(f"tasks: [anli, mlm], {MLM}"))
+    (stage,) = [s for s in intermediate_stages(config) if s.name == "mix"]
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir / "english" / "anli", copy / "english" / "anli")
+    shutil.copytree(data_dir / "xtreme" / "tatoeba", copy / "xtreme" / "tatoeba")
+    located = locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, copy)
+    assert located.path.name == f"mix-{located.key}"
+    assert set(located.inputs["data"]) == {"anli", "mlm"}, "each member's data and the MLM text files"
+    assert located.key == locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, data_dir).key, "same files, same key"
+    with (copy / "xtreme" / "tatoeba" / "tatoeba.deu-eng.deu").open("a", encoding="utf-8") as handle:
+        handle.write("Ein neuer Satz.\n")
+    assert locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, copy).key != located.key, "changed MLM text, new key"
 
 
 # --- sweeper plan -----------------------------------------------------------------------------
 
-def test_plan_shows_the_multitask_stage(tmp_path, data_dir):
+def test_plan_shows_the_multitask_stage(tmp_path, data_dir, tiny_dir):
     entry = mix(f"tasks: [anli, tydiqa, mlm], sampling: temperature, temperature: 2.0, {MLM}")
     result = runner.invoke(app, [
         "plan", str(SMOKE), "--data-dir", str(data_dir), "--output", str(tmp_path / "out"), "intermediate_tasks=[none, anli, mix]", entry,
@@ -182,10 +198,10 @@ def test_plan_shows_the_multitask_stage(tmp_path, data_dir):
     assert "1. Intermediate stages: 2 (2 to train, 0 cached)" in text
     assert "2. Target trials: 12 (3 intermediate × 2 trained target(s) × 2 per cell" in text
     config = smoke_with(entry)
-    plan = build_plan(config, tmp_path / "out")
+    plan = build_plan(config, tmp_path / "out", data_dir, str(tiny_dir))
     (row,) = [line for line in plan_lines(config, plan) if line.startswith("| mix")]
-    assert row.startswith("| mix (multi-task: anli, tydiqa, mlm; temperature (T=2) sampling) | to train | 4 |")
-    assert f"stages/intermediate/mix-{stage_of(entry).key}" in row
+    assert row.startswith("| mix (multi-task: anli, tydiqa, mlm; temperature (T=2) sampling) | to train | – | 4 |")
+    assert "/intermediate/mix-" in row and str(plan.intermediate[1].encoder_dir) in row
 
 
 # --- translated data readers ------------------------------------------------------------------

@@ -3,6 +3,7 @@ on one encoder; the saved encoder starts a target stage. Translated SQuAD in its
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,6 +43,11 @@ def head_parameters(model, member: str) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in head.named_parameters() if not name.startswith(head.base_model_prefix + ".")}
 
 
+def encoder_dir_of(stage, root: Path) -> Path:
+    """An encoder folder named as the stage cache names it (``<name>-<key>``), under ``root``."""
+    return root / "stages" / "intermediate" / f"{stage.name}-{stage.key}"
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_dir, data_dir, tmp_path_factory):
     config = sweep({"tasks": ["panx", "tydiqa", "mlm"], "sampling": "temperature", "temperature": 2.0, "mlm": MLM}, data_dir)
@@ -50,7 +56,7 @@ def trained(tiny_dir, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("multitask")
     evaluations = []
     outcome = run_multitask_stage(
-        stage, str(tiny_dir), data_dir, out / "work", stage.encoder_dir(out), lambda *args: evaluations.append(args)
+        stage, str(tiny_dir), data_dir, out / "work", encoder_dir_of(stage, out), lambda *args: evaluations.append(args)
     )
     assert outcome.probabilities == pytest.approx({"panx": 1 / 3, "tydiqa": 1 / 3, "mlm": 1 / 3}), "24 examples each"
     return stage, out, initial, outcome.model, outcome.result, evaluations
@@ -85,8 +91,8 @@ def test_every_head_and_the_shared_encoder_were_trained(trained, tiny_dir):
 def test_the_encoder_is_saved_once_and_starts_a_target_stage(trained, tiny_dir, data_dir, tmp_path):
     stage, out, _, model, _, _ = trained
     stages_dir = out / "stages" / "intermediate"
-    assert [path.name for path in stages_dir.iterdir()] == [stage.dirname], "one encoder folder, no .partial left"
-    encoder_dir = stage.encoder_dir(out)
+    assert [path.name for path in stages_dir.iterdir()] == [encoder_dir_of(stage, out).name], "one encoder folder, no .partial left"
+    encoder_dir = encoder_dir_of(stage, out)
     assert encoder_is_complete(encoder_dir)
     marker = json.loads((encoder_dir / ENCODER_MARKER).read_text())
     assert marker["task"] == "mix" and marker["members"] == ["panx", "tydiqa", "mlm"]
@@ -122,9 +128,9 @@ def test_translated_squad_is_an_intermediate_member_in_its_release_layout(tiny_d
     _, _, (head,) = build_multitask_model(stage, str(tiny_dir), root)
     assert head.name == "squad_v1" and head.num_examples == 2 * SETTINGS["max_train_examples"], "24 German + 24 Spanish"
     evaluations = []
-    result = run_multitask_stage(stage, str(tiny_dir), root, tmp_path / "work", stage.encoder_dir(tmp_path),
+    result = run_multitask_stage(stage, str(tiny_dir), root, tmp_path / "work", encoder_dir_of(stage, tmp_path),
                                  lambda *args: evaluations.append(args)).result
-    assert encoder_is_complete(stage.encoder_dir(tmp_path))
+    assert encoder_is_complete(encoder_dir_of(stage, tmp_path))
     assert {"squad_v1/exact_match", "squad_v1/f1"} <= set(evaluations[-1][2])
     assert result.best_score == max(metrics["score"] for _, _, metrics in evaluations)
 
@@ -143,7 +149,7 @@ def test_classification_and_multiple_choice_heads_train_together(tiny_dir, data_
     })
     (stage,) = intermediate_stages(config)
     _, initial, _ = build_multitask_model(stage, str(tiny_dir), data_dir)
-    outcome = run_multitask_stage(stage, str(tiny_dir), data_dir, tmp_path / "work", stage.encoder_dir(tmp_path), lambda *a: None)
+    outcome = run_multitask_stage(stage, str(tiny_dir), data_dir, tmp_path / "work", encoder_dir_of(stage, tmp_path), lambda *a: None)
     assert outcome.probabilities == pytest.approx({"anli": 0.5, "commonsenseqa": 0.5}), "24 examples each"
     assert {"anli/accuracy", "commonsenseqa/accuracy"} <= set(outcome.result.history[-1][1])
     assert outcome.model.heads["commonsenseqa"].classifier.out_features == 1, "one score per choice"
