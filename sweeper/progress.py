@@ -10,7 +10,7 @@ own trial table in both of its output engines (``RAY_AIR_NEW_OUTPUT=1``, the 2.6
 
 Early stops: Tune marks a trial's result ``done`` when its scheduler stops the trial there (a
 function trainable that ends by itself gets its ``done`` on a duplicate result that callbacks
-never see), so a trial that ends after such a result, below ``max_t``, was early-stopped.
+never see), so a trial that ends after such a result was early-stopped.
 
 The callback is pickled with the Tuner (``tuner.pkl``) and its state (:meth:`get_state`) is saved
 with every experiment snapshot, so ``Tuner.restore`` brings back the counts and bests of trials

@@ -160,13 +160,13 @@ class StageProgress:
         trial.stop_requested |= done
 
     def ended(self, trial_id: str, config: Mapping[str, Any], now: float) -> str:
-        """A trial ended without error: early-stopped if Tune stopped it before ``max_t``, else
-        done. Returns its outcome (a trial already ended keeps its first outcome)."""
+        """A trial ended without error: early-stopped if Tune stopped it (even at ``max_t``: it
+        did not finish by itself, so it ran no zero-shot evaluation; MLflow's ``asha_outcome``
+        says the same), else done. Returns its outcome (an ended trial keeps its first one)."""
         trial = self._trial(trial_id, config)
         if trial.status not in (RUNNING, PENDING):
             return trial.status
-        stopped = trial.stop_requested and (self.max_t is None or trial.evaluations < self.max_t)
-        return self._finish(trial, EARLY_STOPPED if stopped else DONE, now)
+        return self._finish(trial, EARLY_STOPPED if trial.stop_requested else DONE, now)
 
     def failed(self, trial_id: str, config: Mapping[str, Any], now: float) -> str:
         """A trial raised. One Tune already stopped counts as early-stopped: tearing down its

@@ -52,11 +52,11 @@ def test_early_stopped_vs_done_vs_failed():
     progress.begin(0.0, total_trials=4)
     assert run_trial(progress, "full", cfg("none", "panx", 1e-4), 0, [10, 20, 30], 30) == DONE
     assert run_trial(progress, "cut", cfg("anli", "panx", 3e-4), 0, [5], 10, stopped=True) == EARLY_STOPPED
-    # a result marked done at max_t is the trial's natural end, not an early stop
-    assert run_trial(progress, "last", cfg("anli", "panx", 1e-4), 0, [1, 2, 3], 30, stopped=True) == DONE
+    # stopped at max_t (a rung there): it did not end by itself either
+    assert run_trial(progress, "last", cfg("anli", "panx", 1e-4), 0, [1, 2, 3], 30, stopped=True) == EARLY_STOPPED
     progress.started("boom", cfg("none", "panx", 3e-4), 0)
     assert progress.failed("boom", cfg("none", "panx", 3e-4), 4) == FAILED
-    assert progress.counts() == {PENDING: 0, RUNNING: 0, DONE: 2, EARLY_STOPPED: 1, FAILED: 1}
+    assert progress.counts() == {PENDING: 0, RUNNING: 0, DONE: 1, EARLY_STOPPED: 2, FAILED: 1}
 
 
 def test_stopped_trial_whose_teardown_errors_stays_early_stopped():
