@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
     classifier_kwargs,
+    encode_in_chunks,
     feature_rows,
     label_maps,
     predict_logits,
@@ -46,14 +48,16 @@ class TokenTagging(TaskType):
 
     def train_features(self, examples, tokenizer, spec, settings) -> list[dict]:
         label_to_id, _ = label_maps(spec)
-        return feature_rows(align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length))
+        encode = partial(align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
 
     def predict(self, model, tokenizer, examples, spec, settings, language) -> list[list[str]]:
         label_to_id, id_to_label = label_maps(spec)
-        columns = align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length)
+        encode = partial(align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
         features = feature_rows(columns)
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=True
