@@ -67,7 +67,10 @@ class Progress:
     def _line(self, now: float, note: str) -> None:
         meter = tqdm.format_meter(self._done, self._total, now - self._start, prefix=self._description,
                                   unit=self._unit, unit_scale=self._unit_scale, postfix=note or None)
-        print(meter, file=self._stream or sys.stderr, flush=True)
+        # write, not print: Ray Train patches print in its workers and would log each line twice
+        stream = self._stream or sys.stderr
+        stream.write(meter + "\n")
+        stream.flush()
         self._last, self._printed_at = now, self._done
 
     def __enter__(self) -> Progress:

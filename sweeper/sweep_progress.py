@@ -19,10 +19,12 @@ early-stopped; failed trials are not representative and are left out):
 - both per group (target task; intermediate task in the intermediate stage) when that group has
   ended trials, else over the whole stage;
 - time left = Σ over unfinished trials (pending ones included) of the evaluations each still
-  lacks to a full trial × seconds per evaluation, ÷ the most trials seen running at once.
+  lacks to a full trial × seconds per evaluation, ÷ the most trials seen running at once (at
+  most the number of unfinished trials: the last trial does not run any faster alone).
 
 Under ASHA this is an upper bound: every unfinished trial is assumed to run to the end, so each
-further early stop makes the sweep finish sooner. No estimate before one trial has ended.
+further early stop makes the sweep finish sooner. No estimate before one trial has ended; it
+changes when a trial reports an evaluation or ends (not in between).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class Estimate:
         seconds_left: wall seconds until the stage's last trial ends.
         evaluations_left: evaluations the unfinished trials still lack to a full trial.
         seconds_per_evaluation: measured on the trials that ended (all groups together).
-        parallel: the most trials seen running at once.
+        parallel: the most trials seen running at once, at most the unfinished trials.
         upper_bound: under ASHA (``max_t`` set): early stops shorten it.
     """
 
@@ -234,7 +236,7 @@ class StageProgress:
         not_created = self.counts()[PENDING] - sum(1 for trial in unfinished if trial.status == PENDING)
         evaluations_left += max(not_created, 0) * stage_full
         seconds += max(not_created, 0) * stage_full * stage_rate
-        parallel = max(self.parallel, 1)
+        parallel = max(min(self.parallel, len(unfinished) + max(not_created, 0)), 1)
         return Estimate(seconds / parallel, evaluations_left, stage_rate, parallel, self.max_t is not None)
 
     # -- Tune callback state (kept across a resume) ----------------------------------------

@@ -112,6 +112,19 @@ def test_estimate_arithmetic_per_group_then_stage_wide():
     assert estimate.seconds_left == pytest.approx((3 * 12 + 2 * 5 + 4 * 10) / 2)
 
 
+def test_the_last_trials_are_not_divided_by_more_parallel_slots_than_they_fill():
+    progress = StageProgress("target", max_t=3)
+    progress.begin(0.0, total_trials=4)
+    for trial_id in "abcd":
+        progress.started(trial_id, cfg("none", "panx", 1e-4), 0)
+    for trial_id in "abc":
+        for evaluation in (1, 2, 3):
+            progress.reported(trial_id, cfg("none", "panx", 1e-4), evaluation, 1.0)
+        progress.ended(trial_id, cfg("none", "panx", 1e-4), 30)
+    estimate = progress.estimate(30)
+    assert (estimate.parallel, estimate.evaluations_left, estimate.seconds_left) == (1, 3, 30)
+
+
 def test_full_trial_falls_back_to_max_t_when_only_early_stops_ended():
     progress = StageProgress("target", max_t=3)
     progress.begin(0.0, total_trials=2)
