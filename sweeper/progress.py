@@ -5,8 +5,9 @@ and shows it on stderr: on a terminal a ``rich.live.Live`` table (counts, best E
 target, elapsed, time left) with a line per trial that ends; otherwise (CI logs, ``ray job submit``
 logs, pytest) the same as plain lines: one per ended trial, a status line every ``interval_s``
 seconds and one at the end of the stage. The Tuner runs with ``verbose=0``, which silences Tune's
-own trial table in both of its output engines (``RAY_AIR_NEW_OUTPUT=1``, the 2.60 default, and
-``=0``); Tune still logs trial errors.
+periodic trial table in both of its output engines (``RAY_AIR_NEW_OUTPUT=1``, the 2.60 default,
+and ``=0``); Tune still prints each experiment's configuration header (stdout) and logs trial
+errors.
 
 Early stops: Tune marks a trial's result ``done`` when its scheduler stops the trial there (a
 function trainable that ends by itself gets its ``done`` on a duplicate result that callbacks
