@@ -36,6 +36,7 @@ from sweeper.plan import (
     target_settings,
     trial_setting_names,
 )
+from sweeper.progress import ProgressCallback
 from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
 from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler
@@ -254,7 +255,10 @@ def _tuner(
         tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
         param_space=param_space,
         tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
-        run_config=tune.RunConfig(name=name, storage_path=context.ray_storage, verbose=1, callbacks=list(callbacks)),
+        run_config=tune.RunConfig(
+            name=name, storage_path=context.ray_storage, verbose=0,  # the progress view replaces Tune's table
+            callbacks=[ProgressCallback(name, context.config.scheduler.max_t if scheduler is not None else None), *callbacks],
+        ),
     )
 
 

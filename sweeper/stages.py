@@ -39,6 +39,7 @@ from sweeper.plan import (
     is_retrieval,
     zero_shot_languages,
 )
+from sweeper.progress_bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.storage import BEST_MODEL_DIR
@@ -191,9 +192,10 @@ def evaluate_zero_shot(
     model is also scored on the task's ``zero_shot.dev_split`` (``dev_per_language``, predictions
     ``<dev_split>-<lang>``); when that split is the evaluation split itself (PAN-X, TyDiQA), its
     scores are reused, not recomputed. When the task's leaderboard file predicts another split
-    (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted too, without gold, into :func:`sweeper.submission.leaderboard_predictions_dir` as
-    ``test-<lang>.<suffix>``, for each language whose input exists (see
-    :func:`predict_leaderboard_split`).
+    (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted too, without
+    gold, into :func:`sweeper.submission.leaderboard_predictions_dir` as ``test-<lang>.<suffix>``,
+    for each language whose input exists (see :func:`predict_leaderboard_split`). Each language
+    done prints a progress line on stderr (the worker's log) with its selection metric.
     """
     task = inputs.task
     task_type = get_task_type(task.task_type)
@@ -201,11 +203,14 @@ def evaluate_zero_shot(
     predictions_dir = inputs.output_dir / "predictions" / task.task
     predictions_dir.mkdir(parents=True, exist_ok=True)
     per_language = {}
-    for language in zero_shot_languages(task, zero_shot):
-        examples = load_split(task, split, inputs.data_dir, language, zero_shot.max_examples_per_language)
-        evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
-        per_language[language] = evaluation.metrics
-        task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
+    languages = zero_shot_languages(task, zero_shot)
+    with _language_progress(task, split, languages) as progress:
+        for language in languages:
+            examples = load_split(task, split, inputs.data_dir, language, zero_shot.max_examples_per_language)
+            evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
+            per_language[language] = evaluation.metrics
+            task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
+            progress.advance(note=_language_note(task, language, evaluation.metrics))
     dev_split = task.zero_shot.dev_split
     dev_per_language = {}
     for language in target_dev_languages:
@@ -255,6 +260,16 @@ def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: 
     return predicted
 
 
+def _language_progress(task: TaskSpec, split: str, languages: list[str]) -> Progress:
+    """A line per evaluated language in the worker's log (``zero-shot panx test: 3/7 ..., de f1 41.2``)."""
+    return Progress(f"zero-shot {task.task} {split}", len(languages), "language", interval_s=0)
+
+
+def _language_note(task: TaskSpec, language: str, metrics: dict[str, float]) -> str:
+    score = metrics.get(task.metric)
+    return f"{language} {task.metric} {score:.1f}" if score is not None else language
+
+
 def run_retrieval_stage(
     encoder_source: str | Path,
     tokenizer_source: str | Path,
@@ -302,18 +317,20 @@ def run_retrieval_stage(
     predictions_dir.mkdir(parents=True, exist_ok=True)
     suffix = task_type.prediction_suffix
     per_language, dev_per_language, thresholds = {}, {}, {}
-    for language in languages:
-        if bitext:
-            dev = load_split(task, THRESHOLD_SPLIT, data_dir, language, max_examples_per_language)
-            evaluated = load_split(task, split, data_dir, language, max_examples_per_language)
-            outcome = task_type.evaluate_bitext(model, tokenizer, dev, evaluated, task, settings, language)
-            thresholds[language] = outcome.threshold
-            dev_per_language[language] = outcome.dev.metrics
-            task_type.write_predictions(outcome.dev.predictions, predictions_dir / f"{THRESHOLD_SPLIT}-{language}.{suffix}")
-            evaluation = outcome.evaluated
-        else:
-            examples = load_split(task, split, data_dir, language, max_examples_per_language)
-            evaluation = task_type.evaluate(model, tokenizer, examples, task, settings, language)
-        per_language[language] = evaluation.metrics
-        task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{suffix}")
+    with _language_progress(task, split, languages) as progress:
+        for language in languages:
+            if bitext:
+                dev = load_split(task, THRESHOLD_SPLIT, data_dir, language, max_examples_per_language)
+                evaluated = load_split(task, split, data_dir, language, max_examples_per_language)
+                outcome = task_type.evaluate_bitext(model, tokenizer, dev, evaluated, task, settings, language)
+                thresholds[language] = outcome.threshold
+                dev_per_language[language] = outcome.dev.metrics
+                task_type.write_predictions(outcome.dev.predictions, predictions_dir / f"{THRESHOLD_SPLIT}-{language}.{suffix}")
+                evaluation = outcome.evaluated
+            else:
+                examples = load_split(task, split, data_dir, language, max_examples_per_language)
+                evaluation = task_type.evaluate(model, tokenizer, examples, task, settings, language)
+            per_language[language] = evaluation.metrics
+            task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{suffix}")
+            progress.advance(note=_language_note(task, language, evaluation.metrics))
     return ZeroShotResult(per_language, predictions_dir, dev_per_language, thresholds)

@@ -7,6 +7,7 @@ types register with :func:`register`, looked up by the task file's ``task_type``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ import torch
 
 from sweeper.config import TrainingConfig
 from sweeper.errors import ConfigError, did_you_mean
+from sweeper.progress_bars import Progress
 from sweeper.registry import TaskSpec
 
 # Keys a collator may see besides the tokenizer's model inputs.
@@ -152,6 +154,32 @@ def with_placeholder_gold(examples: list[dict], field: str, placeholder) -> list
     return [example if example[field] is not None else {**example, field: placeholder(example)} for example in examples]
 
 
+#: Examples tokenized per call when a set is encoded in chunks (:func:`encode_in_chunks`).
+CHUNK_EXAMPLES = 2000
+
+
+def encode_in_chunks(
+    encode: Callable[[list[dict]], dict[str, list]], examples: list[dict], description: str
+) -> dict[str, list]:
+    """``encode(examples)`` run on chunks of :data:`CHUNK_EXAMPLES` examples, its column-wise
+    outputs concatenated, with a progress bar (:class:`sweeper.progress_bars.Progress`, shown
+    only when tokenizing takes longer than its interval: large training sets, not dev subsets).
+
+    ``encode`` must give each feature values that depend on its own example only (the
+    featurizers of ``sweeper.data.features`` do: no index into ``examples`` is returned).
+    """
+    if len(examples) <= CHUNK_EXAMPLES:
+        return encode(examples)
+    columns: dict[str, list] = {}
+    with Progress(f"tokenizing {description}", len(examples), "example") as progress:
+        for start in range(0, len(examples), CHUNK_EXAMPLES):
+            chunk = examples[start : start + CHUNK_EXAMPLES]
+            for key, values in encode(chunk).items():
+                columns.setdefault(key, []).extend(values)
+            progress.advance(len(chunk))
+    return columns
+
+
 def feature_rows(columns: dict[str, list]) -> list[dict]:
     """Column-wise tokenizer output (``{key: [value per feature]}``) → one dict per feature."""
     keys = list(columns)
@@ -179,6 +207,9 @@ def predict_logits(
 ) -> list[list[np.ndarray]]:
     """Run ``model`` over ``features`` in batches with dynamic padding (right padding).
 
+    A progress bar (:class:`sweeper.progress_bars.Progress`) appears when prediction takes longer
+    than its interval (a large evaluation split on a CPU).
+
     Args:
         output_names: model output fields to collect, e.g. ``("logits",)`` or
             ``("start_logits", "end_logits")``.
@@ -193,13 +224,15 @@ def predict_logits(
     model.eval()
     device = next(model.parameters()).device
     collected: list[list[np.ndarray]] = [[] for _ in output_names]
-    for start in range(0, len(features), batch_size):
-        chunk = features[start : start + batch_size]
-        batch = {key: value.to(device) for key, value in collator(chunk).items() if key not in TARGET_KEYS}
-        outputs = model(**batch)
-        lengths = batch["attention_mask"].sum(dim=-1).tolist()
-        for index, name in enumerate(output_names):
-            values = outputs[name].float().cpu().numpy()
-            for row, value in enumerate(values):
-                collected[index].append(value[: int(lengths[row])] if per_token else value)
+    with Progress("predicting", len(features), "feature") as progress:
+        for start in range(0, len(features), batch_size):
+            chunk = features[start : start + batch_size]
+            batch = {key: value.to(device) for key, value in collator(chunk).items() if key not in TARGET_KEYS}
+            outputs = model(**batch)
+            lengths = batch["attention_mask"].sum(dim=-1).tolist()
+            for index, name in enumerate(output_names):
+                values = outputs[name].float().cpu().numpy()
+                for row, value in enumerate(values):
+                    collected[index].append(value[: int(lengths[row])] if per_token else value)
+            progress.advance(len(chunk))
     return collected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
     classifier_kwargs,
+    encode_in_chunks,
     feature_rows,
     label_maps,
     predict_logits,
@@ -43,8 +45,8 @@ class Classification(TaskType):
 
     def train_features(self, examples, tokenizer, spec, settings: TrainingConfig) -> list[dict]:
         label_to_id, _ = label_maps(spec)
-        encoded = encode_classification(examples, tokenizer, label_to_id, settings.max_seq_length)
-        return feature_rows(encoded)
+        encode = partial(encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
@@ -53,7 +55,8 @@ class Classification(TaskType):
         """One label name per example; examples without a gold label (``None``) are predicted too."""
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "label", lambda example: id_to_label[0])
-        features = feature_rows(encode_classification(examples, tokenizer, label_to_id, settings.max_seq_length))
+        encode = partial(encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        features = feature_rows(encode_in_chunks(encode, examples, f"{spec.task}/{language}"))
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
         )

@@ -3,6 +3,7 @@ CommonsenseQA, XCOPA."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from sweeper.metrics.classification import accuracy
 from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
+    encode_in_chunks,
     feature_rows,
     predict_logits,
     register,
@@ -39,7 +41,8 @@ class MultipleChoice(TaskType):
         return {"num_labels": 1}
 
     def train_features(self, examples, tokenizer, spec, settings) -> list[dict]:
-        return feature_rows(encode_multiple_choice(examples, tokenizer, settings.max_seq_length))
+        encode = partial(encode_multiple_choice, tokenizer=tokenizer, max_seq_length=settings.max_seq_length)
+        return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForMultipleChoice(tokenizer), tokenizer)

@@ -34,6 +34,7 @@ from sweeper.config import TrainingConfig
 from sweeper.data.formats._io import iter_lines
 from sweeper.data.formats.retrieval import BuccCorpus
 from sweeper.errors import ConfigError, DataFormatError
+from sweeper.progress_bars import Progress
 from sweeper.metrics.classification import accuracy
 from sweeper.metrics.retrieval import (
     apply_threshold,
@@ -82,7 +83,8 @@ def embed_sentences(
 
     Sentences are sorted by length so that batches carry little padding; padding is masked out
     of both attention and pooling, so the result does not depend on ``batch_size`` (beyond
-    floating-point noise).
+    floating-point noise). A progress bar (:class:`sweeper.progress_bars.Progress`) appears
+    when embedding takes longer than its interval (e.g. a full BUCC corpus).
 
     Args:
         model: a ``transformers`` encoder (``AutoModel``) that returns ``hidden_states``.
@@ -103,12 +105,14 @@ def embed_sentences(
     order = sorted(range(len(sentences)), key=lambda index: -len(input_ids[index]))
     collator = DataCollatorWithPadding(tokenizer)
     embeddings = np.empty((len(sentences), model.config.hidden_size), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = {key: value.to(device) for key, value in collator([{"input_ids": input_ids[row]} for row in rows]).items()}
-        hidden = model(**batch, output_hidden_states=True).hidden_states[layer].float()
-        pooled = mean_pool(hidden, batch["attention_mask"].to(hidden.dtype))
-        embeddings[rows] = pooled.cpu().numpy()
+    with Progress("embedding", len(sentences), "sentence") as progress:
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = {key: value.to(device) for key, value in collator([{"input_ids": input_ids[row]} for row in rows]).items()}
+            hidden = model(**batch, output_hidden_states=True).hidden_states[layer].float()
+            pooled = mean_pool(hidden, batch["attention_mask"].to(hidden.dtype))
+            embeddings[rows] = pooled.cpu().numpy()
+            progress.advance(len(rows))
     return embeddings
 
 

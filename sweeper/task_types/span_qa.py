@@ -6,11 +6,13 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
+from sweeper.config import TrainingConfig
 from sweeper.data.features import prepare_qa_eval_features, prepare_qa_train_features
 from sweeper.data.formats._io import load_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
@@ -20,6 +22,7 @@ from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
+    encode_in_chunks,
     feature_rows,
     predict_logits,
     register,
@@ -112,20 +115,16 @@ class SpanQA(TaskType):
             ValueError: a question has no answer but the task is not ``unanswerable``.
         """
         _check_answerable(examples, spec)
-        return feature_rows(
-            prepare_qa_train_features(
-                examples, tokenizer, settings.max_seq_length, settings.doc_stride, settings.max_query_length
-            )
-        )
+        encode = partial(prepare_qa_train_features, tokenizer=tokenizer, **_window_settings(settings))
+        return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
 
     def predict(self, model, tokenizer, examples, spec, settings, language) -> dict[str, str] | UnanswerablePredictions:
         """``{question_id: answer_text}``, or :class:`UnanswerablePredictions` for ``unanswerable`` tasks."""
-        columns = prepare_qa_eval_features(
-            examples, tokenizer, settings.max_seq_length, settings.doc_stride, settings.max_query_length
-        )
+        encode = partial(prepare_qa_eval_features, tokenizer=tokenizer, **_window_settings(settings))
+        columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
         features = feature_rows(columns)
         start, end = predict_logits(
             model,
@@ -248,3 +247,9 @@ def _pad(rows: list[np.ndarray]) -> np.ndarray:
     for index, row in enumerate(rows):
         padded[index, : len(row)] = row
     return padded
+
+
+def _window_settings(settings: TrainingConfig) -> dict[str, int]:
+    """The QA window lengths of ``settings`` (tokens), as the featurizers' keyword arguments."""
+    return {"max_seq_length": settings.max_seq_length, "doc_stride": settings.doc_stride,
+            "max_query_length": settings.max_query_length}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
     classifier_kwargs,
+    encode_in_chunks,
     feature_rows,
     label_maps,
     predict_logits,
@@ -47,7 +49,8 @@ class TokenTagging(TaskType):
 
     def train_features(self, examples, tokenizer, spec, settings) -> list[dict]:
         label_to_id, _ = label_maps(spec)
-        return feature_rows(align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length))
+        encode = partial(align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
@@ -56,7 +59,8 @@ class TokenTagging(TaskType):
         """One label per word; sentences without gold tags (``None``, XTREME test files) are predicted too."""
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "tags", lambda example: [id_to_label[0]] * len(example["tokens"]))
-        columns = align_tagging_labels(examples, tokenizer, label_to_id, settings.max_seq_length)
+        encode = partial(align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
         features = feature_rows(columns)
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=True

@@ -249,6 +249,20 @@ def test_encoders_live_in_the_shared_stage_cache_and_a_second_sweep_reuses_them(
     assert run_intermediate_phase(second) == {"anli": "cached"}, "nothing to train: no Tune experiment is started"
 
 
+@pytest.mark.slow
+def test_progress_view_ends_each_stage_with_counts_matching_mlflow(smoke):
+    _, printed, _, _, children = smoke
+    finals = [line for line in printed.splitlines() if line.endswith(" elapsed, finished")]
+    assert [line.split(":")[0] for line in finals] == ["intermediate", "target"]
+    assert finals[0].startswith("intermediate: 0 pending, 0 running, 1 done, 0 early-stopped, 0 failed | best dev: anli ")
+    counts = {status: int(number) for number, status in (part.split(" ", 1) for part in finals[1].split(" | ")[0].removeprefix("target: ").split(", "))}
+    outcomes = [run.data.tags["asha_outcome"] for run in children if run.data.tags["stage"] == "target"]
+    assert counts == {"pending": 0, "running": 0, "done": outcomes.count("completed"),
+                      "early-stopped": outcomes.count("early_stopped"), "failed": 0}
+    assert "best dev: panx " in finals[1] and " · tydiqa " in finals[1]
+    assert "Trial status" not in printed, "Tune's own trial table is replaced by the progress view"
+
+
 def averages_of(rows: list[dict], target: str) -> list[dict]:
     return [row for row in rows if row["target_task"] == target and row["language"] == "avg"]
 
