@@ -1,5 +1,7 @@
 """Grouped ASHA driven with synthetic results, no training (Ray Tune's AsyncHyperBandSuite style)."""
 
+import json
+
 import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
@@ -83,3 +85,105 @@ def test_the_scheduler_remembers_which_trials_it_stopped():
     asha.on_trial_result(None, trials[1], result(1, 70.0))
     asha.on_trial_result(None, trials[2], result(1, 90.0))
     assert asha.stopped_trial_ids == {"t1"}, "only the trial ASHA stopped, not those that went on"
+
+
+def persisted(path, group_by=("target_task",)):
+    return GroupedASHAScheduler(
+        group_by=group_by, time_attr="evaluation", metric="score", mode="max", grace_period=1, max_t=4,
+        reduction_factor=2, state_path=path,
+    )
+
+
+# Two groups of four trials; each step is (trial index, evaluation, score). Scores are chosen so
+# that later decisions depend on rung values recorded before the crash point.
+TRIALS = [("a0", "panx"), ("a1", "panx"), ("a2", "panx"), ("a3", "panx"), ("b0", "xnli"), ("b1", "xnli")]
+STEPS = [
+    (0, 1, 50.0), (4, 1, 70.0), (1, 1, 60.0), (5, 1, 60.0), (0, 2, 55.0), (1, 2, 65.0),
+    # crash after these six results
+    (2, 1, 40.0), (3, 1, 62.0), (3, 2, 58.0), (1, 3, 66.0), (5, 2, 80.0), (2, 2, 90.0), (3, 3, 70.0),
+]
+CRASH_AFTER = 6
+
+
+def fresh_trials():
+    return [trial(trial_id, target_task=target) for trial_id, target in TRIALS]
+
+
+def drive(asha, trials, steps):
+    """Feed ``steps`` to ``asha``; a stopped trial reports nothing more (as under Tune)."""
+    decisions = []
+    for index, evaluation, score in steps:
+        if trials[index].trial_id in asha.stopped_trial_ids:
+            continue
+        decisions.append((trials[index].trial_id, evaluation, asha.on_trial_result(None, trials[index], result(evaluation, score))))
+    return decisions
+
+
+def test_a_restarted_scheduler_decides_as_an_uninterrupted_one(tmp_path):
+    uninterrupted = scheduler()
+    trials = fresh_trials()
+    for t in trials:
+        uninterrupted.on_trial_add(None, t)
+    expected = drive(uninterrupted, trials, STEPS)
+    assert any(decision == TrialScheduler.STOP for *_, decision in expected[CRASH_AFTER:]), "the tail must prune"
+
+    path = tmp_path / "asha_state.json"
+    before = persisted(path)
+    trials = fresh_trials()
+    for t in trials:
+        before.on_trial_add(None, t)
+    decisions = drive(before, trials, STEPS[:CRASH_AFTER])
+    del before  # the driver dies; only the state file survives
+
+    after = persisted(path)  # what Tuner.restore hands back: a scheduler that has seen nothing
+    restored = fresh_trials()
+    for t in restored:  # Tune re-adds every trial of the restored experiment
+        after.on_trial_add(None, t)
+    decisions += drive(after, restored, STEPS[CRASH_AFTER:])
+    assert decisions == expected
+    assert after.rung_history() == uninterrupted.rung_history()
+    assert after.stopped_trial_ids == uninterrupted.stopped_trial_ids
+
+
+def test_without_the_state_file_a_restarted_scheduler_would_decide_differently(tmp_path):
+    """The control case: the crash point matters, so the test above can fail."""
+    uninterrupted = scheduler()
+    trials = fresh_trials()
+    for t in trials:
+        uninterrupted.on_trial_add(None, t)
+    expected = drive(uninterrupted, trials, STEPS)
+    forgetful = scheduler()
+    restored = fresh_trials()
+    for t in restored:
+        forgetful.on_trial_add(None, t)
+    assert drive(forgetful, restored, STEPS[CRASH_AFTER:]) != expected[CRASH_AFTER:]
+
+
+def test_a_trial_stopped_before_the_crash_stays_stopped(tmp_path):
+    path = tmp_path / "asha_state.json"
+    before = persisted(path)
+    trials = fresh_trials()[:2]
+    for t in trials:
+        before.on_trial_add(None, t)
+    before.on_trial_result(None, trials[0], result(1, 80.0))
+    assert before.on_trial_result(None, trials[1], result(1, 10.0)) == TrialScheduler.STOP
+    after = persisted(path)
+    for t in fresh_trials()[:2]:
+        after.on_trial_add(None, t)
+    # Tune's snapshot may predate the stop, so the restored trial runs and reports again.
+    assert after.on_trial_result(None, trials[1], result(2, 99.0)) == TrialScheduler.STOP
+    assert after.stopped_trial_ids == {"a1"}
+
+
+def test_the_state_file_is_replaced_whole_and_a_fresh_sweep_resets_it(tmp_path):
+    path = tmp_path / "asha_state.json"
+    asha = persisted(path)
+    t = trial("a0", target_task="panx")
+    asha.on_trial_add(None, t)
+    asha.on_trial_result(None, t, result(1, 50.0))
+    state = json.loads(path.read_text())
+    assert state["trial_groups"] == {"a0": ["panx"]}
+    assert [1, {"a0": 50.0}] in state["groups"][0]["rungs"]
+    assert not list(tmp_path.glob("*.tmp")), "written to a temporary file, then renamed"
+    persisted(path).reset_state()
+    assert not path.exists()
