@@ -8,6 +8,7 @@ typed objects.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 TIME_ATTR = "evaluation"  # Tune time_attr: count of English-dev evaluations
@@ -21,7 +22,32 @@ def stage_worker(loop_config: dict) -> None:
     (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
     ``output_dir``, ``encoder_dir`` (intermediate), ``zero_shot`` (target), ``tracking_uri``,
     ``run_id``.
+
+    A retried or restored trial's Train run hands its workers the latest checkpoint reported
+    here (``ray.train.get_checkpoint``): training resumes from it.
     """
+    from sweeper.registry import TaskSpec
+
+    stage, run_id = loop_config["stage"], loop_config["run_id"]
+    task = TaskSpec.model_validate(loop_config["task"])
+    with _resume_checkpoint() as resume_from:
+        _run_stage(loop_config, stage, run_id, task, resume_from)
+
+
+@contextmanager
+def _resume_checkpoint():
+    """The folder of this Train run's latest checkpoint (a retried or restored trial), else ``None``."""
+    import ray.train
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as folder:
+        yield Path(folder)
+
+
+def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Path | None) -> None:
     import shutil
 
     import ray.train
@@ -29,7 +55,6 @@ def stage_worker(loop_config: dict) -> None:
     from sweeper.config import TrainingConfig, ZeroShotConfig
     from sweeper.metrics.xtreme import task_score
     from sweeper.plan import zero_shot_languages
-    from sweeper.registry import TaskSpec
     from sweeper.stages import (
         StageInputs,
         is_main_process,
@@ -39,8 +64,6 @@ def stage_worker(loop_config: dict) -> None:
     )
     from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
-    stage, run_id = loop_config["stage"], loop_config["run_id"]
-    task = TaskSpec.model_validate(loop_config["task"])
     inputs = StageInputs(
         model_source=loop_config["model_source"],
         init_from=Path(loop_config["init_from"]) if loop_config["init_from"] else None,
@@ -48,14 +71,21 @@ def stage_worker(loop_config: dict) -> None:
         settings=TrainingConfig.model_validate(loop_config["settings"]),
         data_dir=Path(loop_config["data_dir"]) if loop_config["data_dir"] else None,
         output_dir=Path(loop_config["output_dir"]),
+        resume_from=resume_from,
     )
     tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
 
     def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
+        """Nothing: an evaluation is logged and reported with the checkpoint saved right after it."""
+
+    def on_checkpoint(evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
+        """Log the evaluation, then report it to Tune with the checkpoint a retry resumes from."""
+        checkpoint = None
         if tracker is not None:
             keyed = {metric_key(stage, task.task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
             tracker.log_metrics(run_id, keyed, step)
-        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
+            checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir)
+        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]}, checkpoint=checkpoint)
 
     def log_zero_shot(zero_shot) -> float:
         """Log per-language, average and XTREME task-score metrics and the predictions; return the score."""
@@ -90,12 +120,12 @@ def stage_worker(loop_config: dict) -> None:
         ray.train.report(final)
         return
     if stage == "intermediate":
-        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation)
+        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation, on_checkpoint)
         if tracker is not None:
             tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
         return
     zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
-    result, zero_shot, best_model_dir = run_target_stage(inputs, zero_shot_config, on_evaluation)
+    result, zero_shot, best_model_dir = run_target_stage(inputs, zero_shot_config, on_evaluation, on_checkpoint)
     final = {METRIC: result.best_score}
     if tracker is not None:
         tracker.log_metrics(run_id, {SELECTION_KEY: result.best_score})

@@ -40,7 +40,7 @@ class GroupedASHAScheduler(FIFOScheduler):
         state_path: JSON file the state is written to after each decision (write to a temporary
             file, then rename, so a crash leaves the previous state whole) and read from on the
             first call after construction or unpickling by ``Tuner.restore``; ``None``: nothing
-            is persisted. A fresh sweep must remove a stale file first (:meth:`reset_state`).
+            is persisted. A fresh sweep must remove a stale file first.
 
     Trials that reach ``max_t`` are not stopped by the scheduler (``stop_last_trials=False``):
     they finish by themselves and then run their zero-shot evaluation. A trial once stopped is
@@ -78,11 +78,6 @@ class GroupedASHAScheduler(FIFOScheduler):
         self._stopped: set[str] = set()
         self._state_path = Path(state_path) if state_path is not None else None
         self._state_loaded = False
-
-    def reset_state(self) -> None:
-        """Remove the state file of a previous sweep in the same output folder."""
-        if self._state_path is not None:
-            self._state_path.unlink(missing_ok=True)
 
     def _group_scheduler(self, group: tuple) -> AsyncHyperBandScheduler:
         if group not in self._groups:
@@ -203,3 +198,12 @@ class GroupedASHAScheduler(FIFOScheduler):
         with open(checkpoint_path, "rb") as file:
             self.__dict__.update(pickle.load(file))
 
+
+
+def saved_stopped_trial_ids(state_path: Path) -> frozenset[str]:
+    """The trials a :class:`GroupedASHAScheduler` with ``state_path`` has stopped so far, read from
+    its state file (empty when there is none). The driver reads this after a restored experiment,
+    whose scheduler Tune unpickled, and a restored trial checks it before training again."""
+    if not state_path.is_file():
+        return frozenset()
+    return frozenset(json.loads(state_path.read_text(encoding="utf-8"))["stopped"])

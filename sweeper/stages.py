@@ -36,7 +36,7 @@ from sweeper.plan import (
 )
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.task_types import get_task_type
-from sweeper.training import EvaluationCallback, StageResult, train_stage
+from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class StageInputs:
         settings: its hyperparameters.
         data_dir: local data root, or ``None`` for the Hub.
         output_dir: folder this stage owns (created if missing).
+        resume_from: a Trainer checkpoint of an interrupted run of this same stage to continue
+            from (``None``: train from the start).
     """
 
     model_source: str
@@ -59,6 +61,7 @@ class StageInputs:
     settings: TrainingConfig
     data_dir: Path | None
     output_dir: Path
+    resume_from: Path | None = None
 
 
 def _load(inputs: StageInputs):
@@ -78,13 +81,14 @@ def _with_labels(inputs: StageInputs) -> StageInputs:
     return dataclasses.replace(inputs, task=resolve_labels(inputs.task, inputs.data_dir))
 
 
-def _train(inputs: StageInputs, on_evaluation: EvaluationCallback):
+def _train(inputs: StageInputs, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None):
     task_type, tokenizer, model = _load(inputs)
     train_examples = load_split(inputs.task, "train", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_train_examples)
     dev_examples = load_split(inputs.task, "dev", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_dev_examples)
     inputs.output_dir.mkdir(parents=True, exist_ok=True)
     result = train_stage(
-        model, tokenizer, task_type, inputs.task, train_examples, dev_examples, inputs.settings, inputs.output_dir, on_evaluation
+        model, tokenizer, task_type, inputs.task, train_examples, dev_examples, inputs.settings, inputs.output_dir,
+        on_evaluation, on_checkpoint, inputs.resume_from,
     )
     return task_type, tokenizer, model, result
 
@@ -94,14 +98,16 @@ def is_main_process() -> bool:
     return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
-def run_intermediate_stage(inputs: StageInputs, encoder_dir: Path, on_evaluation: EvaluationCallback) -> StageResult:
+def run_intermediate_stage(
+    inputs: StageInputs, encoder_dir: Path, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None = None
+) -> StageResult:
     """Train the intermediate task and save the best model's encoder (no head) to ``encoder_dir``.
 
     The folder is written under a temporary name and renamed at the end, with
     ``encoder_complete.json`` inside, so a crash never leaves a half-written encoder that a
     target stage could pick up. Only the main process writes.
     """
-    _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation)
+    _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation, on_checkpoint)
     if not is_main_process():
         return result
     staging = encoder_dir.with_name(encoder_dir.name + ".partial")
@@ -134,7 +140,10 @@ class ZeroShotResult:
 
 
 def run_target_stage(
-    inputs: StageInputs, zero_shot: ZeroShotConfig, on_evaluation: EvaluationCallback
+    inputs: StageInputs,
+    zero_shot: ZeroShotConfig,
+    on_evaluation: EvaluationCallback,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> tuple[StageResult, ZeroShotResult | None, Path | None]:
     """Train the target task from the given encoder, then evaluate zero-shot.
 
@@ -144,7 +153,7 @@ def run_target_stage(
         one, zero-shot is skipped and ``None`` stands for the last two.
     """
     inputs = _with_labels(inputs)
-    _, tokenizer, model, result = _train(inputs, on_evaluation)
+    _, tokenizer, model, result = _train(inputs, on_evaluation, on_checkpoint)
     if not is_main_process():
         return result, None, None
     best_dir = inputs.output_dir / "best_model"

@@ -2,8 +2,10 @@
 
 The trainer's ``evaluate`` is replaced, as HF's ``trainer_qa.py`` does, by the task type's own
 scoring on the English dev subset, so that QA post-processing and seqeval run inside the
-training loop. Every evaluation calls ``on_evaluation`` (the Ray/MLflow adapters hook in
-there); the best checkpoint by ``score`` is restored at the end (jiant: best model restored).
+training loop. Every evaluation calls ``on_evaluation`` and every checkpoint saved right after it
+calls ``on_checkpoint`` (the Ray/MLflow adapters hook in there); the best checkpoint by ``score``
+is restored at the end (jiant: best model restored). A run can resume from a saved checkpoint
+(``resume_from``): evaluations keep counting from the checkpoint's trainer state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from sweeper.config import TrainingConfig
 from sweeper.registry import TaskSpec
@@ -27,6 +30,9 @@ logger = logging.getLogger(__name__)
 #: ``on_evaluation(evaluation, step, metrics)``: ``evaluation`` counts from 1 (Tune ``time_attr``),
 #: ``step`` is the optimizer step, ``metrics`` are 0–100 with ``score`` the selection metric.
 EvaluationCallback = Callable[[int, int, dict[str, float]], None]
+#: ``on_checkpoint(evaluation, step, metrics, checkpoint_dir)``: called after the Trainer saved the
+#: full checkpoint (model, optimizer, scheduler, RNG, trainer state) of that evaluation's step.
+CheckpointCallback = Callable[[int, int, dict[str, float], Path], None]
 
 
 @dataclass
@@ -57,16 +63,29 @@ class _TaskEvaluationTrainer(Trainer):
 
 
 class _ReportEvaluations(TrainerCallback):
-    def __init__(self, on_evaluation: EvaluationCallback, result: StageResult):
+    """Keeps ``result`` in step with the evaluations in the trainer state's log history (which a
+    resumed run restores from its checkpoint) and calls the evaluation and checkpoint callbacks."""
+
+    def __init__(self, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None, result: StageResult):
         self._on_evaluation = on_evaluation
+        self._on_checkpoint = on_checkpoint
         self._result = result
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        scores = {key.removeprefix("eval_"): value for key, value in (metrics or {}).items()}
-        self._result.history.append((state.global_step, scores))
-        if scores["score"] > self._result.best_score:
-            self._result.best_score, self._result.best_step = scores["score"], state.global_step
-        self._on_evaluation(len(self._result.history), state.global_step, scores)
+        self._result.history[:] = [
+            (entry["step"], {key.removeprefix("eval_"): value for key, value in entry.items() if key.startswith("eval_")})
+            for entry in state.log_history
+            if "eval_score" in entry
+        ]
+        best_index = max(range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index))
+        self._result.best_step, best = self._result.history[best_index]
+        self._result.best_score = best["score"]
+        self._on_evaluation(len(self._result.history), state.global_step, self._result.history[-1][1])
+
+    def on_save(self, args, state, control, **kwargs):
+        if self._on_checkpoint is not None and self._result.history and self._result.history[-1][0] == state.global_step:
+            checkpoint_dir = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            self._on_checkpoint(len(self._result.history), state.global_step, self._result.history[-1][1], checkpoint_dir)
 
 
 def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_size: int = 1) -> int:
@@ -87,6 +106,8 @@ def train_stage(
     settings: TrainingConfig,
     output_dir: Path,
     on_evaluation: EvaluationCallback,
+    on_checkpoint: CheckpointCallback | None = None,
+    resume_from: Path | None = None,
 ) -> StageResult:
     """Train ``model`` on ``train_examples``, evaluating on ``dev_examples`` every ``eval_steps``.
 
@@ -95,6 +116,12 @@ def train_stage(
     (jiant recipe, xtreme_reference.md §4). When the run is shorter than ``eval_steps``, the
     single evaluation happens at its last step. The best model by ``score`` is loaded back into
     ``model`` at the end; intermediate Trainer checkpoints under ``output_dir`` are removed.
+
+    Each evaluation is followed by a full checkpoint (``on_checkpoint`` gets its folder; it is
+    deleted when the next one is saved, unless it holds the best model). ``resume_from``: a
+    checkpoint folder of this same run (``Trainer.train(resume_from_checkpoint=...)``): training
+    continues at its step with its optimizer, scheduler and RNG states, and evaluations keep
+    their numbers; ``history`` then also holds the evaluations made before it.
 
     Raises:
         ValueError: no training features could be built from ``train_examples``.
@@ -133,7 +160,6 @@ def train_stage(
         save_strategy="steps",
         save_steps=eval_steps,
         save_total_limit=1,
-        save_only_model=True,
         load_best_model_at_end=True,
         metric_for_best_model="score",
         greater_is_better=True,
@@ -154,10 +180,10 @@ def train_stage(
         train_dataset=train_features,
         eval_dataset=dev_examples,
         data_collator=task_type.collator(tokenizer),
-        callbacks=[_ReportEvaluations(on_evaluation, result)],
+        callbacks=[_ReportEvaluations(on_evaluation, on_checkpoint, result)],
         evaluate_fn=evaluate,
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if (output_dir / "trainer").exists():
         shutil.rmtree(output_dir / "trainer")
     return result

@@ -6,7 +6,7 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 
 
 def scheduler(group_by=("target_task",)):
@@ -175,7 +175,7 @@ def test_a_trial_stopped_before_the_crash_stays_stopped(tmp_path):
     assert after.stopped_trial_ids == {"a1"}
 
 
-def test_the_state_file_is_replaced_whole_and_a_fresh_sweep_resets_it(tmp_path):
+def test_the_state_file_is_replaced_whole(tmp_path):
     path = tmp_path / "asha_state.json"
     asha = persisted(path)
     t = trial("a0", target_task="panx")
@@ -185,5 +185,8 @@ def test_the_state_file_is_replaced_whole_and_a_fresh_sweep_resets_it(tmp_path):
     assert state["trial_groups"] == {"a0": ["panx"]}
     assert [1, {"a0": 50.0}] in state["groups"][0]["rungs"]
     assert not list(tmp_path.glob("*.tmp")), "written to a temporary file, then renamed"
-    persisted(path).reset_state()
-    assert not path.exists()
+    assert saved_stopped_trial_ids(path) == frozenset()
+    asha.on_trial_add(None, trial("a1", target_task="panx"))
+    asha.on_trial_result(None, trial("a1", target_task="panx"), result(1, 10.0))
+    assert saved_stopped_trial_ids(path) == {"a1"}
+    assert saved_stopped_trial_ids(tmp_path / "none.json") == frozenset()

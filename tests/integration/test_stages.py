@@ -1,6 +1,7 @@
 """The three stages as plain functions (no Ray): tiny XLM-R, a few real examples per task."""
 
 import json
+import shutil
 
 import pytest
 from transformers import AutoModelForQuestionAnswering
@@ -79,3 +80,33 @@ def test_multiple_choice_intermediate_stage_on_real_rows(task_id, tiny_dir, data
     run_intermediate_stage(inputs, tmp_path / "encoder", lambda *args: evaluations.append(args))
     assert encoder_is_complete(tmp_path / "encoder")
     assert len(evaluations) == 1 and 0.0 <= evaluations[0][2]["accuracy"] <= 100.0
+
+
+def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_dir, data_dir, tmp_path):
+    """What a retried or restored trial does: continue from the checkpoint of evaluation 1 (on CPU
+    with a fixed seed, the resumed run's later evaluations and its best model equal the others)."""
+    settings = SETTINGS.model_copy(update={"max_steps": 6})
+    kept = tmp_path / "kept-checkpoint"
+    checkpoints = []
+
+    def keep_first(evaluation, step, metrics, checkpoint_dir):
+        checkpoints.append((evaluation, step, metrics, sorted(path.name for path in checkpoint_dir.iterdir())))
+        if evaluation == 1:
+            shutil.copytree(checkpoint_dir, kept)
+
+    full = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full")
+    evaluations = []
+    result, _, best_dir = run_target_stage(full, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+                                           lambda *args: evaluations.append(args), keep_first)
+    assert [(evaluation, step) for evaluation, step, *_ in checkpoints] == [(1, 2), (2, 4), (3, 6)]
+    assert [metrics for *_, metrics, _ in checkpoints] == [metrics for *_, metrics in evaluations]
+    assert {"optimizer.pt", "scheduler.pt", "trainer_state.json"} <= set(checkpoints[0][3]), "a full checkpoint to resume from"
+
+    resumed = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "resumed", resume_from=kept)
+    resumed_evaluations = []
+    resumed_result, _, resumed_best = run_target_stage(resumed, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+                                                       lambda *args: resumed_evaluations.append(args))
+    assert resumed_evaluations == evaluations[1:], "evaluations 2 and 3 again, numbered as before, same scores"
+    assert resumed_result.history == result.history, "the history before the checkpoint comes with it"
+    assert (resumed_result.best_score, resumed_result.best_step) == (result.best_score, result.best_step)
+    assert (resumed_best / "model.safetensors").read_bytes() == (best_dir / "model.safetensors").read_bytes()
