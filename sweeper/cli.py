@@ -1,4 +1,4 @@
-"""The ``sweeper`` command line: ``run``, ``report``, ``compare``, ``score``, ``tasks``.
+"""The ``sweeper`` command line: ``run``, ``resume``, ``plan``, ``report``, ``compare``, ``score``, ``tasks``.
 
 User errors (bad configuration, unknown task, missing data) exit with code 2 and a message
 that says what to fix, before any trial starts and before anything is written to MLflow.
@@ -58,6 +58,31 @@ def run(
         from sweeper.driver import run_sweep
 
         outcome = run_sweep(sweep, data_dir, output or Path("runs") / sweep.name, ray_address)
+    except SweeperError as error:
+        _fail(error)
+    console.print(Markdown(outcome.report_markdown))
+    console.print(f"\nOutput: {outcome.output_dir}   MLflow: {outcome.record.tracking_uri}")
+
+
+@app.command()
+def resume(
+    output_dir: Annotated[Path, typer.Argument(help="Output folder of an interrupted `sweeper run`.")],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar=DATA_DIR_ENV, help="Local data root (default: the one the sweep was started with)."),
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
+) -> None:
+    """Continue an interrupted sweep without re-running finished trials, then print the report.
+
+    Uses the configuration and MLflow parent run that `run` saved in OUTPUT_DIR; unfinished
+    trials go on from their last checkpoint in their own MLflow runs. A finished sweep's report
+    is printed as is.
+    """
+    from sweeper.driver import resume_sweep
+
+    try:
+        outcome = resume_sweep(output_dir, ray_address, data_dir)
     except SweeperError as error:
         _fail(error)
     console.print(Markdown(outcome.report_markdown))

@@ -71,15 +71,22 @@ class _ReportEvaluations(TrainerCallback):
         self._on_checkpoint = on_checkpoint
         self._result = result
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def _sync(self, state) -> None:
         self._result.history[:] = [
             (entry["step"], {key.removeprefix("eval_"): value for key, value in entry.items() if key.startswith("eval_")})
             for entry in state.log_history
             if "eval_score" in entry
         ]
-        best_index = max(range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index))
-        self._result.best_step, best = self._result.history[best_index]
-        self._result.best_score = best["score"]
+        if self._result.history:
+            best_index = max(range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index))
+            self._result.best_step, best = self._result.history[best_index]
+            self._result.best_score = best["score"]
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._sync(state)  # a resumed run: the evaluations before its checkpoint (it may need no more)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self._sync(state)
         self._on_evaluation(len(self._result.history), state.global_step, self._result.history[-1][1])
 
     def on_save(self, args, state, control, **kwargs):

@@ -86,13 +86,13 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_di
     """What a retried or restored trial does: continue from the checkpoint of evaluation 1 (on CPU
     with a fixed seed, the resumed run's later evaluations and its best model equal the others)."""
     settings = SETTINGS.model_copy(update={"max_steps": 6})
-    kept = tmp_path / "kept-checkpoint"
+    kept, kept_last = tmp_path / "kept-checkpoint", tmp_path / "kept-last-checkpoint"
     checkpoints = []
 
     def keep_first(evaluation, step, metrics, checkpoint_dir):
         checkpoints.append((evaluation, step, metrics, sorted(path.name for path in checkpoint_dir.iterdir())))
-        if evaluation == 1:
-            shutil.copytree(checkpoint_dir, kept)
+        if evaluation in (1, 3):
+            shutil.copytree(checkpoint_dir, kept if evaluation == 1 else kept_last)
 
     full = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full")
     evaluations = []
@@ -110,3 +110,11 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_di
     assert resumed_result.history == result.history, "the history before the checkpoint comes with it"
     assert (resumed_result.best_score, resumed_result.best_step) == (result.best_score, result.best_step)
     assert (resumed_best / "model.safetensors").read_bytes() == (best_dir / "model.safetensors").read_bytes()
+
+    # Cut short after its last checkpoint (e.g. in zero-shot evaluation): nothing is left to train.
+    done = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full", resume_from=kept_last)
+    done_evaluations = []
+    done_result, _, _ = run_target_stage(done, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+                                         lambda *args: done_evaluations.append(args))
+    assert done_evaluations == [] and done_result.history == result.history
+    assert (done_result.best_score, done_result.best_step) == (result.best_score, result.best_step)
