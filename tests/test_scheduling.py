@@ -105,8 +105,12 @@ STEPS = [
 CRASH_AFTER = 6
 
 
-def fresh_trials():
-    return [trial(trial_id, target_task=target) for trial_id, target in TRIALS]
+def with_trials(asha):
+    """``asha`` with the trials of :data:`TRIALS` added (as Tune adds them, also on restore)."""
+    trials = [trial(trial_id, target_task=target) for trial_id, target in TRIALS]
+    for t in trials:
+        asha.on_trial_add(None, t)
+    return asha, trials
 
 
 def drive(asha, trials, steps):
@@ -119,57 +123,38 @@ def drive(asha, trials, steps):
     return decisions
 
 
+def uninterrupted_decisions():
+    uninterrupted, trials = with_trials(scheduler())
+    return uninterrupted, drive(uninterrupted, trials, STEPS)
+
+
 def test_a_restarted_scheduler_decides_as_an_uninterrupted_one(tmp_path):
-    uninterrupted = scheduler()
-    trials = fresh_trials()
-    for t in trials:
-        uninterrupted.on_trial_add(None, t)
-    expected = drive(uninterrupted, trials, STEPS)
+    uninterrupted, expected = uninterrupted_decisions()
     assert any(decision == TrialScheduler.STOP for *_, decision in expected[CRASH_AFTER:]), "the tail must prune"
 
     path = tmp_path / "asha_state.json"
-    before = persisted(path)
-    trials = fresh_trials()
-    for t in trials:
-        before.on_trial_add(None, t)
-    decisions = drive(before, trials, STEPS[:CRASH_AFTER])
-    del before  # the driver dies; only the state file survives
-
-    after = persisted(path)  # what Tuner.restore hands back: a scheduler that has seen nothing
-    restored = fresh_trials()
-    for t in restored:  # Tune re-adds every trial of the restored experiment
-        after.on_trial_add(None, t)
+    decisions = drive(*with_trials(persisted(path)), STEPS[:CRASH_AFTER])
+    # The driver dies; only the state file survives. Tuner.restore hands back a scheduler that
+    # has seen nothing, and Tune re-adds every trial of the restored experiment.
+    after, restored = with_trials(persisted(path))
     decisions += drive(after, restored, STEPS[CRASH_AFTER:])
     assert decisions == expected
     assert after.rung_history() == uninterrupted.rung_history()
     assert after.stopped_trial_ids == uninterrupted.stopped_trial_ids
 
 
-def test_without_the_state_file_a_restarted_scheduler_would_decide_differently(tmp_path):
+def test_without_the_state_file_a_restarted_scheduler_would_decide_differently():
     """The control case: the crash point matters, so the test above can fail."""
-    uninterrupted = scheduler()
-    trials = fresh_trials()
-    for t in trials:
-        uninterrupted.on_trial_add(None, t)
-    expected = drive(uninterrupted, trials, STEPS)
-    forgetful = scheduler()
-    restored = fresh_trials()
-    for t in restored:
-        forgetful.on_trial_add(None, t)
-    assert drive(forgetful, restored, STEPS[CRASH_AFTER:]) != expected[CRASH_AFTER:]
+    _, expected = uninterrupted_decisions()
+    assert drive(*with_trials(scheduler()), STEPS[CRASH_AFTER:]) != expected[CRASH_AFTER:]
 
 
 def test_a_trial_stopped_before_the_crash_stays_stopped(tmp_path):
     path = tmp_path / "asha_state.json"
-    before = persisted(path)
-    trials = fresh_trials()[:2]
-    for t in trials:
-        before.on_trial_add(None, t)
+    before, trials = with_trials(persisted(path))
     before.on_trial_result(None, trials[0], result(1, 80.0))
     assert before.on_trial_result(None, trials[1], result(1, 10.0)) == TrialScheduler.STOP
-    after = persisted(path)
-    for t in fresh_trials()[:2]:
-        after.on_trial_add(None, t)
+    after, _ = with_trials(persisted(path))
     # Tune's snapshot may predate the stop, so the restored trial runs and reports again.
     assert after.on_trial_result(None, trials[1], result(2, 99.0)) == TrialScheduler.STOP
     assert after.stopped_trial_ids == {"a1"}
