@@ -128,6 +128,7 @@ def test_kill_9_then_resume_finishes_without_rerunning_finished_trials(tmp_path,
                 break
         assert interrupted.returncode == -signal.SIGKILL, "the driver was killed in its target phase: " + logs["interrupted"].read_text()[-3000:]
         running_at_kill = {r.info.run_id for r in runs if r.info.status == "RUNNING"}
+        logged_at_kill = {run_id: [m.step for m in client.get_metric_history(run_id, "target/panx/en/dev/f1")] for run_id in running_at_kill}
         assert any(r.data.tags.get("stage") == "target" for r in runs if r.info.run_id in running_at_kill), \
             "some target trial was cut short"
         resume_output = finish(sweeper(logs["resume"], "resume", str(interrupted_output)), logs["resume"])
@@ -152,6 +153,7 @@ def test_kill_9_then_resume_finishes_without_rerunning_finished_trials(tmp_path,
     for run_id in running_at_kill:  # continued in its own run, from its last checkpoint: no evaluation twice
         steps = [m.step for m in client.get_metric_history(run_id, "target/panx/en/dev/f1")]
         assert steps == sorted(set(steps)), f"run {run_id} logged an evaluation twice: {steps}"
+        assert steps[: len(logged_at_kill[run_id])] == logged_at_kill[run_id]
     assert "panx: selected intermediate task" in resume_output
 
     _, reference_client, reference_runs = children(reference_output)
