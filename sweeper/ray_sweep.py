@@ -21,8 +21,8 @@ that grouped ASHA already stopped, does not train again.
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +50,7 @@ from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.search import tune_search
 from sweeper.selection import NO_SELECTION, TARGET_DEV
-from sweeper.tracking import Tracker
+from sweeper.tracking import SELECTION_KEY, Tracker
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
 WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
@@ -124,10 +124,15 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
     tracker = Tracker(context.tracking_uri)
     trial_id = _trial_id()
     existing = tracker.find_child(context.experiment_id, context.parent_run_id, trial_id)
+    # Tune's experiment snapshot can predate a trial's end: such a trial does not train again. It
+    # reports its selection score (Tune requires the scheduler's metric in a trial's first result;
+    # without `time_attr`, ASHA records nothing new).
     if existing is not None and existing.data.tags.get("asha_outcome") == "completed":
-        return  # finished before the driver stopped (Tune's experiment snapshot predates that)
+        tune.report({METRIC: existing.data.metrics.get(SELECTION_KEY, math.nan)})
+        return
     if trial_id in saved_stopped_trial_ids(context.asha_state_path):
-        return  # grouped ASHA stopped it before the driver stopped; the driver closes its run
+        tune.report({METRIC: math.nan})  # grouped ASHA stopped it; the driver closes its run
+        return
     if existing is None:
         run_id = tracker.start_child(
             context.experiment_id, context.parent_run_id, name, {**tags, "ray_trial_id": trial_id}, params

@@ -120,9 +120,10 @@ def test_kill_9_then_resume_finishes_without_rerunning_finished_trials(tmp_path,
             if not (interrupted_output / "sweep.json").is_file():
                 continue
             _, client, runs = children(interrupted_output)
-            # FINISHED only: a FAILED run may be between two attempts (Tune retries it).
-            done = [r for r in runs if r.data.tags.get("stage") == "target" and r.info.status == "FINISHED"]
-            if done:
+            # FINISHED only: a FAILED run may be between two attempts (Tune retries it). Kill once
+            # a target trial has finished and another one is under way.
+            targets = [r for r in runs if r.data.tags.get("stage") == "target"]
+            if {"FINISHED", "RUNNING"} <= {r.info.status for r in targets}:
                 kill_tree(interrupted)
                 _, client, runs = children(interrupted_output)
                 finished_before = {r.info.run_id: snapshot(client, r) for r in runs if r.info.status == "FINISHED"}
