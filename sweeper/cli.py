@@ -1,4 +1,4 @@
-"""The ``sweeper`` command line: ``run``, ``report``, ``compare``, ``score``, ``tasks``.
+"""The ``sweeper`` command line: ``run``, ``resume``, ``plan``, ``report``, ``compare``, ``score``, ``tasks``.
 
 User errors (bad configuration, unknown task, missing data) exit with code 2 and a message
 that says what to fix, before any trial starts and before anything is written to MLflow.
@@ -66,6 +66,31 @@ def run(
 
 
 @app.command()
+def resume(
+    output_dir: Annotated[Path, typer.Argument(help="Output folder of an interrupted `sweeper run`.")],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar=DATA_DIR_ENV, help="Local data root (default: the one the sweep was started with)."),
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
+) -> None:
+    """Continue an interrupted sweep without re-running finished trials, then print the report.
+
+    Uses the configuration and MLflow parent run that `run` saved in OUTPUT_DIR; unfinished
+    trials go on from their last checkpoint in their own MLflow runs. A finished sweep's report
+    is printed as is.
+    """
+    from sweeper.driver import resume_sweep
+
+    try:
+        outcome = resume_sweep(output_dir, ray_address, data_dir)
+    except SweeperError as error:
+        _fail(error)
+    console.print(Markdown(outcome.report_markdown))
+    console.print(f"\nOutput: {outcome.output_dir}   MLflow: {outcome.record.tracking_uri}")
+
+
+@app.command()
 def plan(
     config: ConfigArgument,
     overrides: OverridesArgument = None,
@@ -130,13 +155,13 @@ def report(
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.report import to_markdown
+    from sweeper.driver import report_markdown
 
     try:
         [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
-    console.print(Markdown(to_markdown(built, f"sweeper report: {record.name}")))
+    console.print(Markdown(report_markdown(record, built)))
 
 
 def _points(value: float | None, signed: bool = False) -> str:

@@ -243,6 +243,9 @@ class ResourcesConfig(_Strict):
     gpus_per_worker: NonNegativeFloat = 0
     max_concurrent_trials: PositiveInt = 2
     controller_failure_limit: NonNegativeInt = 1
+    #: Tune retries of a failed trial (Tune ``FailureConfig(max_failures)``); each retry resumes
+    #: training from the trial's last checkpoint. 0: a failed trial stays failed.
+    max_failures: NonNegativeInt = 1
     #: how long a trial's Train worker group may wait for resources (seconds); Ray's 60 s default
     #: fails trials that start while a trial stopped by ASHA still releases its workers.
     worker_group_start_timeout_s: PositiveFloat = 600

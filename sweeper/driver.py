@@ -1,4 +1,4 @@
-"""``sweeper run`` and ``sweeper report``: validate, track, schedule, select, report."""
+"""``sweeper run``, ``sweeper resume`` and ``sweeper report``: validate, track, schedule, select, report."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.config import ReportConfig, SweepConfig, check_benchmark
+from sweeper.errors import ConfigError
+from sweeper.failures import failures_markdown, targets_without_results
 from sweeper.models.sources import resolve_model
 from sweeper.plan import validate_sweep
 from sweeper.report import Report, build_report, to_csv, to_markdown
 from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
-from sweeper.results import load_trial_records, selection_metrics
+from sweeper.results import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.selection import SEEDS_BEST, TrialRecord
-from sweeper.submission_export import write_submission_folder
 from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
+from sweeper.submission_export import write_submission_folder
 from sweeper.tracking import (
     SweepRecord,
     Tracker,
@@ -32,47 +34,51 @@ REPORT_HTML = "report.html"
 REPORT_PNG = "report_deltas.png"
 #: The parent run's artifact folder holding the report files.
 REPORT_ARTIFACTS = "report"
+#: The failed trials with their errors (a JSON list; also a section of the report).
+FAILURES_JSON = "failures.json"
 #: The parent run's parameters (the flattened sweep configuration) the report reads back.
 BENCHMARK_PARAM = "report.benchmark"
 SEEDS_PARAM = "selection.seeds"
 MODEL_PARAM = "model"
+#: What ``sweeper resume`` needs besides ``sweep.json``: the validated configuration and data folder.
+LAUNCH_FILE = "config.json"
 
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """Where a finished sweep left its results."""
+    """Where a finished sweep left its results (``disk``: ``None`` when ``resume`` found the
+    sweep finished and only rebuilt its report)."""
 
     record: SweepRecord
     report_markdown: str
     output_dir: Path
-    disk: DiskUsage
+    disk: DiskUsage | None
 
 
 def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_address: str | None = None) -> SweepOutcome:
     """Run a whole sweep: intermediate phase, target phase, selection and report.
 
     Everything is validated (tasks, languages, data files, the tracking server answering, the
-    model) before Ray starts or MLflow is written to.
+    model) before Ray starts or MLflow is written to. ``OUTPUT/config.json`` keeps the validated
+    configuration and data folder and ``OUTPUT/sweep.json`` the MLflow parent run, for
+    ``sweeper resume``.
 
     Raises:
         SweeperError: invalid configuration, task, data or model, or an ``http(s)://`` tracking
             server that does not answer (nothing has been written).
-        RuntimeError: trials failed (the parent run is marked FAILED).
+        RuntimeError: an intermediate trial failed, or every trial of some target did (the parent
+            run is marked FAILED; the report of the other targets is written first).
     """
     validate_sweep(config, data_dir)
     if config.tracking.tracking_uri is not None:
         check_tracking_uri(config.tracking.tracking_uri)
     model_source = resolve_model(config.model)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
-
-    from sweeper.ray_sweep import (
-        SweepContext,
-        ensure_ray,
-        run_intermediate_phase,
-        run_target_phase,
-    )
-
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / LAUNCH_FILE).write_text(
+        json.dumps({"config": config.model_dump(mode="json"), "data_dir": str(data_dir.resolve()) if data_dir else None}, indent=2),
+        encoding="utf-8",
+    )
     tracking_uri = config.tracking.tracking_uri or default_tracking_uri(output_dir)
     tracker = Tracker(tracking_uri)
     local_store = config.tracking.tracking_uri is None
@@ -80,13 +86,70 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     parent_run_id = tracker.start_parent(experiment_id, config, model_source, json.dumps(config.model_dump(), indent=2))
     record = SweepRecord(name=config.name, tracking_uri=tracking_uri, experiment_id=experiment_id, parent_run_id=parent_run_id)
     record.write(output_dir)
+    return _execute(config, data_dir, output_dir, model_source, stages, record, ray_address, resume=False)
+
+
+def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Path | None = None) -> SweepOutcome:
+    """Continue the interrupted sweep in ``output_dir`` (``sweeper resume``).
+
+    Uses the configuration ``sweeper run`` saved there (``config.json``) and its MLflow parent
+    run (``sweep.json``), set ``RUNNING`` again: no new parent. Intermediate encoders in the stage
+    cache are reused; each phase's Tune experiment is restored where it was saved (unfinished and
+    errored trials go on from their last checkpoint, finished ones are not re-run, grouped ASHA
+    reloads its state); a phase that never started is run. A sweep whose parent run already
+    FINISHED is not run again: its report is rebuilt from MLflow.
+
+    Args:
+        data_dir: the local data root; ``None``: the one the sweep was started with.
+
+    Raises:
+        ConfigError: ``output_dir`` holds no ``sweep.json`` / ``config.json`` of a `sweeper run`.
+        SweeperError: the saved configuration no longer validates (e.g. data moved), or its
+            tracking server does not answer.
+        RuntimeError: as :func:`run_sweep`.
+    """
+    launch = output_dir / LAUNCH_FILE
+    try:
+        record = SweepRecord.read(output_dir)
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from error
+    if not launch.is_file():
+        raise ConfigError(f"{launch} not found: {output_dir} was not written by `sweeper run` (or by a sweeper that predates `resume`)")
+    saved = json.loads(launch.read_text(encoding="utf-8"))
+    config = SweepConfig.model_validate(saved["config"])
+    data_dir = data_dir or (Path(saved["data_dir"]) if saved["data_dir"] else None)
+    check_tracking_uri(record.tracking_uri)
+    tracker = Tracker(record.tracking_uri)
+    if tracker.client.get_run(record.parent_run_id).info.status == "FINISHED":
+        return SweepOutcome(record=record, report_markdown=report_from_output(output_dir), output_dir=output_dir, disk=None)
+    validate_sweep(config, data_dir)
+    model_source = resolve_model(config.model)
+    stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
+    tracker.reopen(record.parent_run_id)
+    return _execute(config, data_dir, output_dir, model_source, stages, record, ray_address, resume=True)
+
+
+def _execute(
+    config: SweepConfig, data_dir: Path | None, output_dir: Path, model_source: str, stages: list[CachedStage],
+    record: SweepRecord, ray_address: str | None, resume: bool,
+) -> SweepOutcome:
+    """Run (or, with ``resume``, continue) the phases of a tracked sweep, then report."""
+    from sweeper.ray_sweep import (
+        SweepContext,
+        ensure_ray,
+        run_intermediate_phase,
+        run_target_phase,
+    )
+
+    tracker = Tracker(record.tracking_uri)
+    parent_run_id = record.parent_run_id
     context = SweepContext(
         config=config,
         data_dir=data_dir.resolve() if data_dir else None,
         model_source=model_source,
         output_dir=output_dir.resolve(),
-        tracking_uri=tracking_uri,
-        experiment_id=experiment_id,
+        tracking_uri=record.tracking_uri,
+        experiment_id=record.experiment_id,
         parent_run_id=parent_run_id,
         stages=tuple(stages),
         ray_storage=ray_storage(config, output_dir),
@@ -94,15 +157,25 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     tracker.set_tags(parent_run_id, {"stage_cache": str(stage_cache_root(config)), "ray_storage": context.ray_storage})
     try:
         ensure_ray(config, ray_address)
-        intermediate_status = run_intermediate_phase(context)
-        tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()})
+        intermediate_status = run_intermediate_phase(context, resume)
+        known = tracker.client.get_run(parent_run_id).data.tags
+        # A resumed sweep keeps what the first run recorded: an encoder it trained is not "cached".
+        tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()
+                                         if f"intermediate.{task}" not in known})
         tracker.set_tags(parent_run_id, {f"intermediate_dir.{stage.task}": str(stage.path) for stage in stages})
         link_stages(output_dir, stages)
-        run_target_phase(context)
+        run_target_phase(context, resume)
         markdown = write_report(tracker, record, output_dir, config.report.benchmark)
         write_submission_folder(tracker, record, config, data_dir, output_dir)
-        disk = measure_disk(config, output_dir, stages, context.ray_storage, local_store)
+        disk = measure_disk(config, output_dir, stages, context.ray_storage, config.tracking.tracking_uri is None)
         tracker.log_metrics(parent_run_id, disk.metrics())
+        outcomes = [(run.data.tags["target_task"], run.data.tags.get("asha_outcome", "running"))
+                    for run in tracker.client.search_runs(
+                        [record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000)
+                    if run.data.tags.get("stage") in ("target", "retrieval")]
+        empty = targets_without_results(outcomes)
+        if empty:
+            raise RuntimeError(f"every trial of target(s) {', '.join(empty)} failed; see the failed trials in {output_dir / REPORT_MD}")
     except BaseException:
         tracker.finish(parent_run_id, "FAILED")
         raise
@@ -161,9 +234,9 @@ def _records_and_report(tracker: Tracker, record: SweepRecord, benchmark: str | 
 def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchmark: str) -> str:
     """Build the report from MLflow, publish it and register the selected models.
 
-    Writes ``report.md``, ``report.csv``, ``report.html`` and (when some intermediate task has a
-    delta over the ``none`` baseline) ``report_deltas.png`` to ``output_dir`` and logs them to the
-    parent run under ``report/``; then tags the runs ``selected=true/false`` and registers each
+    Writes ``report.md`` (with a ``## Failed trials`` section), ``report.csv``, ``report.html``,
+    ``failures.json`` and (when some intermediate task has a delta over the ``none`` baseline)
+    ``report_deltas.png`` to ``output_dir`` and logs them to the parent run under ``report/``; then tags the runs ``selected=true/false`` and registers each
     selected target trial's checkpoint as ``<sweep>-<target>`` with alias ``best``
     (:func:`sweeper.tracking.register_selection`).
 
@@ -175,14 +248,16 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
     """
     records, report = _records_and_report(tracker, record, benchmark)
     title = f"sweeper report: {record.name}"
-    markdown = to_markdown(report, title)
+    failures = load_failed_trials(tracker, record.experiment_id, record.parent_run_id)
+    markdown = to_markdown(report, title) + "\n" + failures_markdown(failures)
     grid = delta_grid(report)
     figure = output_dir / REPORT_PNG
     if grid is None:
         figure.unlink(missing_ok=True)  # a previous sweep's heatmap in the same folder is not this report's
     else:
         plot_delta_heatmap(grid, figure, f"{record.name}: zero-shot Δ vs none")
-    texts = {REPORT_MD: markdown, REPORT_CSV: to_csv(report), REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None)}
+    texts = {REPORT_MD: markdown, REPORT_CSV: to_csv(report), REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None),
+             FAILURES_JSON: json.dumps([failure.to_json() for failure in failures], indent=2)}
     for name, text in texts.items():
         (output_dir / name).write_text(text, encoding="utf-8")
     for name in [*texts, *([REPORT_PNG] if grid else [])]:
@@ -190,6 +265,18 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
     selected = {target: selection.record.run_id for target, selection in report.selections.items()}
     register_selection(tracker, record.name, selected, [trial.run_id for trial in records])
     return markdown
+
+
+def report_markdown(record: SweepRecord, report: Report) -> str:
+    """The report of a tracked sweep as Markdown, with its ``## Failed trials`` section."""
+    failures = load_failed_trials(Tracker(record.tracking_uri), record.experiment_id, record.parent_run_id)
+    return to_markdown(report, f"sweeper report: {record.name}") + "\n" + failures_markdown(failures)
+
+
+def report_from_output(output_dir: Path, benchmark: str | None = None) -> str:
+    """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed), as
+    Markdown (see :func:`load_output_report` for the arguments and errors)."""
+    return report_markdown(*load_output_report(output_dir, benchmark))
 
 
 def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[SweepRecord, Report]:

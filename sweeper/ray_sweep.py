@@ -10,17 +10,26 @@ Optuna TPE within every intermediate × target cell, each configuration once per
 grouped ASHA; every target trial loads the encoder of its intermediate task. Retrieval targets
 (BUCC, Tatoeba) have no training: one trial per (intermediate, retrieval target) evaluates the
 cached encoder directly (no learning-rate/seed grid, no ASHA), before the target grid.
+
+Fault tolerance: each evaluation's Trainer checkpoint is reported to Ray Train (latest kept);
+Tune retries a failed trial ``resources.max_failures`` times, and a retried or restored trial
+re-creates its Train run under the same name, so Train V2 hands its workers the latest
+checkpoint (``ray.train.get_checkpoint``) and training resumes there. With ``resume=True`` the
+phases restore their interrupted Tune experiments (``Tuner.restore``); a restored trial continues
+its own MLflow run (found by its ``ray_trial_id`` tag), and one whose run already completed, or
+that grouped ASHA already stopped, does not train again.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import ray
 from ray import tune
-from ray.train import FailureConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
 from ray.train import RunConfig as TrainRunConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
@@ -39,16 +48,18 @@ from sweeper.plan import (
 from sweeper.progress import ProgressCallback
 from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
 from sweeper.registry import TaskSpec
-from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.search import tune_search
 from sweeper.selection import NO_SELECTION, TARGET_DEV
 from sweeper.stage_cache import CachedStage, train_once
 from sweeper.storage import remove_checkpoints, storage_child
-from sweeper.tracking import Tracker
+from sweeper.tracking import SELECTION_KEY, Tracker
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
 WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 TRIAL_RESOURCES = {"cpu": 0.01}  # the trial actor only drives its TorchTrainer
+#: Grouped ASHA's state in the output folder (``sweeper.scheduling``), read back by ``sweeper resume``.
+ASHA_STATE_FILE = "asha_state.json"
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,10 @@ class SweepContext:
         """The encoder a trial of ``intermediate`` starts from; ``None``: the pretrained model."""
         return None if intermediate == NO_INTERMEDIATE else str(self.stage(intermediate).path)
 
+    @property
+    def asha_state_path(self) -> Path:
+        return self.output_dir / ASHA_STATE_FILE
+
 
 def _scaling_config(config: SweepConfig) -> ScalingConfig:
     resources = config.resources
@@ -99,9 +114,12 @@ def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
             storage_path=storage_child(context.ray_storage, "train"),
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(controller_failure_limit=context.config.resources.controller_failure_limit),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),  # only the latest: what a retry resumes from
         ),
     )
-    trainer.fit()
+    result = trainer.fit()
+    if result.checkpoint is not None:  # the trial is done: its resume checkpoint is not needed anymore
+        result.checkpoint.filesystem.delete_dir(result.checkpoint.path)
 
 
 def _trial_id() -> str:
@@ -109,22 +127,40 @@ def _trial_id() -> str:
 
 
 def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_config: dict, name: str) -> None:
-    """Create the trial's nested MLflow run, train, and close the run with its outcome.
+    """Create (or continue) the trial's nested MLflow run, train, and close the run with its outcome.
 
-    A failing trial closes its run as FAILED and re-raises (Tune records the error). A trial
-    stopped by ASHA is closed by the driver after the experiment (its actor is gone).
+    A failing trial closes its run as FAILED and re-raises (Tune records the error and retries it
+    up to ``resources.max_failures`` times; each attempt continues the same run, tag ``attempts``).
+    A trial stopped by ASHA is closed by the driver after the experiment (its actor is gone).
     """
     tracker = Tracker(context.tracking_uri)
     trial_id = _trial_id()
-    run_id = tracker.start_child(
-        context.experiment_id, context.parent_run_id, name, {**tags, "ray_trial_id": trial_id}, params
-    )
+    existing = tracker.find_child(context.experiment_id, context.parent_run_id, trial_id)
+    # Tune's experiment snapshot can predate a trial's end: such a trial does not train again. It
+    # reports its selection score (Tune requires the scheduler's metric in a trial's first result;
+    # without `time_attr`, ASHA records nothing new).
+    if existing is not None and existing.data.tags.get("asha_outcome") == "completed":
+        tune.report({METRIC: existing.data.metrics.get(SELECTION_KEY, math.nan)})
+        return
+    if trial_id in saved_stopped_trial_ids(context.asha_state_path):
+        tune.report({METRIC: math.nan})  # grouped ASHA stopped it; the driver closes its run
+        return
+    if existing is None:
+        run_id = tracker.start_child(
+            context.experiment_id, context.parent_run_id, name, {**tags, "ray_trial_id": trial_id}, params
+        )
+    else:  # a retried trial (its run FAILED) or one restored by `sweeper resume` (its run RUNNING)
+        run_id = existing.info.run_id
+        tracker.reopen(run_id)
+        tracker.set_tags(run_id, {"attempts": int(existing.data.tags.get("attempts", "1")) + 1})
     try:
         _fit_stage(context, {**loop_config, "run_id": run_id}, f"{name.replace('/', '-')}-{trial_id}")
     except Exception as error:
         tracker.set_tags(run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
         tracker.finish(run_id, "FAILED")
         raise
+    if existing is not None and "error" in existing.data.tags:
+        tracker.client.delete_tag(run_id, "error")  # an earlier attempt's error; this one succeeded
     tracker.set_tags(run_id, {"asha_outcome": "completed"})
     tracker.finish(run_id)
 
@@ -242,6 +278,10 @@ class _RemoveStoppedCheckpoints(tune.Callback):
             remove_checkpoints(target_trial_dir(self._context, trial.config, trial.trial_id))
 
 
+def _trainable(trainable, context: SweepContext):
+    return tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES)
+
+
 def _tuner(
     trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()
 ) -> tune.Tuner:
@@ -252,31 +292,48 @@ def _tuner(
     else:
         search_config = {"search_alg": search.search_alg, "num_samples": search.num_samples}
     return tune.Tuner(
-        tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES),
+        _trainable(trainable, context),
         param_space=param_space,
         tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
         run_config=tune.RunConfig(
             name=name, storage_path=context.ray_storage, verbose=0,  # the progress view replaces Tune's table
             callbacks=[ProgressCallback(name, context.config.scheduler.max_t if scheduler is not None else None), *callbacks],
+            failure_config=tune.FailureConfig(max_failures=context.config.resources.max_failures),
         ),
     )
 
 
-def run_intermediate_phase(context: SweepContext) -> dict[str, str]:
+def _fit(trainable, context: SweepContext, name: str, new_tuner, resume: bool) -> tune.ResultGrid:
+    """Run experiment ``name``: restore it when ``resume`` and Tune saved it under
+    ``<Ray storage>/<name>`` (unfinished and errored trials go on, finished ones are kept), else
+    start ``new_tuner()``. A restored Tuner keeps the scheduler, search algorithm and run config
+    it was created with; only the trainable (with this sweep's context) is given again."""
+    path = storage_child(context.ray_storage, name)
+    if resume and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, _trainable(trainable, context), resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = new_tuner()
+    return tuner.fit()
+
+
+def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[str, str]:
     """Train every intermediate configuration whose encoder is not in the stage cache yet.
+
+    Args:
+        resume: restore the interrupted ``intermediate`` experiment if there is one.
 
     Returns:
         task id → ``"trained"`` (by this sweep) or ``"cached"`` (found finished, or finished by
         a concurrent sweep while this one waited for it).
 
     Raises:
-        RuntimeError: a trial failed (the message lists the failing tasks and errors).
+        RuntimeError: a trial failed after its retries (the message lists the failing tasks and
+            errors); the target trials that start from its encoder could not run.
     """
     pending = [stage.task for stage in context.stages if not stage.complete]
     if pending:
-        results = _tuner(
-            intermediate_trial, context, {"intermediate_task": tune.grid_search(pending)}, "intermediate", None
-        ).fit()
+        space = {"intermediate_task": tune.grid_search(pending)}
+        results = _fit(intermediate_trial, context, "intermediate", lambda: _tuner(intermediate_trial, context, space, "intermediate", None), resume)
         _raise_on_errors(results, "intermediate")
     return {
         stage.task: "trained" if stage.marker().get("parent_run_id") == context.parent_run_id else "cached"
@@ -284,7 +341,7 @@ def run_intermediate_phase(context: SweepContext) -> dict[str, str]:
     }
 
 
-def _target_scheduler(config: SweepConfig):
+def _target_scheduler(config: SweepConfig, state_path: Path):
     scheduler = config.scheduler
     if scheduler.type == "fifo":
         return None
@@ -296,12 +353,18 @@ def _target_scheduler(config: SweepConfig):
         grace_period=scheduler.grace_period,
         max_t=scheduler.max_t,
         reduction_factor=scheduler.reduction_factor,
+        state_path=state_path,
     )
 
 
-def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
+def run_target_phase(context: SweepContext, resume: bool = False) -> tune.ResultGrid | None:
     """Evaluate the retrieval targets, then run the trained targets' search (``search.algorithm``)
     under grouped ASHA and close the MLflow runs of stopped trials.
+
+    Args:
+        resume: restore the interrupted ``retrieval`` and ``target`` experiments where Tune saved
+            them; grouped ASHA then reloads its state from :data:`ASHA_STATE_FILE`. Otherwise a
+            stale state file of an earlier sweep in the folder is removed first.
 
     Returns:
         The target search's results, or ``None`` when every target is a retrieval task.
@@ -311,15 +374,20 @@ def run_target_phase(context: SweepContext) -> tune.ResultGrid | None:
         intermediates = sorted({item["intermediate_task"] for item in evaluations})
         targets = sorted({item["target_task"] for item in evaluations})
         space = {"intermediate_task": tune.grid_search(intermediates), "target_task": tune.grid_search(targets)}
-        _close_stopped_runs(context, _tuner(retrieval_trial, context, space, "retrieval", None).fit())
+        _close_stopped_runs(context, _fit(retrieval_trial, context, "retrieval", lambda: _tuner(retrieval_trial, context, space, "retrieval", None), resume))
     param_space = target_param_space(context.config)
     if not param_space["target_task"]:
         return None
-    scheduler = _target_scheduler(context.config)
-    search = tune_search(context.config, param_space, METRIC)
-    callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
-    results = _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks).fit()
-    stopped = scheduler.stopped_trial_ids if scheduler else frozenset()
+
+    def new_tuner() -> tune.Tuner:
+        context.asha_state_path.unlink(missing_ok=True)  # left by an earlier sweep in this folder
+        scheduler = _target_scheduler(context.config, context.asha_state_path)
+        search = tune_search(context.config, param_space, METRIC)
+        callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
+        return _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)
+
+    results = _fit(target_trial, context, "target", new_tuner, resume)
+    stopped = saved_stopped_trial_ids(context.asha_state_path)
     for result in results:
         if result.metrics.get("trial_id") in stopped:
             remove_checkpoints(target_trial_dir(context, result.config, result.metrics["trial_id"]))

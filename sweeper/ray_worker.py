@@ -8,6 +8,7 @@ typed objects.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 TIME_ATTR = "evaluation"  # Tune time_attr: count of English-dev evaluations
@@ -22,7 +23,38 @@ def stage_worker(loop_config: dict) -> None:
     ``output_dir``, ``encoder_dir`` and ``encoder_record`` (intermediate), ``zero_shot`` and
     ``target_dev_languages`` (target), ``tracking_uri``, ``run_id``; ``multitask`` (a
     ``MultitaskStage.to_dict()``) for a multi-task intermediate stage.
+
+    A retried or restored trial's Train run hands its workers the latest checkpoint reported
+    here (``ray.train.get_checkpoint``): training resumes from it (single-task stages; a
+    multi-task stage trains again from the start).
     """
+    from sweeper.registry import TaskSpec
+    from sweeper.stages import is_main_process
+    from sweeper.tracking import Tracker
+
+    stage, run_id = loop_config["stage"], loop_config["run_id"]
+    if loop_config.get("multitask"):
+        _multitask_worker(loop_config, Tracker(loop_config["tracking_uri"]) if is_main_process() else None)
+        return
+    task = TaskSpec.model_validate(loop_config["task"])
+    with _resume_checkpoint() as resume_from:
+        _run_stage(loop_config, stage, run_id, task, resume_from)
+
+
+@contextmanager
+def _resume_checkpoint():
+    """The folder of this Train run's latest checkpoint (a retried or restored trial), else ``None``."""
+    import ray.train
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as folder:
+        yield Path(folder)
+
+
+def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Path | None) -> None:
     import shutil
 
     import ray.train
@@ -30,7 +62,6 @@ def stage_worker(loop_config: dict) -> None:
     from sweeper.config import TrainingConfig, ZeroShotConfig
     from sweeper.metrics.xtreme import task_score
     from sweeper.plan import THRESHOLD_SPLIT, zero_shot_languages
-    from sweeper.registry import TaskSpec
     from sweeper.stages import (
         StageInputs,
         is_main_process,
@@ -40,12 +71,7 @@ def stage_worker(loop_config: dict) -> None:
     )
     from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
-    stage, run_id = loop_config["stage"], loop_config["run_id"]
     tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
-    if loop_config.get("multitask"):
-        _multitask_worker(loop_config, tracker)
-        return
-    task = TaskSpec.model_validate(loop_config["task"])
     inputs = StageInputs(
         model_source=loop_config["model_source"],
         init_from=Path(loop_config["init_from"]) if loop_config["init_from"] else None,
@@ -53,13 +79,20 @@ def stage_worker(loop_config: dict) -> None:
         settings=TrainingConfig.model_validate(loop_config["settings"]),
         data_dir=Path(loop_config["data_dir"]) if loop_config["data_dir"] else None,
         output_dir=Path(loop_config["output_dir"]),
+        resume_from=resume_from,
     )
 
     def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
+        """Nothing: an evaluation is logged and reported with the checkpoint saved right after it."""
+
+    def on_checkpoint(evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
+        """Log the evaluation, then report it to Tune with the checkpoint a retry resumes from."""
+        checkpoint = None
         if tracker is not None:
             keyed = {metric_key(stage, task.task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
             tracker.log_metrics(run_id, keyed, step)
-        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
+            checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir)
+        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]}, checkpoint=checkpoint)
 
     def log_zero_shot(zero_shot) -> float:
         """Log per-language, average and XTREME task-score metrics and the predictions; return the score."""
@@ -102,13 +135,15 @@ def stage_worker(loop_config: dict) -> None:
         ray.train.report(final)
         return
     if stage == "intermediate":
-        result = run_intermediate_stage(inputs, Path(loop_config["encoder_dir"]), on_evaluation, loop_config["encoder_record"])
+        result = run_intermediate_stage(
+            inputs, Path(loop_config["encoder_dir"]), on_evaluation, on_checkpoint, loop_config["encoder_record"]
+        )
         if tracker is not None:
             tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
         return
     zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
     result, zero_shot, best_model_dir = run_target_stage(
-        inputs, zero_shot_config, on_evaluation, loop_config["target_dev_languages"]
+        inputs, zero_shot_config, on_evaluation, loop_config["target_dev_languages"], on_checkpoint
     )
     final = {METRIC: result.best_score}
     if tracker is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sweeper.failures import FailedTrial
 from sweeper.selection import ENGLISH_DEV, TrialRecord
 from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker
 
@@ -82,3 +83,27 @@ def download_predictions(tracker: Tracker, run_id: str, task: str, destination: 
         return None
     (destination / run_id).mkdir(parents=True, exist_ok=True)
     return Path(tracker.client.download_artifacts(run_id, artifact, str(destination / run_id)))
+def load_failed_trials(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[FailedTrial]:
+    """Every nested run of the sweep whose trial failed (tag ``asha_outcome=failed``), in stage,
+    intermediate, target, learning rate and seed order."""
+    runs = tracker.client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.asha_outcome = 'failed'",
+        max_results=50000,
+    )
+    failures = []
+    for run in runs:
+        tags = run.data.tags
+        failures.append(
+            FailedTrial(
+                run_id=run.info.run_id,
+                stage=tags.get("stage", "unknown"),
+                intermediate_task=tags.get("intermediate_task", "unknown"),
+                target_task=tags.get("target_task"),
+                learning_rate=float(tags["learning_rate"]) if "learning_rate" in tags else None,
+                seed=int(tags["seed"]) if "seed" in tags else None,
+                attempts=int(tags.get("attempts", "1")),
+                error=tags.get("error", "unknown error (no `error` tag)"),
+            )
+        )
+    return sorted(failures, key=lambda f: (f.stage, f.intermediate_task, f.target_task or "", f.learning_rate or 0.0, f.seed or 0))

@@ -5,12 +5,21 @@ target tasks would stop a PAN-X trial (F1) because an XNLI trial (accuracy) scor
 :class:`GroupedASHAScheduler` keeps one independent ASHA state per group (by default per
 ``target_task``) and routes each trial's results to its group (Li et al. 2020, arXiv 1810.05934,
 stopping variant as implemented by Ray Tune's ``AsyncHyperBandScheduler``).
+
+Ray saves no scheduler state with an experiment, so a restored experiment would prune from
+scratch. Given a ``state_path``, the scheduler writes its state (rung records per group, the
+group of every trial, the trials it stopped) to that JSON file after every decision and reads it
+back on first use after ``Tuner.restore`` (``sweeper resume``), so it goes on deciding as the
+uninterrupted run would have.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
 from collections.abc import Sequence
+from pathlib import Path
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
@@ -28,8 +37,14 @@ class GroupedASHAScheduler(FIFOScheduler):
         grace_period: r, the first rung; reduction_factor: η, the top 1/η continue at each rung.
         max_t: R, the last rung.
 
+        state_path: JSON file the state is written to after each decision (write to a temporary
+            file, then rename, so a crash leaves the previous state whole) and read from on the
+            first call after construction or unpickling by ``Tuner.restore``; ``None``: nothing
+            is persisted. A fresh sweep must remove a stale file first.
+
     Trials that reach ``max_t`` are not stopped by the scheduler (``stop_last_trials=False``):
-    they finish by themselves and then run their zero-shot evaluation.
+    they finish by themselves and then run their zero-shot evaluation. A trial once stopped is
+    stopped again if it reports after a restore (Tune's experiment snapshot can lag behind).
     """
 
     def __init__(
@@ -41,6 +56,7 @@ class GroupedASHAScheduler(FIFOScheduler):
         grace_period: int,
         max_t: int,
         reduction_factor: float,
+        state_path: Path | None = None,
     ):
         super().__init__()
         if not group_by:
@@ -60,6 +76,44 @@ class GroupedASHAScheduler(FIFOScheduler):
         self._groups: dict[tuple, AsyncHyperBandScheduler] = {}
         self._trial_groups: dict[str, tuple] = {}
         self._stopped: set[str] = set()
+        self._state_path = Path(state_path) if state_path is not None else None
+        self._state_loaded = False
+
+    def _group_scheduler(self, group: tuple) -> AsyncHyperBandScheduler:
+        if group not in self._groups:
+            self._groups[group] = AsyncHyperBandScheduler(**self._asha_kwargs)
+        return self._groups[group]
+
+    def _load_state(self) -> None:
+        """Read the state file once (after construction or a restore), if there is one."""
+        if self._state_loaded:
+            return
+        self._state_loaded = True
+        if self._state_path is None or not self._state_path.is_file():
+            return
+        state = json.loads(self._state_path.read_text(encoding="utf-8"))
+        for saved in state["groups"]:
+            (bracket,) = self._group_scheduler(tuple(saved["group"]))._brackets
+            records = {milestone: recorded for milestone, recorded in saved["rungs"]}
+            bracket._rungs = [(milestone, dict(records.get(milestone, {}))) for milestone, _ in bracket._rungs]
+        self._trial_groups.update({trial_id: tuple(group) for trial_id, group in state["trial_groups"].items()})
+        self._stopped.update(state["stopped"])
+
+    def _save_state(self) -> None:
+        if self._state_path is None:
+            return
+        state = {
+            "groups": [
+                {"group": list(group), "rungs": [[milestone, recorded] for milestone, recorded in history]}
+                for group, history in self.rung_history().items()
+            ],
+            "trial_groups": {trial_id: list(group) for trial_id, group in self._trial_groups.items()},
+            "stopped": sorted(self._stopped),
+        }
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        staging = self._state_path.with_name(self._state_path.name + ".tmp")
+        staging.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        os.replace(staging, self._state_path)
 
     def group_of(self, config: dict) -> tuple:
         """The group key of a trial config.
@@ -81,16 +135,20 @@ class GroupedASHAScheduler(FIFOScheduler):
         return (metric in (None, self._metric)) and (mode in (None, self._mode))
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        self._load_state()
         group = self.group_of(trial.config)
-        if group not in self._groups:
-            self._groups[group] = AsyncHyperBandScheduler(**self._asha_kwargs)
         self._trial_groups[trial.trial_id] = group
-        self._groups[group].on_trial_add(tune_controller, trial)
+        self._group_scheduler(group).on_trial_add(tune_controller, trial)
+        self._save_state()
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        self._load_state()
+        if trial.trial_id in self._stopped:
+            return TrialScheduler.STOP
         decision = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
         if decision == TrialScheduler.STOP:
             self._stopped.add(trial.trial_id)
+        self._save_state()
         return decision
 
     @property
@@ -104,16 +162,20 @@ class GroupedASHAScheduler(FIFOScheduler):
         return frozenset(self._stopped)
 
     def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        self._load_state()
         scheduler = self._scheduler(trial)
         if self._asha_kwargs["time_attr"] in result and self._metric in result:
             scheduler.on_trial_complete(tune_controller, trial, result)
         else:
             scheduler.on_trial_remove(tune_controller, trial)
+        self._save_state()
 
     def on_trial_remove(self, tune_controller, trial: Trial) -> None:
+        self._load_state()
         self._scheduler(trial).on_trial_remove(tune_controller, trial)
 
     def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        self._load_state()
         self._scheduler(trial).on_trial_remove(tune_controller, trial)
 
     def rung_history(self) -> dict[tuple, list[tuple[int, dict[str, float]]]]:
@@ -136,3 +198,12 @@ class GroupedASHAScheduler(FIFOScheduler):
         with open(checkpoint_path, "rb") as file:
             self.__dict__.update(pickle.load(file))
 
+
+
+def saved_stopped_trial_ids(state_path: Path) -> frozenset[str]:
+    """The trials a :class:`GroupedASHAScheduler` with ``state_path`` has stopped so far, read from
+    its state file (empty when there is none). The driver reads this after a restored experiment,
+    whose scheduler Tune unpickled, and a restored trial checks it before training again."""
+    if not state_path.is_file():
+        return frozenset()
+    return frozenset(json.loads(state_path.read_text(encoding="utf-8"))["stopped"])

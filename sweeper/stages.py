@@ -44,7 +44,7 @@ from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.storage import BEST_MODEL_DIR
 from sweeper.task_types import get_task_type
-from sweeper.training import EvaluationCallback, StageResult, train_stage
+from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class StageInputs:
         settings: its hyperparameters.
         data_dir: local data root, or ``None`` for the Hub.
         output_dir: folder this stage owns (created if missing).
+        resume_from: a Trainer checkpoint of an interrupted run of this same stage to continue
+            from (``None``: train from the start).
     """
 
     model_source: str
@@ -69,6 +71,7 @@ class StageInputs:
     settings: TrainingConfig
     data_dir: Path | None
     output_dir: Path
+    resume_from: Path | None = None
 
 
 def _load(inputs: StageInputs):
@@ -88,13 +91,14 @@ def _with_labels(inputs: StageInputs) -> StageInputs:
     return dataclasses.replace(inputs, task=resolve_labels(inputs.task, inputs.data_dir))
 
 
-def _train(inputs: StageInputs, on_evaluation: EvaluationCallback):
+def _train(inputs: StageInputs, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None):
     task_type, tokenizer, model = _load(inputs)
     train_examples = load_split(inputs.task, "train", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_train_examples)
     dev_examples = load_split(inputs.task, "dev", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_dev_examples)
     inputs.output_dir.mkdir(parents=True, exist_ok=True)
     result = train_stage(
-        model, tokenizer, task_type, inputs.task, train_examples, dev_examples, inputs.settings, inputs.output_dir, on_evaluation
+        model, tokenizer, task_type, inputs.task, train_examples, dev_examples, inputs.settings, inputs.output_dir,
+        on_evaluation, on_checkpoint, inputs.resume_from,
     )
     return task_type, tokenizer, model, result
 
@@ -105,7 +109,11 @@ def is_main_process() -> bool:
 
 
 def run_intermediate_stage(
-    inputs: StageInputs, encoder_dir: Path, on_evaluation: EvaluationCallback, record: Mapping[str, Any] | None = None
+    inputs: StageInputs,
+    encoder_dir: Path,
+    on_evaluation: EvaluationCallback,
+    on_checkpoint: CheckpointCallback | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> StageResult:
     """Train the intermediate task and save the best model's encoder (no head) to ``encoder_dir``.
 
@@ -115,7 +123,7 @@ def run_intermediate_stage(
     marker holds the task, the best English-dev score and step, and ``record`` (e.g. the stage's
     cache inputs and the run that trained it). Only the main process writes.
     """
-    _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation)
+    _, tokenizer, model, result = _train(_with_labels(inputs), on_evaluation, on_checkpoint)
     if is_main_process():
         save_encoder(model.base_model, tokenizer, encoder_dir, result, {**(record or {}), "task": inputs.task.task})
     return result
@@ -162,6 +170,7 @@ def run_target_stage(
     zero_shot: ZeroShotConfig,
     on_evaluation: EvaluationCallback,
     target_dev_languages: list[str] = (),
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> tuple[StageResult, ZeroShotResult | None, Path | None]:
     """Train the target task from the given encoder, then evaluate zero-shot (and on the target
     languages' dev split in ``target_dev_languages``, see :func:`evaluate_zero_shot`).
@@ -172,7 +181,7 @@ def run_target_stage(
         one, zero-shot is skipped and ``None`` stands for the last two.
     """
     inputs = _with_labels(inputs)
-    _, tokenizer, model, result = _train(inputs, on_evaluation)
+    _, tokenizer, model, result = _train(inputs, on_evaluation, on_checkpoint)
     if not is_main_process():
         return result, None, None
     best_dir = inputs.output_dir / BEST_MODEL_DIR

@@ -151,6 +151,19 @@ class Tracker:
         self.log_params(run.info.run_id, flatten(params))
         return run.info.run_id
 
+    def find_child(self, experiment_id: str, parent_run_id: str, ray_trial_id: str):
+        """The run nested under ``parent_run_id`` that Tune trial ``ray_trial_id`` made (tag
+        ``ray_trial_id``), or ``None``: a restored or retried trial continues that run."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.ray_trial_id = '{ray_trial_id}'",
+        )
+        return runs[0] if runs else None
+
+    def reopen(self, run_id: str) -> None:
+        """Mark a terminated run ``RUNNING`` again (a resumed sweep or retried trial continues it)."""
+        self.client.update_run(run_id, status="RUNNING")
+
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         items = [Param(key, value[:6000]) for key, value in params.items()]
         for start in range(0, len(items), MLFLOW_PARAM_LIMIT):

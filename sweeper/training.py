@@ -2,8 +2,10 @@
 
 The trainer's ``evaluate`` is replaced, as HF's ``trainer_qa.py`` does, by the task type's own
 scoring on the English dev subset, so that QA post-processing and seqeval run inside the
-training loop. Every evaluation calls ``on_evaluation`` (the Ray/MLflow adapters hook in
-there); the best checkpoint by ``score`` is restored at the end (jiant: best model restored).
+training loop. Every evaluation calls ``on_evaluation`` and every checkpoint saved right after it
+calls ``on_checkpoint`` (the Ray/MLflow adapters hook in there); the best checkpoint by ``score``
+is restored at the end (jiant: best model restored). A run can resume from a saved checkpoint
+(``resume_from``): evaluations keep counting from the checkpoint's trainer state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from sweeper.config import TrainingConfig
 from sweeper.planning import total_optimizer_steps
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 #: ``on_evaluation(evaluation, step, metrics)``: ``evaluation`` counts from 1 (Tune ``time_attr``),
 #: ``step`` is the optimizer step, ``metrics`` are 0–100 with ``score`` the selection metric.
 EvaluationCallback = Callable[[int, int, dict[str, float]], None]
+#: ``on_checkpoint(evaluation, step, metrics, checkpoint_dir)``: called after the Trainer saved the
+#: full checkpoint (model, optimizer, scheduler, RNG, trainer state) of that evaluation's step.
+CheckpointCallback = Callable[[int, int, dict[str, float], Path], None]
 
 
 @dataclass
@@ -61,16 +67,36 @@ class TaskEvaluationTrainer(Trainer):
 
 
 class _ReportEvaluations(TrainerCallback):
-    def __init__(self, on_evaluation: EvaluationCallback, result: StageResult):
+    """Keeps ``result`` in step with the evaluations in the trainer state's log history (which a
+    resumed run restores from its checkpoint) and calls the evaluation and checkpoint callbacks."""
+
+    def __init__(self, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None, result: StageResult):
         self._on_evaluation = on_evaluation
+        self._on_checkpoint = on_checkpoint
         self._result = result
 
+    def _sync(self, state) -> None:
+        self._result.history[:] = [
+            (entry["step"], {key.removeprefix("eval_"): value for key, value in entry.items() if key.startswith("eval_")})
+            for entry in state.log_history
+            if "eval_score" in entry
+        ]
+        if self._result.history:
+            best_index = max(range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index))
+            self._result.best_step, best = self._result.history[best_index]
+            self._result.best_score = best["score"]
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._sync(state)  # a resumed run: the evaluations before its checkpoint (it may need no more)
+
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        scores = {key.removeprefix("eval_"): value for key, value in (metrics or {}).items()}
-        self._result.history.append((state.global_step, scores))
-        if scores["score"] > self._result.best_score:
-            self._result.best_score, self._result.best_step = scores["score"], state.global_step
-        self._on_evaluation(len(self._result.history), state.global_step, scores)
+        self._sync(state)
+        self._on_evaluation(len(self._result.history), state.global_step, self._result.history[-1][1])
+
+    def on_save(self, args, state, control, **kwargs):
+        if self._on_checkpoint is not None and self._result.history and self._result.history[-1][0] == state.global_step:
+            checkpoint_dir = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            self._on_checkpoint(len(self._result.history), state.global_step, self._result.history[-1][1], checkpoint_dir)
 
 
 def precision_arguments(setting: str, cuda_available: bool, bf16_supported: bool) -> dict[str, bool]:
@@ -104,11 +130,19 @@ def train_stage(
     settings: TrainingConfig,
     output_dir: Path,
     on_evaluation: EvaluationCallback,
+    on_checkpoint: CheckpointCallback | None = None,
+    resume_from: Path | None = None,
 ) -> StageResult:
     """Train ``model`` on ``train_examples``, evaluating on ``dev_examples`` every ``eval_steps``.
 
     The task type builds the features and collator and scores English dev; :func:`run_trainer`
     does the rest.
+
+    Each evaluation is followed by a full checkpoint (``on_checkpoint`` gets its folder; it is
+    deleted when the next one is saved, unless it holds the best model). ``resume_from``: a
+    checkpoint folder of this same run (``Trainer.train(resume_from_checkpoint=...)``): training
+    continues at its step with its optimizer, scheduler and RNG states, and evaluations keep
+    their numbers; ``history`` then also holds the evaluations made before it.
 
     Raises:
         ValueError: no training features could be built from ``train_examples``.
@@ -123,7 +157,7 @@ def train_stage(
 
     return run_trainer(
         model, train_features, dev_examples, task_type.collator(tokenizer), evaluate, settings, output_dir, on_evaluation,
-        label=spec.task,
+        label=spec.task, on_checkpoint=on_checkpoint, resume_from=resume_from,
     )
 
 
@@ -140,6 +174,8 @@ def run_trainer(
     label: str,
     make_trainer: Callable[..., TaskEvaluationTrainer] | None = None,
     all_parameters_used: bool = True,
+    on_checkpoint: CheckpointCallback | None = None,
+    resume_from: Path | None = None,
 ) -> StageResult:
     """Train ``model`` with the HF ``Trainer``, scoring it with ``evaluate`` every ``eval_steps``.
 
@@ -159,6 +195,7 @@ def run_trainer(
             dataloader); ``None``: :class:`TaskEvaluationTrainer`.
         all_parameters_used: every parameter takes part in every forward pass; ``False`` (one
             head per task, one task per batch) makes DDP look for unused parameters.
+        on_checkpoint, resume_from: see :func:`train_stage`.
     """
     if settings.freeze_word_embeddings:
         model.get_input_embeddings().requires_grad_(False)
@@ -186,7 +223,6 @@ def run_trainer(
         save_strategy="steps",
         save_steps=eval_steps,
         save_total_limit=1,
-        save_only_model=True,
         load_best_model_at_end=True,
         metric_for_best_model="score",
         greater_is_better=True,
@@ -209,10 +245,10 @@ def run_trainer(
         train_dataset=train_features,
         eval_dataset=dev_examples,
         data_collator=collator,
-        callbacks=[_ReportEvaluations(on_evaluation, result)],
+        callbacks=[_ReportEvaluations(on_evaluation, on_checkpoint, result)],
         evaluate_fn=evaluate,
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if (output_dir / TRAINER_DIR).exists():
         shutil.rmtree(output_dir / TRAINER_DIR)
     return result

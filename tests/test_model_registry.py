@@ -49,7 +49,7 @@ def test_write_report_logs_the_files_and_registers_the_selected_checkpoint(sweep
         assert (output / name).stat().st_size > 0
     client = MlflowClient(sweep_record.tracking_uri)
     logged = {a.path for a in client.list_artifacts(sweep_record.parent_run_id, "report")}
-    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png"}
+    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png", "report/failures.json"}
 
     anli = selected_run_id(client, sweep_record, "anli", "panx")
     version = client.get_model_version_by_alias("demo-panx", MODEL_ALIAS)

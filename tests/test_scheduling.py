@@ -1,10 +1,12 @@
 """Grouped ASHA driven with synthetic results, no training (Ray Tune's AsyncHyperBandSuite style)."""
 
+import json
+
 import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 
 
 def scheduler(group_by=("target_task",)):
@@ -83,3 +85,93 @@ def test_the_scheduler_remembers_which_trials_it_stopped():
     asha.on_trial_result(None, trials[1], result(1, 70.0))
     asha.on_trial_result(None, trials[2], result(1, 90.0))
     assert asha.stopped_trial_ids == {"t1"}, "only the trial ASHA stopped, not those that went on"
+
+
+def persisted(path, group_by=("target_task",)):
+    return GroupedASHAScheduler(
+        group_by=group_by, time_attr="evaluation", metric="score", mode="max", grace_period=1, max_t=4,
+        reduction_factor=2, state_path=path,
+    )
+
+
+# Two groups of four trials; each step is (trial index, evaluation, score). Scores are chosen so
+# that later decisions depend on rung values recorded before the crash point.
+TRIALS = [("a0", "panx"), ("a1", "panx"), ("a2", "panx"), ("a3", "panx"), ("b0", "xnli"), ("b1", "xnli")]
+STEPS = [
+    (0, 1, 50.0), (4, 1, 70.0), (1, 1, 60.0), (5, 1, 60.0), (0, 2, 55.0), (1, 2, 65.0),
+    # crash after these six results
+    (2, 1, 40.0), (3, 1, 62.0), (3, 2, 58.0), (1, 3, 66.0), (5, 2, 80.0), (2, 2, 90.0), (3, 3, 70.0),
+]
+CRASH_AFTER = 6
+
+
+def with_trials(asha):
+    """``asha`` with the trials of :data:`TRIALS` added (as Tune adds them, also on restore)."""
+    trials = [trial(trial_id, target_task=target) for trial_id, target in TRIALS]
+    for t in trials:
+        asha.on_trial_add(None, t)
+    return asha, trials
+
+
+def drive(asha, trials, steps):
+    """Feed ``steps`` to ``asha``; a stopped trial reports nothing more (as under Tune)."""
+    decisions = []
+    for index, evaluation, score in steps:
+        if trials[index].trial_id in asha.stopped_trial_ids:
+            continue
+        decisions.append((trials[index].trial_id, evaluation, asha.on_trial_result(None, trials[index], result(evaluation, score))))
+    return decisions
+
+
+def uninterrupted_decisions():
+    uninterrupted, trials = with_trials(scheduler())
+    return uninterrupted, drive(uninterrupted, trials, STEPS)
+
+
+def test_a_restarted_scheduler_decides_as_an_uninterrupted_one(tmp_path):
+    uninterrupted, expected = uninterrupted_decisions()
+    assert any(decision == TrialScheduler.STOP for *_, decision in expected[CRASH_AFTER:]), "the tail must prune"
+
+    path = tmp_path / "asha_state.json"
+    decisions = drive(*with_trials(persisted(path)), STEPS[:CRASH_AFTER])
+    # The driver dies; only the state file survives. Tuner.restore hands back a scheduler that
+    # has seen nothing, and Tune re-adds every trial of the restored experiment.
+    after, restored = with_trials(persisted(path))
+    decisions += drive(after, restored, STEPS[CRASH_AFTER:])
+    assert decisions == expected
+    assert after.rung_history() == uninterrupted.rung_history()
+    assert after.stopped_trial_ids == uninterrupted.stopped_trial_ids
+
+
+def test_without_the_state_file_a_restarted_scheduler_would_decide_differently():
+    """The control case: the crash point matters, so the test above can fail."""
+    _, expected = uninterrupted_decisions()
+    assert drive(*with_trials(scheduler()), STEPS[CRASH_AFTER:]) != expected[CRASH_AFTER:]
+
+
+def test_a_trial_stopped_before_the_crash_stays_stopped(tmp_path):
+    path = tmp_path / "asha_state.json"
+    before, trials = with_trials(persisted(path))
+    before.on_trial_result(None, trials[0], result(1, 80.0))
+    assert before.on_trial_result(None, trials[1], result(1, 10.0)) == TrialScheduler.STOP
+    after, _ = with_trials(persisted(path))
+    # Tune's snapshot may predate the stop, so the restored trial runs and reports again.
+    assert after.on_trial_result(None, trials[1], result(2, 99.0)) == TrialScheduler.STOP
+    assert after.stopped_trial_ids == {"a1"}
+
+
+def test_the_state_file_is_replaced_whole(tmp_path):
+    path = tmp_path / "asha_state.json"
+    asha = persisted(path)
+    t = trial("a0", target_task="panx")
+    asha.on_trial_add(None, t)
+    asha.on_trial_result(None, t, result(1, 50.0))
+    state = json.loads(path.read_text())
+    assert state["trial_groups"] == {"a0": ["panx"]}
+    assert [1, {"a0": 50.0}] in state["groups"][0]["rungs"]
+    assert not list(tmp_path.glob("*.tmp")), "written to a temporary file, then renamed"
+    assert saved_stopped_trial_ids(path) == frozenset()
+    asha.on_trial_add(None, trial("a1", target_task="panx"))
+    asha.on_trial_result(None, trial("a1", target_task="panx"), result(1, 10.0))
+    assert saved_stopped_trial_ids(path) == {"a1"}
+    assert saved_stopped_trial_ids(tmp_path / "none.json") == frozenset()

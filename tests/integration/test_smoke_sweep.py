@@ -110,7 +110,7 @@ def test_report_matches_what_mlflow_tracked(smoke):
     assert reprinted.exit_code == 0
     assert "tydiqa: selected intermediate task" in reprinted.output
     logged = {a.path for a in client.list_artifacts(record.parent_run_id, "report")}
-    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png"}
+    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png", "report/failures.json"}
     for target in ("panx", "tydiqa"):
         selected = next(row for row in averages_of(rows, target) if row["selected"] == "1")
         version = client.get_model_version_by_alias(f"smoke-{target}", "best")

@@ -1,6 +1,7 @@
 """The three stages as plain functions (no Ray): tiny XLM-R, a few real examples per task."""
 
 import json
+import shutil
 
 import pytest
 from transformers import AutoModelForQuestionAnswering
@@ -93,3 +94,41 @@ def test_target_scored_on_the_target_languages_dev_split(tiny_dir, data_dir, tmp
     assert names == ["dev-ar.tsv", "test-ar.tsv", "test-en.tsv"]
     dev_tokens = (zero_shot.predictions_dir / "dev-ar.tsv").read_text().split("\n\n")
     assert len(dev_tokens) == 4, "the first 4 dev sentences, not the test ones"
+
+
+def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_dir, data_dir, tmp_path):
+    """What a retried or restored trial does: continue from the checkpoint of evaluation 1 (on CPU
+    with a fixed seed, the resumed run's later evaluations and its best model equal the others)."""
+    settings = SETTINGS.model_copy(update={"max_steps": 6})
+    kept, kept_last = tmp_path / "kept-checkpoint", tmp_path / "kept-last-checkpoint"
+    checkpoints = []
+
+    def keep_first(evaluation, step, metrics, checkpoint_dir):
+        checkpoints.append((evaluation, step, metrics, sorted(path.name for path in checkpoint_dir.iterdir())))
+        if evaluation in (1, 3):
+            shutil.copytree(checkpoint_dir, kept if evaluation == 1 else kept_last)
+
+    full = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full")
+    evaluations = []
+    result, _, best_dir = run_target_stage(full, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+                                           lambda *args: evaluations.append(args), on_checkpoint=keep_first)
+    assert [(evaluation, step) for evaluation, step, *_ in checkpoints] == [(1, 2), (2, 4), (3, 6)]
+    assert [metrics for *_, metrics, _ in checkpoints] == [metrics for *_, metrics in evaluations]
+    assert {"optimizer.pt", "scheduler.pt", "trainer_state.json"} <= set(checkpoints[0][3]), "a full checkpoint to resume from"
+
+    resumed = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "resumed", resume_from=kept)
+    resumed_evaluations = []
+    resumed_result, _, resumed_best = run_target_stage(resumed, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+                                                       lambda *args: resumed_evaluations.append(args))
+    assert resumed_evaluations == evaluations[1:], "evaluations 2 and 3 again, numbered as before, same scores"
+    assert resumed_result.history == result.history, "the history before the checkpoint comes with it"
+    assert (resumed_result.best_score, resumed_result.best_step) == (result.best_score, result.best_step)
+    assert (resumed_best / "model.safetensors").read_bytes() == (best_dir / "model.safetensors").read_bytes()
+
+    # Cut short after its last checkpoint (e.g. in zero-shot evaluation): nothing is left to train.
+    done = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full", resume_from=kept_last)
+    done_evaluations = []
+    done_result, _, _ = run_target_stage(done, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+                                         lambda *args: done_evaluations.append(args))
+    assert done_evaluations == [] and done_result.history == result.history
+    assert (done_result.best_score, done_result.best_step) == (result.best_score, result.best_step)
