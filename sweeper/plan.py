@@ -126,20 +126,33 @@ def target_dev_languages(config: SweepConfig, task: TaskSpec, data_dir: Path | N
     ]
 
 
-def _check_target_dev(config: SweepConfig, targets: list[TaskSpec], data_dir: Path | None) -> None:
-    """Policy ``target_dev`` needs target-language dev data for every trained target."""
+def _trained_targets_without_dev_split(config: SweepConfig, targets: list[TaskSpec]) -> None:
+    """Policy ``target_dev`` needs every trained target to declare a target-language dev split.
+
+    Raises:
+        ConfigError: a trained target has no ``zero_shot.dev_split`` (XQuAD).
+    """
     if config.selection.policy != TARGET_DEV:
         return
-    trained = [spec for spec in targets if not is_retrieval(spec)]
-    without = [spec.task for spec in trained if spec.zero_shot.dev_split is None]
+    without = [spec.task for spec in targets if not is_retrieval(spec) and spec.zero_shot.dev_split is None]
     if without:
         raise ConfigError(
             f"selection.policy target_dev: target(s) {', '.join(without)} have no dev set in the target languages "
             "(no zero_shot.dev_split in the task file; XQuAD is test-only). Use selection.policy=english_dev, "
             "or leave these targets out"
         )
-    for spec in trained:
-        if not target_dev_languages(config, spec, data_dir):
+
+
+def _check_target_dev_data(config: SweepConfig, targets: list[TaskSpec], data_dir: Path | None) -> None:
+    """Policy ``target_dev`` needs target-language dev data for every trained target.
+
+    Raises:
+        MissingDataError: a trained target has no dev file in any of its zero-shot languages.
+    """
+    if config.selection.policy != TARGET_DEV:
+        return
+    for spec in targets:
+        if not is_retrieval(spec) and spec.zero_shot.dev_split is not None and not target_dev_languages(config, spec, data_dir):
             dev = spec.zero_shot.dev_split
             raise MissingDataError(
                 f"selection.policy target_dev: task {spec.task!r} has no {dev!r} file in any of the languages "
@@ -173,6 +186,8 @@ def check_tasks(config: SweepConfig) -> None:
         ConfigError: a retrieval task as intermediate/target-trained task, a target without
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
         UnknownTaskError: a member of a ``multitask`` stage is not registered.
+        ConfigError: ``selection.policy: target_dev`` with a trained target that declares no
+            target-language dev split (``zero_shot.dev_split``).
     """
     from sweeper.task_types import get_task_type
 
@@ -199,6 +214,7 @@ def check_tasks(config: SweepConfig) -> None:
                 f"zero_shot.languages {config.zero_shot.languages} selects none of {spec.task!r}'s languages "
                 f"{spec.zero_shot.languages}"
             )
+    _trained_targets_without_dev_split(config, targets)
     known_languages = {language for spec in targets for language in spec.zero_shot.languages}
     for language in config.zero_shot.languages or []:
         if language not in known_languages:
@@ -234,9 +250,8 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
     splits with no Hub source and tasks whose labels are kept in a local ``labels_file``
     (:class:`ConfigError`, saying to pass ``--data-dir``). Also: a ``multitask`` stage's members
     and files (:func:`sweeper.multitask.check_multitask_stage`), and under
-    ``selection.policy: target_dev`` a trained target without target-language dev data
-    (:class:`ConfigError` when its task file declares no ``zero_shot.dev_split``, e.g. XQuAD;
-    :class:`MissingDataError` when no language has its dev files).
+    ``selection.policy: target_dev`` a trained target none of whose languages has its dev files
+    (:class:`MissingDataError`).
     """
     if data_dir is not None and not data_dir.is_dir():
         return [ConfigError(f"data directory {data_dir} does not exist (--data-dir / SWEEPER_DATA_DIR)")]
@@ -260,7 +275,7 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
             problems.append(error)
     checks = [lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
               for name in config.intermediate_tasks if name in config.multitask]
-    checks.append(lambda: _check_target_dev(config, [resolve_task(config, task) for task in config.target_tasks], data_dir))
+    checks.append(lambda: _check_target_dev_data(config, [resolve_task(config, task) for task in config.target_tasks], data_dir))
     for check in checks:
         try:
             check()
