@@ -293,5 +293,6 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     ]
     if plan.data_problems:
         lines += ["", f"## Data `sweeper run` will need ({len(plan.data_problems)} missing)", ""]
-        lines += [f"- {' '.join(problem.split())}" for problem in plan.data_problems]
+        # `<data-dir>` in a message is no HTML tag: escaped so the Markdown renderer keeps it
+        lines += [f"- {' '.join(problem.split())}".replace("<", "\\<") for problem in plan.data_problems]
     return lines
