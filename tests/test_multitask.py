@@ -190,14 +190,16 @@ def test_the_stage_cache_key_covers_every_member_s_data_and_the_mlm_files(tmp_pa
 
 def test_plan_shows_the_multitask_stage(tmp_path, data_dir, tiny_dir):
     entry = mix(f"tasks: [anli, tydiqa, mlm], sampling: temperature, temperature: 2.0, {MLM}")
+    cache = f"storage.stage_cache_dir={tmp_path / 'stages'}"  # empty: other tests' encoders are not cached here
     result = runner.invoke(app, [
-        "plan", str(SMOKE), "--data-dir", str(data_dir), "--output", str(tmp_path / "out"), "intermediate_tasks=[none, anli, mix]", entry,
+        "plan", str(SMOKE), "--data-dir", str(data_dir), "--output", str(tmp_path / "out"), "intermediate_tasks=[none, anli, mix]",
+        entry, cache,
     ])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "1. Intermediate stages: 2 (2 to train, 0 cached)" in text
     assert "2. Target trials: 12 (3 intermediate × 2 trained target(s) × 2 per cell" in text
-    config = smoke_with(entry)
+    config = smoke_with(entry, cache)
     plan = build_plan(config, tmp_path / "out", data_dir, str(tiny_dir))
     (row,) = [line for line in plan_lines(config, plan) if line.startswith("| mix")]
     assert row.startswith("| mix (multi-task: anli, tydiqa, mlm; temperature (T=2) sampling) | to train | – | 4 |")
