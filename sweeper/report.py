@@ -259,11 +259,55 @@ def _policy_lines(target: str, rows: list[ReportRow], selection: Selection | Non
     return lines
 
 
+def overview_markdown(report: Report) -> list[str]:
+    """The paper-style table (Phang et al. 2020, Table 2): rows are the intermediate tasks, the
+    ``none`` baseline first; columns are the targets; a cell is the zero-shot XTREME task score
+    (0–100) of the cell's chosen configuration and its delta over the baseline. Per column the
+    highest score is bold and the selected intermediate task (chosen on dev, never on these
+    scores) carries ✓. Empty when no target has a row.
+    """
+    targets = [target for target, rows in report.rows.items() if rows]
+    if not targets:
+        return []
+    cells = {(row.record.intermediate_task, target): row for target in targets for row in report.rows[target]}
+    intermediates = sorted({intermediate for intermediate, _ in cells}, key=lambda task: (task != NO_INTERMEDIATE, task))
+    best = {
+        target: max((row.cell.zero_shot_score[0] for row in report.rows[target] if row.cell.zero_shot_score[0] is not None), default=None)
+        for target in targets
+    }
+
+    def cell(intermediate: str, target: str) -> str:
+        row = cells.get((intermediate, target))
+        score = row.cell.zero_shot_score[0] if row else None
+        if score is None:
+            return "–"
+        text = f"{score:.1f}"
+        if row.delta_vs_none is not None and intermediate != NO_INTERMEDIATE:
+            text += f" ({row.delta_vs_none:+.1f})"
+        if score == best[target]:
+            text = f"**{text}**"
+        return text + (" ✓" if row.selected else "")
+
+    lines = [
+        "## Zero-shot score per intermediate and target task",
+        "",
+        "XTREME task score (QA: (EM + F1) / 2) over each target's evaluated languages, (Δ vs `none`); "
+        "**bold**: the best of the column; ✓: the selected intermediate task.",
+        "",
+        "| intermediate | " + " | ".join(targets) + " |",
+        "|---|" + "---|" * len(targets),
+    ]
+    lines += [f"| {intermediate} | " + " | ".join(cell(intermediate, target) for target in targets) + " |" for intermediate in intermediates]
+    return [*lines, ""]
+
+
 def to_markdown(report: Report, title: str) -> str:
-    """The report as Markdown: one table per target, selected row marked with ✓."""
+    """The report as Markdown: the overview table (:func:`overview_markdown`), then one table per
+    target with the selected row marked ✓, then the benchmark aggregate."""
     lines = [f"# {title}", ""]
     counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
     lines += [f"Target trials: {counts}. Seeds (`selection.seeds: {report.seed_aggregation}`): {SEED_DESCRIPTIONS[report.seed_aggregation]}.", ""]
+    lines += overview_markdown(report)
     mean = report.seed_aggregation == SEEDS_MEAN
     for target, rows in report.rows.items():
         metric = report.selection_metrics[target]

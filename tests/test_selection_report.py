@@ -99,6 +99,25 @@ def test_report_deltas_languages_and_selection():
     assert {line["language"] for line in lines} == {"de", "zh", "avg"}
 
 
+def test_overview_table_has_baseline_first_deltas_best_and_selection_marked():
+    records = [
+        record("none", "panx", dev=80.0, score=50.0),
+        record("mnli", "panx", dev=82.0, score=48.0),
+        record("squad_v1", "panx", dev=81.0, score=58.5),
+        record("none", "tydiqa", dev=60.0, score=40.0),
+        record("squad_v1", "tydiqa", dev=70.0, score=47.25),
+    ]
+    markdown = to_markdown(build_report(records, {"panx": "f1", "tydiqa": "f1"}), "t")
+    table = markdown.split("## Zero-shot score per intermediate and target task", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| intermediate | panx | tydiqa |",
+        "| none | 50.0 | 40.0 |",
+        "| mnli | 48.0 (-2.0) ✓ | – |",
+        "| squad_v1 | **58.5 (+8.5)** | **47.2 (+7.2)** ✓ |",
+    ], "selected on dev (mnli for panx), best zero-shot in bold; a cell without trials is –"
+
+
 def test_report_without_baseline_has_no_delta():
     report = build_report([record("mnli", "panx", dev=82.0, score=58.0)], {"panx": "f1"})
     assert report.rows["panx"][0].delta_vs_none is None
