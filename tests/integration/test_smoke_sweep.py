@@ -142,6 +142,28 @@ def test_the_sweep_is_tracked_on_the_server(smoke, server):
 
 
 @pytest.mark.slow
+def test_the_selected_checkpoint_of_every_target_opens_from_the_registry(smoke, server, tmp_path, xlmr_tokenizer):
+    import mlflow.artifacts
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification
+
+    uri, _ = server
+    loaders = {"panx": AutoModelForTokenClassification, "tydiqa": AutoModelForQuestionAnswering}
+    for target, loader in loaders.items():
+        folder = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/smoke-{target}@best", tracking_uri=uri, dst_path=str(tmp_path / target)
+        )
+        model = loader.from_pretrained(folder).eval()
+        inputs = xlmr_tokenizer(["Angela Merkel besuchte Paris ."], return_tensors="pt")
+        with torch.no_grad():
+            output = model(**inputs)
+        if target == "panx":
+            assert output.logits.shape == (1, inputs["input_ids"].shape[1], 7), "the PAN-X head: 7 BIO tags"
+        else:
+            assert output.start_logits.shape == output.end_logits.shape == inputs["input_ids"].shape
+
+
+@pytest.mark.slow
 def test_report_and_compare_find_the_sweep_by_name(smoke, server):
     uri, _ = server
     output = smoke.output
