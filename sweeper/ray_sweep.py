@@ -52,7 +52,7 @@ from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.search import tune_search
 from sweeper.selection import NO_SELECTION, TARGET_DEV
 from sweeper.stage_cache import CachedStage, train_once
-from sweeper.storage import remove_checkpoints, storage_child
+from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
 from sweeper.tracking import SELECTION_KEY, Tracker
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
@@ -122,6 +122,17 @@ def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
         result.checkpoint.filesystem.delete_dir(result.checkpoint.path)
 
 
+def train_run_name(run_name: str, trial_id: str) -> str:
+    """The Ray Train run of a trial (``<Ray storage>/train/<this>``): its MLflow run name with
+    ``/`` replaced, and the trial id. A retried or restored trial finds its checkpoint under it."""
+    return f"{run_name.replace('/', '-')}-{trial_id}"
+
+
+def _target_run_name(trial_config: dict) -> str:
+    """The MLflow run name of a target trial: ``target/<intermediate>-><target>``."""
+    return f"target/{trial_config['intermediate_task']}->{trial_config['target_task']}"
+
+
 def _trial_id() -> str:
     return tune.get_context().get_trial_id()
 
@@ -154,7 +165,7 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
         tracker.reopen(run_id)
         tracker.set_tags(run_id, {"attempts": int(existing.data.tags.get("attempts", "1")) + 1})
     try:
-        _fit_stage(context, {**loop_config, "run_id": run_id}, f"{name.replace('/', '-')}-{trial_id}")
+        _fit_stage(context, {**loop_config, "run_id": run_id}, train_run_name(name, trial_id))
     except Exception as error:
         tracker.set_tags(run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
         tracker.finish(run_id, "FAILED")
@@ -232,7 +243,7 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
         tags["target_dev_split"] = task.zero_shot.dev_split
     params = {"stage": "target", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
               "model": config.model, "training": settings.model_dump()}
-    _run_trial_stage(context, tags, params, loop_config, f"target/{intermediate}->{target}")
+    _run_trial_stage(context, tags, params, loop_config, _target_run_name(trial_config))
 
 
 def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
@@ -389,8 +400,10 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
     results = _fit(target_trial, context, "target", new_tuner, resume)
     stopped = saved_stopped_trial_ids(context.asha_state_path)
     for result in results:
-        if result.metrics.get("trial_id") in stopped:
-            remove_checkpoints(target_trial_dir(context, result.config, result.metrics["trial_id"]))
+        trial_id = result.metrics.get("trial_id")
+        if trial_id in stopped:
+            remove_checkpoints(target_trial_dir(context, result.config, trial_id))
+            remove_storage_folder(storage_child(context.ray_storage, f"train/{train_run_name(_target_run_name(result.config), trial_id)}"))
     _close_stopped_runs(context, results, stopped)
     return results
 

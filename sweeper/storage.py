@@ -74,6 +74,23 @@ def storage_bytes(location: str) -> int:
     return sum(info.size or 0 for info in infos if info.type == pyarrow.fs.FileType.File)
 
 
+def remove_storage_folder(location: str) -> int:
+    """Delete a folder under Ray storage (a local folder or an ``s3://`` / ``gs://`` URI, pyarrow
+    file systems), e.g. the Ray Train checkpoints of a trial ASHA stopped. Returns the bytes freed
+    (0 when nothing was there)."""
+    freed = storage_bytes(location)
+    if freed == 0:
+        return 0
+    if "://" not in location:
+        shutil.rmtree(location)
+        return freed
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    filesystem.delete_dir(path)
+    return freed
+
+
 @dataclass(frozen=True)
 class DiskUsage:
     """Disk used by a sweep, in bytes.

@@ -10,7 +10,15 @@ import pytest
 
 from sweeper.config import SweepConfig, load_config
 from sweeper.errors import ConfigError
-from sweeper.storage import DiskUsage, human_bytes, ray_storage, remove_checkpoints, storage_bytes, storage_child
+from sweeper.storage import (
+    DiskUsage,
+    human_bytes,
+    ray_storage,
+    remove_checkpoints,
+    remove_storage_folder,
+    storage_bytes,
+    storage_child,
+)
 
 SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
 
@@ -67,6 +75,24 @@ def test_disk_use_on_a_real_s3_server(tmp_path, s3_bucket):
     assert storage_bytes(storage_child(s3_bucket, "nothing-here")) == 0
     (tmp_path / "a.bin").write_bytes(b"a" * 10)
     assert storage_bytes(str(tmp_path)) == 10
+
+
+def test_a_stopped_trial_s_train_checkpoints_are_removed_locally_and_on_s3(tmp_path, s3_bucket):
+    local = tmp_path / "train" / "target-none-panx-t1"
+    (local / "checkpoint_1").mkdir(parents=True)
+    (local / "checkpoint_1" / "model.safetensors").write_bytes(b"c" * 500)
+    assert remove_storage_folder(str(local)) == 500 and not local.exists()
+    assert remove_storage_folder(str(local)) == 0, "nothing left: nothing freed"
+    remote = storage_child(s3_bucket, "ray/train/target-none-panx-t1")
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(remote)
+    with filesystem.open_output_stream(f"{path}/checkpoint_1/model.safetensors") as handle:
+        handle.write(b"c" * 700)
+    kept = storage_child(s3_bucket, "ray/train/target-none-panx-t2")
+    _, kept_path = pyarrow.fs.FileSystem.from_uri(kept)
+    with filesystem.open_output_stream(f"{kept_path}/checkpoint_1/model.safetensors") as handle:
+        handle.write(b"k" * 10)
+    assert remove_storage_folder(remote) == 700
+    assert storage_bytes(remote) == 0 and storage_bytes(kept) == 10, "only that trial's folder is deleted"
 
 
 def test_disk_usage_as_metrics_and_a_line():
