@@ -47,7 +47,7 @@ def test_html_renders_the_markdown_tables_and_the_figure():
     assert "<title>sweeper report: &lt;s&gt;</title>" in page
     assert "<h2>panx: selected intermediate task <code>anli</code></h2>" in page
     assert "<td>anli</td>\n<td>✓</td>\n<td>82.0</td>" in page
-    assert page.count("<table>") == 3, "panx, tydiqa and the XTREME aggregate"
+    assert page.count("<table>") == 4, "the overview, panx, tydiqa and the XTREME aggregate"
     assert '<img src="report_deltas.png"' in page
     assert "<img" not in to_html(markdown, "t")
 

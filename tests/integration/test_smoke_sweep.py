@@ -142,12 +142,13 @@ def test_the_sweep_is_tracked_on_the_server(smoke, server):
 
 
 @pytest.mark.slow
-def test_the_selected_checkpoint_of_every_target_opens_from_the_registry(smoke, server, tmp_path, xlmr_tokenizer):
+def test_the_selected_checkpoint_of_every_target_opens_from_the_registry(smoke, server, tmp_path, xlmr_tokenizer, monkeypatch):
     import mlflow.artifacts
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoModelForTokenClassification
 
     uri, _ = server
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)  # `models:/` URIs resolve against the registry URI
     loaders = {"panx": AutoModelForTokenClassification, "tydiqa": AutoModelForQuestionAnswering}
     for target, loader in loaders.items():
         folder = mlflow.artifacts.download_artifacts(
