@@ -169,11 +169,8 @@ def _execute(
         write_submission_folder(tracker, record, config, data_dir, output_dir)
         disk = measure_disk(config, output_dir, stages, context.ray_storage, config.tracking.tracking_uri is None)
         tracker.log_metrics(parent_run_id, disk.metrics())
-        outcomes = [(run.data.tags["target_task"], run.data.tags.get("asha_outcome", "running"))
-                    for run in tracker.client.search_runs(
-                        [record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000)
-                    if run.data.tags.get("stage") in ("target", "retrieval")]
-        empty = targets_without_results(outcomes)
+        records = load_trial_records(tracker, record.experiment_id, parent_run_id)
+        empty = targets_without_results((trial.target_task, trial.outcome) for trial in records)
         if empty:
             raise RuntimeError(f"every trial of target(s) {', '.join(empty)} failed; see the failed trials in {output_dir / REPORT_MD}")
     except BaseException:
