@@ -285,12 +285,19 @@ def check_storage_path(value: str) -> str:
 class StorageConfig(_Strict):
     """Where a sweep keeps what it writes besides MLflow.
 
-    ``stage_cache_dir``: the content-addressed cache of finished stages (intermediate encoders),
-    shared by every sweep that points at it, so a second sweep reuses the first's encoders
+    ``stage_cache_dir``: the content-addressed cache of finished stages (intermediate encoders,
+    target models, evaluations), shared by every sweep that points at it, so a second sweep
+    reuses the first's stages
     (``sweeper.stage_cache``). ``None``: ``$SWEEPER_CACHE_DIR/stages`` or
     ``~/.cache/sweeper/stages``. A local or network (NFS) folder, never a URI: trials load the
     encoders with ``from_pretrained`` and lock stages with OS file locks. On a multi-node cluster
     it must be a folder every node mounts.
+
+    ``cache_target_stages``: also cache target stages (each completed target trial's best model
+    and English-dev evaluations), their zero-shot evaluations and the retrieval evaluations, so
+    a later sweep with the same trial replays it instead of training it again. Each cached
+    target model is a second copy of the trial's MLflow ``best_checkpoint`` artifact: set
+    ``false`` to keep only the MLflow one (target trials then always train).
 
     ``storage_path``: Ray Tune's and Ray Train's experiment storage (``RunConfig(storage_path)``):
     a local folder or ``s3://bucket/prefix`` / ``gs://bucket/prefix`` (pyarrow file systems;
@@ -299,6 +306,7 @@ class StorageConfig(_Strict):
     """
 
     stage_cache_dir: str | None = None
+    cache_target_stages: bool = True
     storage_path: str | None = None
 
     @field_validator("stage_cache_dir")

@@ -15,7 +15,7 @@ from sweeper.report import Report, build_report, to_csv, to_markdown
 from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.selection import SEEDS_BEST, TrialRecord
-from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root
+from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
 from sweeper.submission_export import write_submission_folder
 from sweeper.tracking import (
@@ -153,6 +153,7 @@ def _execute(
         parent_run_id=parent_run_id,
         stages=tuple(stages),
         ray_storage=ray_storage(config, output_dir),
+        cache=sweep_stage_cache(config, model_source, data_dir.resolve() if data_dir else None),
     )
     tracker.set_tags(parent_run_id, {"stage_cache": str(stage_cache_root(config)), "ray_storage": context.ray_storage})
     try:

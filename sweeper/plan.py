@@ -7,6 +7,7 @@ play, unknown evaluation languages, missing data files.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -354,6 +355,17 @@ def target_settings(config: SweepConfig, trial_config: Mapping[str, Any]) -> Tra
     base = config.stage_training("target", trial_config["target_task"])
     values = {name: trial_config[name] for name in trial_setting_names(config)}
     return TrainingConfig.model_validate({**base.model_dump(), **values})
+
+
+def grid_trial_configs(config: SweepConfig) -> list[dict[str, Any]] | None:
+    """Every target trial's config under ``grid`` search (intermediate × target × searched
+    settings × seed, as Tune's grid expands :func:`target_param_space`); ``None`` under
+    ``random`` / ``optuna`` search, whose configurations are only known once sampled."""
+    if config.search.algorithm != "grid":
+        return None
+    space = target_param_space(config)
+    names = list(space)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(space[name] for name in names))]
 
 
 def trial_setting_names(config: SweepConfig) -> list[str]:

@@ -3,7 +3,8 @@
 Pure (no Ray, no MLflow, no torch): the stage graph of a :class:`~sweeper.config.SweepConfig`
 (intermediate stages → target trials → zero-shot evaluation; retrieval targets evaluated on
 every encoder), the trials per stage, which intermediate encoders the shared stage cache already
-holds (reused, not retrained, whichever sweep trained them), optimizer steps and an upper bound
+holds (reused, not retrained, whichever sweep trained them), and under grid search which target
+trials and retrieval evaluations it holds (replayed, not trained again), optimizer steps and an upper bound
 of training tokens (epoch-based stages counted from the local training data), disk in use, and
 what data ``sweeper run`` will need that is not there.
 """
@@ -21,14 +22,25 @@ from sweeper.multitask import MultitaskStage
 from sweeper.plan import (
     IntermediateStage,
     data_problems,
+    grid_trial_configs,
     intermediate_stages,
     resolve_task,
     retrieval_evaluations,
+    target_settings,
     trained_targets,
     trials_per_cell,
+    zero_shot_languages,
 )
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.stage_cache import FINGERPRINTS_FILE, locate_stage, model_identity, stage_cache_root
+from sweeper.stage_cache import (
+    FINGERPRINTS_FILE,
+    CachedStage,
+    StageCache,
+    locate_stage,
+    model_identity,
+    stage_cache_root,
+    sweep_stage_cache,
+)
 from sweeper.storage import human_bytes, local_bytes, ray_storage
 
 #: Task types whose training features can outnumber the examples (a long context is cut into
@@ -110,11 +122,18 @@ class IntermediatePlan:
 
 @dataclass(frozen=True)
 class TargetPlan:
-    """One trained target: trials = intermediate tasks × ``trials_per_cell``; ``cost`` per trial."""
+    """One trained target: trials = intermediate tasks × ``trials_per_cell``; ``cost`` per trial;
+    ``cached``: how many of them the stage cache holds (replayed, not trained), ``None`` when
+    that is unknown (random/optuna search, data missing, or ``storage.cache_target_stages`` off)."""
 
     task: str
     trials: int
     cost: Cost
+    cached: int | None = None
+
+    @property
+    def to_train(self) -> int:
+        return self.trials - (self.cached or 0)
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,10 @@ class SweepPlan:
         targets: the trained targets; each trial also runs the zero-shot evaluation.
         trials_per_cell: target trials per (intermediate, target) cell (search × seeds).
         retrieval_evaluations: one per (intermediate task incl. ``none``, retrieval target).
+        retrieval_cached: how many of them the stage cache holds; ``None``: unknown (as
+            :attr:`TargetPlan.cached`).
+        cache_unknown: why the cached target trials (and retrieval evaluations, unless only the
+            search is the reason) are not counted; ``None`` when they are.
         stage_cache: the stage cache folder, and ``stage_cache_bytes`` its disk use now.
         ray_storage: where Ray Tune / Train would keep the sweep's experiments.
         data_problems: what ``run`` needs and is missing (messages); empty when all is there.
@@ -139,6 +162,8 @@ class SweepPlan:
     stage_cache_bytes: int
     ray_storage: str
     data_problems: list[str]
+    retrieval_cached: int | None = None
+    cache_unknown: str | None = None
 
     @property
     def intermediate_to_train(self) -> int:
@@ -146,11 +171,21 @@ class SweepPlan:
 
     def _costs(self) -> list[tuple[Cost, int]]:
         costs = [(stage.cost, 1) for stage in self.intermediate if not stage.cached]
-        return costs + [(target.cost, target.trials) for target in self.targets]
+        return costs + [(target.cost, target.to_train) for target in self.targets]
 
     @property
     def target_trials(self) -> int:
         return sum(target.trials for target in self.targets)
+
+    @property
+    def target_trials_to_train(self) -> int:
+        return sum(target.to_train for target in self.targets)
+
+    @property
+    def target_trials_cached(self) -> int | None:
+        """Target trials the stage cache holds; ``None`` when unknown for some target."""
+        counts = [target.cached for target in self.targets]
+        return None if None in counts else sum(counts)
 
     def total_steps(self) -> int | None:
         """Optimizer steps of everything still to train, at most (ASHA stops trials earlier);
@@ -185,12 +220,13 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
     root = stage_cache_root(config)
     model = model_identity(model_source, root / FINGERPRINTS_FILE)
     problems = data_problems(config, data_dir)
-    intermediate = []
+    intermediate, encoders = [], {NO_INTERMEDIATE: None}
     for stage in intermediate_stages(config):
         try:
-            located = locate_stage(stage, root, model, data_dir)
+            located = locate_stage(stage, root, model, data_dir, workers)
         except (FileNotFoundError, SweeperError):  # its data is missing (in problems): no key, no cache lookup
             located = None
+        encoders[stage.name] = located
         task = None if isinstance(stage, MultitaskStage) else stage.task
         intermediate.append(IntermediatePlan(
             task=stage.name,
@@ -201,15 +237,67 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
         ))
     per_cell = trials_per_cell(config)
     cells_per_target = len(config.intermediate_tasks)
+    cache = _target_stage_cache(config, model_source, data_dir, list(encoders.values())[1:])
+    cached = _cached_target_trials(config, cache, encoders) if cache else {}
     targets = [
         TargetPlan(target, cells_per_target * per_cell,
-                   stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir))
+                   stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir),
+                   cached.get(target))
         for target in trained_targets(config)
     ]
     return SweepPlan(
         intermediate, targets, per_cell, len(retrieval_evaluations(config)), root, local_bytes(root),
         ray_storage(config, output_dir), [str(problem) for problem in problems],
+        _cached_retrieval_evaluations(config, cache, encoders) if cache else None,
+        _cache_unknown(config, cache),
     )
+
+
+def _cache_unknown(config: SweepConfig, cache: StageCache | None) -> str | None:
+    if not config.storage.cache_target_stages:
+        return "not cached: storage.cache_target_stages is false"
+    if cache is None:
+        return "cached: unknown, data missing"
+    if grid_trial_configs(config) is None:
+        return f"cached: unknown before `{config.search.algorithm}` search samples the trials"
+    return None
+
+
+def _target_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None]) -> StageCache | None:
+    """The sweep's :class:`StageCache`; ``None`` when target stages are not cached, or when some
+    data (hence some key) is missing."""
+    if not config.storage.cache_target_stages or None in located:
+        return None
+    try:
+        return sweep_stage_cache(config, model_source, data_dir)
+    except (FileNotFoundError, SweeperError):  # missing files: listed by data_problems
+        return None
+
+
+def _cached_target_trials(config: SweepConfig, cache: StageCache, encoders: dict[str, CachedStage | None]) -> dict[str, int]:
+    """Trained target → how many of its grid trials' target stages the stage cache holds (empty
+    under random/optuna search: the trials are not known before they are sampled)."""
+    trials = grid_trial_configs(config)
+    if trials is None:
+        return {}
+    counts = dict.fromkeys(trained_targets(config), 0)
+    for trial in trials:
+        task = resolve_task(config, trial["target_task"])
+        stage = cache.target_stage(encoders[trial["intermediate_task"]], trial["intermediate_task"], task,
+                                   target_settings(config, trial))
+        counts[task.task] += stage.complete
+    return counts
+
+
+def _cached_retrieval_evaluations(config: SweepConfig, cache: StageCache, encoders: dict[str, CachedStage | None]) -> int:
+    """How many of the sweep's retrieval evaluations the stage cache holds."""
+    cached = 0
+    for evaluation in retrieval_evaluations(config):
+        intermediate, task = evaluation["intermediate_task"], resolve_task(config, evaluation["target_task"])
+        entry = cache.retrieval(encoders[intermediate], intermediate, task, config.stage_training("target", task.task),
+                                zero_shot_languages(task, config.zero_shot), config.zero_shot.max_examples_per_language)
+        cached += entry.complete
+    return cached
 
 
 def _amount(value: int | None, at_least: bool = False) -> str:
@@ -222,6 +310,11 @@ def _status(stage: IntermediatePlan) -> str:
     if stage.cached is None:
         return "to train (data missing)"
     return "cached: reused" if stage.cached else "to train"
+
+
+def _cached_count(count: int | None, unknown: str | None) -> str:
+    """``"3 cached"``, or why the count is unknown."""
+    return f"{count} cached" if count is not None else unknown
 
 
 def _multitask_fields(stage: IntermediateStage | MultitaskStage) -> dict:
@@ -256,14 +349,15 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         (
             f"## 2. Target trials: {plan.target_trials} ({len(config.intermediate_tasks)} intermediate × "
             f"{len(plan.targets)} trained target(s) × {plan.trials_per_cell} per cell, `{config.search.algorithm}` "
-            "search × seeds), each followed by zero-shot evaluation"
+            f"search × seeds; {_cached_count(plan.target_trials_cached, plan.cache_unknown)}), each followed by zero-shot evaluation"
         ),
         "",
-        "| target | trials | training examples | steps per trial | tokens per trial (upper bound) |",
-        "|---|---|---|---|---|",
+        "| target | trials | cached | training examples | steps per trial | tokens per trial (upper bound) |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {t.task} | {t.trials} | {_amount(t.cost.examples) if t.cost.examples is not None else '–'} | "
+        f"| {t.task} | {t.trials} | {'unknown' if t.cached is None else t.cached} | "
+        f"{_amount(t.cost.examples) if t.cost.examples is not None else '–'} | "
         f"{_amount(t.cost.steps, t.cost.at_least)} | {_amount(t.cost.tokens, t.cost.at_least)} |"
         for t in plan.targets
     ]
@@ -275,10 +369,10 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     )
     lines += [
         "",
-        f"## 3. Retrieval evaluations (no training): {plan.retrieval_evaluations}",
+        f"## 3. Retrieval evaluations (no training): {plan.retrieval_evaluations} ({_cached_count(plan.retrieval_cached, plan.cache_unknown)})",
         "",
         (
-            f"**Total still to train**: {plan.intermediate_to_train} intermediate stage(s) + {plan.target_trials} "
+            f"**Total still to train**: {plan.intermediate_to_train} intermediate stage(s) + {plan.target_trials_to_train} "
             f"target trial(s); {cost} (ASHA stops trials earlier)."
         ),
         "",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from sweeper.plan import (
     target_param_space,
     target_settings,
     trial_setting_names,
+    zero_shot_languages,
 )
 from sweeper.progress import ProgressCallback
 from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
@@ -51,9 +53,11 @@ from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.search import tune_search
 from sweeper.selection import NO_SELECTION, TARGET_DEV
-from sweeper.stage_cache import CachedStage, train_once
-from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
-from sweeper.tracking import SELECTION_KEY, Tracker
+from sweeper.stage_cache import CacheEntry, CachedStage, StageCache, train_once
+from sweeper.stage_outputs import read_evaluation, read_target_history
+from sweeper.storage import BEST_MODEL_DIR, remove_checkpoints, remove_storage_folder, storage_child
+from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
+from sweeper.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
 WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
@@ -77,14 +81,24 @@ class SweepContext:
     stages: tuple[CachedStage, ...]
     #: Ray Tune / Train storage of this sweep (``storage.ray_storage``): a folder or a URI
     ray_storage: str
+    #: where target, zero-shot and retrieval stages live (``stage_cache.sweep_stage_cache``)
+    cache: StageCache
 
-    def stage(self, task: str) -> CachedStage:
-        """The cached stage named ``task`` in ``intermediate_tasks`` (a task id or multi-task name)."""
+    def stage(self, task: str) -> CachedStage | None:
+        """The cached stage named ``task`` in ``intermediate_tasks`` (a task id or multi-task
+        name); ``None`` for ``none`` (the pretrained model)."""
+        if task == NO_INTERMEDIATE:
+            return None
         return next(stage for stage in self.stages if stage.task == task)
 
     def init_from(self, intermediate: str) -> str | None:
         """The encoder a trial of ``intermediate`` starts from; ``None``: the pretrained model."""
-        return None if intermediate == NO_INTERMEDIATE else str(self.stage(intermediate).path)
+        stage = self.stage(intermediate)
+        return None if stage is None else str(stage.path)
+
+    def producer(self) -> dict[str, str]:
+        """What a published stage records about the sweep that produced it."""
+        return {"sweep": self.config.name, "parent_run_id": self.parent_run_id, "output_dir": str(self.output_dir)}
 
     @property
     def asha_state_path(self) -> Path:
@@ -137,8 +151,23 @@ def _trial_id() -> str:
     return tune.get_context().get_trial_id()
 
 
-def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_config: dict, name: str) -> None:
-    """Create (or continue) the trial's nested MLflow run, train, and close the run with its outcome.
+#: A trial's work once its MLflow run exists: gets the run id, returns tags for the finished run.
+TrialWork = Callable[[str], dict[str, str]]
+
+
+def _train(context: SweepContext, loop_config: dict, name: str) -> TrialWork:
+    """The work of training (or evaluating) in a Ray Train run ``name``."""
+
+    def work(run_id: str) -> dict[str, str]:
+        _fit_stage(context, {**loop_config, "run_id": run_id}, name)
+        return {}
+
+    return work
+
+
+def _run_trial_stage(context: SweepContext, tags: dict, params: dict, name: str, work: TrialWork) -> None:
+    """Create (or continue) the trial's nested MLflow run, do ``work``, and close the run with its
+    outcome (tag ``asha_outcome``, and the tags ``work`` returns).
 
     A failing trial closes its run as FAILED and re-raises (Tune records the error and retries it
     up to ``resources.max_failures`` times; each attempt continues the same run, tag ``attempts``).
@@ -165,14 +194,14 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, loop_confi
         tracker.reopen(run_id)
         tracker.set_tags(run_id, {"attempts": int(existing.data.tags.get("attempts", "1")) + 1})
     try:
-        _fit_stage(context, {**loop_config, "run_id": run_id}, train_run_name(name, trial_id))
+        outcome = work(run_id)
     except Exception as error:
         tracker.set_tags(run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
         tracker.finish(run_id, "FAILED")
         raise
     if existing is not None and "error" in existing.data.tags:
         tracker.client.delete_tag(run_id, "error")  # an earlier attempt's error; this one succeeded
-    tracker.set_tags(run_id, {"asha_outcome": "completed"})
+    tracker.set_tags(run_id, {"asha_outcome": "completed", **outcome})
     tracker.finish(run_id)
 
 
@@ -191,8 +220,7 @@ def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
         "init_from": None,
         "output_dir": str(context.output_dir / "trials" / "intermediate" / cached.path.name),
         "encoder_dir": str(cached.path),
-        "encoder_record": {"key": cached.key, "inputs": cached.inputs, "sweep": context.config.name,
-                           "parent_run_id": context.parent_run_id, "output_dir": str(context.output_dir)},
+        "encoder_record": cached.record(**context.producer()),
     }
     if isinstance(stage, MultitaskStage):
         tags |= {"multitask_members": ",".join(member.name for member in stage.members), "multitask_sampling": stage.sampling}
@@ -202,7 +230,8 @@ def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
     else:
         params["task_version"] = stage.task.version
         loop_config["task"] = stage.task.model_dump()
-    train_once(cached.path, lambda: _run_trial_stage(context, tags, params, loop_config, f"intermediate/{stage.name}"))
+    name = f"intermediate/{stage.name}"
+    train_once(cached, lambda: _run_trial_stage(context, tags, params, name, _train(context, loop_config, train_run_name(name, _trial_id()))))
 
 
 def target_trial_dir(context: SweepContext, trial_config: dict, trial_id: str) -> Path:
@@ -221,11 +250,17 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     tags ``selection_policy`` and ``selection_seeds`` the sweep's ``selection``. Where the target
     has target-language dev data to score (``plan.target_dev_languages``), the trial also logs
     ``selection/target_dev`` (tag ``target_dev_split``).
+
+    With ``storage.cache_target_stages``, the trial's target stage and zero-shot evaluation are
+    looked up in the stage cache (tags ``stage_key``, ``target_stage`` ``trained``/``reused``,
+    ``evaluation`` ``evaluated``/``reused``): a finished target stage is not trained again but
+    replayed (:func:`_replay_target`); a trial of a stage another trial is training waits for it.
     """
     config = context.config
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
     task: TaskSpec = resolve_task(config, target)
     settings: TrainingConfig = target_settings(config, trial_config)
+    dev_languages = target_dev_languages(config, task, context.data_dir)
     loop_config = {
         "stage": "target",
         "task": task.model_dump(),
@@ -233,17 +268,65 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
         "init_from": context.init_from(intermediate),
         "output_dir": str(target_trial_dir(context, trial_config, _trial_id())),
         "zero_shot": config.zero_shot.model_dump(),
-        "target_dev_languages": target_dev_languages(config, task, context.data_dir),
+        "target_dev_languages": dev_languages,
     }
     tags = {"stage": "target", "intermediate_task": intermediate, "target_task": target,
             "learning_rate": settings.learning_rate, "seed": settings.seed, "selection_metric": task.metric,
             "selection_policy": config.selection.policy, "selection_seeds": config.selection.seeds,
             "zero_shot_split": task.zero_shot.split}
-    if loop_config["target_dev_languages"]:
+    if dev_languages:
         tags["target_dev_split"] = task.zero_shot.dev_split
     params = {"stage": "target", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
               "model": config.model, "training": settings.model_dump()}
-    _run_trial_stage(context, tags, params, loop_config, _target_run_name(trial_config))
+    name = _target_run_name(trial_config)
+    train_name = train_run_name(name, _trial_id())
+    if not context.cache.enabled:
+        _run_trial_stage(context, tags, params, name, _train(context, loop_config, train_name))
+        return
+    stage = context.cache.target_stage(context.stage(intermediate), intermediate, task, settings)
+    evaluation = context.cache.zero_shot(
+        stage, task, zero_shot_languages(task, config.zero_shot), config.zero_shot.max_examples_per_language, dev_languages
+    )
+    loop_config |= {"target_stage_dir": str(stage.path), "target_stage_record": stage.record(**context.producer()),
+                    "evaluation_dir": str(evaluation.path), "evaluation_record": evaluation.record(**context.producer())}
+
+    def work(run_id: str) -> dict[str, str]:
+        if train_once(stage, lambda: _fit_stage(context, {**loop_config, "run_id": run_id}, train_name)):
+            return {"target_stage": "trained", "evaluation": "evaluated"}
+        return {"target_stage": "reused", "evaluation": _replay_target(context, run_id, task, stage, evaluation, loop_config, train_name)}
+
+    _run_trial_stage(context, {**tags, "stage_key": stage.key}, params, name, work)
+
+
+def _replay_target(
+    context: SweepContext, run_id: str, task: TaskSpec, stage: CacheEntry, evaluation: CacheEntry, loop_config: dict,
+    train_name: str,
+) -> str:
+    """Replay a finished target stage from the stage cache instead of training it.
+
+    Each cached English-dev evaluation is logged to the trial's run (unless the run has it: a
+    restored trial) and reported to Tune with its number, so grouped ASHA sees the same results
+    as from training and may stop the trial as it would have. Then the zero-shot evaluation:
+    read from the cache when it is there, else run on the cached best model in a Ray Train run
+    (stage ``zero_shot``, on the trial's resources).
+
+    Returns:
+        ``"reused"`` (the evaluation was cached) or ``"evaluated"``.
+    """
+    tracker = Tracker(context.tracking_uri)
+    history, best_score = read_target_history(stage.path)
+    logged = {metric.step for metric in tracker.client.get_metric_history(run_id, metric_key("target", task.task, "en", "dev", task.metric))}
+    for number, (step, metrics) in enumerate(history, start=1):
+        if step not in logged:
+            log_evaluation(tracker, run_id, "target", task.task, step, metrics)
+        tune.report({TIME_ATTR: number, "step": step, METRIC: metrics[METRIC]})
+    best_model = stage.path / BEST_MODEL_DIR
+    if evaluation.complete:
+        tune.report(log_target_outcome(tracker, run_id, task, best_score, read_evaluation(evaluation.path, task.task), best_model))
+        return "reused"
+    evaluate = {**loop_config, "stage": "zero_shot", "init_from": str(best_model), "best_score": best_score}
+    _train(context, evaluate, f"{train_name}-zero-shot")(run_id)
+    return "evaluated"
 
 
 def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
@@ -251,7 +334,9 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
 
     Selection policy (tag ``selection_policy``): ``target_dev`` when the task has a dev split
     (BUCC: mean dev F1 over its languages at the dev-tuned threshold), else ``none`` (Tatoeba has
-    no dev set: every intermediate task is reported, none is selected).
+    no dev set: every intermediate task is reported, none is selected). With
+    ``storage.cache_target_stages``, an evaluation found in the stage cache is logged from there
+    (tag ``evaluation`` ``reused``, else ``evaluated``).
     """
     config = context.config
     intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
@@ -272,7 +357,23 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
         tags["target_dev_split"] = THRESHOLD_SPLIT
     params = {"stage": "retrieval", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
               "model": config.model, "training": settings.model_dump()}
-    _run_trial_stage(context, tags, params, loop_config, f"retrieval/{intermediate}->{target}")
+    name = f"retrieval/{intermediate}->{target}"
+    train_name = train_run_name(name, _trial_id())
+    if not context.cache.enabled:
+        _run_trial_stage(context, tags, params, name, _train(context, loop_config, train_name))
+        return
+    evaluation = context.cache.retrieval(context.stage(intermediate), intermediate, task, settings,
+                                        zero_shot_languages(task, config.zero_shot), config.zero_shot.max_examples_per_language)
+    loop_config |= {"evaluation_dir": str(evaluation.path), "evaluation_record": evaluation.record(**context.producer())}
+
+    def work(run_id: str) -> dict[str, str]:
+        if not evaluation.complete:
+            _train(context, loop_config, train_name)(run_id)
+            return {"evaluation": "evaluated"}
+        tune.report(log_retrieval(Tracker(context.tracking_uri), run_id, task, read_evaluation(evaluation.path, task.task)))
+        return {"evaluation": "reused"}
+
+    _run_trial_stage(context, {**tags, "stage_key": evaluation.key}, params, name, work)
 
 
 class _RemoveStoppedCheckpoints(tune.Callback):

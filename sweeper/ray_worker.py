@@ -18,11 +18,16 @@ METRIC = "score"  # the target's selection metric on English dev, 0-100
 def stage_worker(loop_config: dict) -> None:
     """Train one stage (rank 0 logs each evaluation to MLflow; every rank reports to Tune).
 
-    ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``retrieval``), ``task`` and ``settings``
-    (model dumps of TaskSpec/TrainingConfig), ``model_source``, ``init_from``, ``data_dir``,
-    ``output_dir``, ``encoder_dir`` and ``encoder_record`` (intermediate), ``zero_shot`` and
-    ``target_dev_languages`` (target), ``tracking_uri``, ``run_id``; ``multitask`` (a
-    ``MultitaskStage.to_dict()``) for a multi-task intermediate stage.
+    ``loop_config`` keys: ``stage`` (``intermediate``/``target``/``zero_shot``/``retrieval``),
+    ``task`` and ``settings`` (model dumps of TaskSpec/TrainingConfig), ``model_source``,
+    ``init_from``, ``data_dir``, ``output_dir``, ``tracking_uri``, ``run_id``; ``encoder_dir``
+    and ``encoder_record`` (intermediate); ``zero_shot`` (target, zero_shot, retrieval);
+    ``target_dev_languages`` (target, zero_shot); ``target_stage_dir`` and
+    ``target_stage_record`` (target: where the finished stage is published in the stage cache,
+    ``None``: not cached); ``evaluation_dir`` and ``evaluation_record`` (where the evaluation is
+    published, ``None``: not cached); ``best_score`` (zero_shot: the cached stage's, 0–100);
+    ``multitask`` (a ``MultitaskStage.to_dict()``) for a multi-task intermediate stage.
+    Stage ``zero_shot`` evaluates the cached target model in ``init_from`` without training.
 
     A retried or restored trial's Train run hands its workers the latest checkpoint reported
     here (``ray.train.get_checkpoint``): training resumes from it (single-task stages; a
@@ -60,16 +65,18 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
     import ray.train
 
     from sweeper.config import TrainingConfig, ZeroShotConfig
-    from sweeper.metrics.xtreme import task_score
-    from sweeper.plan import THRESHOLD_SPLIT, zero_shot_languages
+    from sweeper.plan import zero_shot_languages
+    from sweeper.stage_outputs import publish_evaluation
     from sweeper.stages import (
         StageInputs,
         is_main_process,
         run_intermediate_stage,
         run_retrieval_stage,
         run_target_stage,
+        run_zero_shot_stage,
     )
-    from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
+    from sweeper.tracking import Tracker, metric_key
+    from sweeper.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 
     tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
     inputs = StageInputs(
@@ -89,51 +96,15 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
         """Log the evaluation, then report it to Tune with the checkpoint a retry resumes from."""
         checkpoint = None
         if tracker is not None:
-            keyed = {metric_key(stage, task.task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
-            tracker.log_metrics(run_id, keyed, step)
+            log_evaluation(tracker, run_id, stage, task.task, step, metrics)
             checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir)
         ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]}, checkpoint=checkpoint)
 
-    def log_zero_shot(zero_shot) -> float:
-        """Log per-language, average and XTREME task-score metrics and the predictions; return the score."""
-        split = task.zero_shot.split
-        metrics = {}
-        for language, scores in zero_shot.per_language.items():
-            metrics.update({metric_key("zero_shot", task.task, language, split, name): value for name, value in scores.items()})
-        for name in next(iter(zero_shot.per_language.values())):
-            values = [scores[name] for scores in zero_shot.per_language.values()]
-            metrics[metric_key("zero_shot", task.task, "avg", split, name)] = sum(values) / len(values)
-        xtreme_score = task_score(task.task, zero_shot.per_language)
-        metrics[metric_key("zero_shot", task.task, "avg", split, "xtreme_score")] = xtreme_score
-        tracker.log_metrics(run_id, metrics)
-        tracker.log_artifacts(run_id, zero_shot.predictions_dir, f"predictions/{task.task}")
-        return xtreme_score
+    def published(result):
+        """``result`` as published into the stage cache's evaluation folder (when there is one)."""
+        folder = loop_config.get("evaluation_dir")
+        return result if folder is None else publish_evaluation(Path(folder), result, task.task, loop_config["evaluation_record"])
 
-    def log_target_dev(zero_shot, dev_split: str) -> None:
-        """Log ``selection/target_dev``: the mean selection metric over the dev languages, and the
-        per-language dev metrics unless they are the zero-shot ones (dev is the zero-shot split)."""
-        if not zero_shot.dev_per_language:
-            return
-        scores = zero_shot.dev_per_language
-        metrics = {TARGET_DEV_KEY: sum(values[task.metric] for values in scores.values()) / len(scores)}
-        if dev_split != task.zero_shot.split:
-            metrics.update({metric_key("zero_shot", task.task, language, dev_split, name): value
-                            for language, values in scores.items() for name, value in values.items()})
-        tracker.log_metrics(run_id, metrics)
-
-    if stage == "retrieval":
-        final = {}
-        if tracker is not None:
-            zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
-            zero_shot = run_retrieval_stage(
-                inputs.init_from or inputs.model_source, inputs.model_source, task, inputs.settings, inputs.data_dir,
-                zero_shot_languages(task, zero_shot_config), zero_shot_config.max_examples_per_language, inputs.output_dir,
-            )
-            final["zero_shot_score"] = log_zero_shot(zero_shot)
-            log_target_dev(zero_shot, THRESHOLD_SPLIT)  # BUCC: dev at the dev-tuned threshold selects (target_dev)
-            tracker.log_params(run_id, {f"threshold.{language}": str(value) for language, value in zero_shot.thresholds.items()})
-        ray.train.report(final)
-        return
     if stage == "intermediate":
         result = run_intermediate_stage(
             inputs, Path(loop_config["encoder_dir"]), on_evaluation, on_checkpoint, loop_config["encoder_record"]
@@ -141,18 +112,30 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
         if tracker is not None:
             tracker.log_metrics(run_id, {metric_key(stage, task.task, "en", "dev", f"best_{task.metric}"): result.best_score})
         return
+    final = {}
     zero_shot_config = ZeroShotConfig.model_validate(loop_config["zero_shot"])
-    result, zero_shot, best_model_dir = run_target_stage(
-        inputs, zero_shot_config, on_evaluation, loop_config["target_dev_languages"], on_checkpoint
-    )
-    final = {METRIC: result.best_score}
-    if tracker is not None:
-        tracker.log_metrics(run_id, {SELECTION_KEY: result.best_score})
-        xtreme_score = log_zero_shot(zero_shot)
-        log_target_dev(zero_shot, task.zero_shot.dev_split)
-        tracker.log_artifacts(run_id, best_model_dir, "best_checkpoint")
-        shutil.rmtree(best_model_dir)  # MLflow's artifact copy is the one kept
-        final["zero_shot_score"] = xtreme_score
+    if stage == "retrieval":
+        if tracker is not None:
+            result = run_retrieval_stage(
+                inputs.init_from or inputs.model_source, inputs.model_source, task, inputs.settings, inputs.data_dir,
+                zero_shot_languages(task, zero_shot_config), zero_shot_config.max_examples_per_language, inputs.output_dir,
+            )
+            final = log_retrieval(tracker, run_id, task, published(result))
+    elif stage == "zero_shot":  # a target stage from the stage cache: evaluate its best model
+        result = run_zero_shot_stage(inputs, zero_shot_config, loop_config["target_dev_languages"])
+        if tracker is not None:
+            final = log_target_outcome(tracker, run_id, task, loop_config["best_score"], published(result), inputs.init_from)
+    else:
+        stage_dir = loop_config.get("target_stage_dir")
+        result, zero_shot, best_model_dir = run_target_stage(
+            inputs, zero_shot_config, on_evaluation, loop_config["target_dev_languages"], on_checkpoint,
+            Path(stage_dir) if stage_dir else None, loop_config.get("target_stage_record"),
+        )
+        final = {METRIC: result.best_score}
+        if tracker is not None:
+            final = log_target_outcome(tracker, run_id, task, result.best_score, published(zero_shot), best_model_dir)
+            if stage_dir is None:
+                shutil.rmtree(best_model_dir)  # not cached: MLflow's artifact copy is the one kept
     ray.train.report(final)
 
 

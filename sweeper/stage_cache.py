@@ -1,23 +1,39 @@
 """The content-addressed cache of finished stages, shared by sweeps and by concurrent trials.
 
-A stage's key hashes everything that determines its output: the stage configuration
-(:attr:`sweeper.plan.IntermediateStage.key`: model name, task spec with its version, training
-settings with the seed), the identity of the resolved model (a digest of a local model folder's
-files, or the Hub id), the data version (a digest of every data file the stage reads, or the Hub
-dataset ids), and the stage it starts from (the pretrained model for an intermediate stage). The
-same key means the same encoder, so it is trained once, whichever sweep asks first.
+A stage's key hashes everything that determines its output, and the stage it starts from:
+
+- intermediate training (:func:`locate_stage`): the stage configuration
+  (:attr:`sweeper.plan.IntermediateStage.key`: model name, task spec with its version, training
+  settings with the seed), the world size (data-parallel workers: the effective batch), the
+  identity of the resolved model (a digest of a local model folder's files, or the Hub id) and
+  the data version (a digest of every data file the stage reads, or the Hub dataset ids);
+- target training (:meth:`StageCache.target_stage`): the intermediate stage's key (or the
+  pretrained model's identity for ``none``), the target task spec, the trial's settings (its
+  learning rate and seed included), the world size and the target's English train + dev data;
+- zero-shot evaluation (:meth:`StageCache.zero_shot`): the target stage's key, the evaluated
+  languages and example budget, the target-language dev languages and every evaluation file;
+- retrieval evaluation (:meth:`StageCache.retrieval`): the encoder's key (intermediate stage or
+  pretrained model), the retrieval task, the encoding settings, languages, budget and files.
+
+The same key means the same output, so it is computed once, whichever sweep asks first.
 
 Layout under the cache root (``storage.stage_cache_dir``, default ``$SWEEPER_CACHE_DIR/stages``
 or ``~/.cache/sweeper/stages``)::
 
-    intermediate/<name>-<key>/        encoder + tokenizer; encoder_complete.json written last
-    intermediate/<name>-<key>.lock    held while a trial trains the stage
-    fingerprints.json                 sha256 of data and model files by (path, size, mtime)
+    intermediate/<name>-<key>/               encoder + tokenizer; encoder_complete.json written last
+    intermediate/<name>-<key>.lock           held while a trial trains the stage
+    target/<intermediate>__<target>-<key>/   best_model/ (encoder + head + tokenizer);
+                                             stage_complete.json: every English-dev evaluation
+    target/<intermediate>__<target>-<key>.lock
+    zero_shot/<target>-<key>/                predictions/<task>/; stage_complete.json: the scores
+    retrieval/<intermediate>__<target>-<key>/  as zero_shot/ (BUCC: and the tuned thresholds)
+    fingerprints.json                        sha256 of data and model files by (path, size, mtime)
 
 A stage folder is written under a temporary name and renamed into place (``os.replace``) only
 once it is complete, its marker included, so a crash never leaves a folder that looks finished.
 The lock is an OS file lock (``flock``): the kernel releases it when its holder dies, so a
 crashed trial never blocks the next one, which finds no finished stage and trains it.
+Only target trials that trained to their end are published: a trial ASHA stopped leaves nothing.
 
 Pure: no Ray, no MLflow, no torch.
 """
@@ -31,24 +47,40 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from filelock import FileLock, Timeout
 
-from sweeper.config import MLM_MEMBER, SweepConfig, stable_hash
+from sweeper.config import MLM_MEMBER, NO_INTERMEDIATE, SweepConfig, TrainingConfig, stable_hash
 from sweeper.data.sources import labels_path, layout_root, task_split
 from sweeper.models.cache import cache_root
 from sweeper.multitask import MultitaskStage, mlm_path
-from sweeper.plan import ENCODER_MARKER, IntermediateStage, encoder_is_complete, intermediate_stages
+from sweeper.plan import (
+    ENCODER_MARKER,
+    THRESHOLD_SPLIT,
+    IntermediateStage,
+    intermediate_stages,
+    is_retrieval,
+    resolve_task,
+    target_dev_languages,
+    zero_shot_languages,
+)
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 
 logger = logging.getLogger(__name__)
 
 #: Bumped when the layout or the meaning of a cached stage changes: older entries are not reused.
-CACHE_FORMAT = 1
+#: 2: the world size joined the keys; target, zero-shot and retrieval stages are cached.
+CACHE_FORMAT = 2
 INTERMEDIATE = "intermediate"
+TARGET = "target"
+ZERO_SHOT = "zero_shot"
+RETRIEVAL = "retrieval"
+#: Written last into a finished target, zero-shot or retrieval stage folder.
+STAGE_MARKER = "stage_complete.json"
 FINGERPRINTS_FILE = "fingerprints.json"
 _CHUNK = 1 << 20
 
@@ -112,25 +144,21 @@ def model_identity(model_source: str, store: Path) -> dict[str, str]:
     return {"folder_sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest()}
 
 
-def data_version(
-    task: TaskSpec,
-    data_dir: Path | None,
-    store: Path,
-    train_split: str = "train",
-    languages: tuple[str, ...] = (TRAIN_LANGUAGE,),
+def splits_version(
+    task: TaskSpec, data_dir: Path | None, store: Path, splits: Mapping[str, Sequence[str]], existing_only: bool = False
 ) -> dict[str, Any]:
-    """The version of the data an intermediate stage of ``task`` reads: ``train_split`` in
-    ``languages`` (default English ``train``) and the English ``dev``.
+    """The version of the data of ``splits`` (split → languages) of ``task``.
 
-    With ``data_dir``: each split's files (relative to the layout root, so a copy of the same
-    files elsewhere has the same version) → sha256, and the ``labels_file`` digest (CCG). Without:
-    each source's Hub dataset (path, config, split, converter; no revision is pinned).
+    With ``data_dir``: per split, each file (relative to the layout root, so a copy of the same
+    files elsewhere has the same version) → sha256; ``existing_only`` skips missing files (an
+    unlabelled leaderboard split that exists only in some languages). Without: each source's
+    Hub dataset (path, config, split, converter; no revision is pinned).
 
     Raises:
         FileNotFoundError: a data file is missing (validation reports it first, naming the layout).
     """
     version: dict[str, Any] = {}
-    for split, split_languages in ((train_split, languages), ("dev", (TRAIN_LANGUAGE,))):
+    for split, languages in splits.items():
         sources = task_split(task, split).sources
         if data_dir is None:
             version[split] = [source.hub.model_dump() if source.hub else None for source in sources]
@@ -138,10 +166,30 @@ def data_version(
         root = layout_root(task, data_dir)
         files = [
             root / pattern.format(lang=task.file_language(language))
-            for language in split_languages for source in sources for pattern in source.files
+            for language in languages for source in sources for pattern in source.files
         ]
+        if existing_only:
+            files = [file for file in files if file.is_file()]
         digests = file_digests(files, store)
         version[split] = {file.relative_to(root).as_posix(): digests[file] for file in files}
+    return version
+
+
+def data_version(
+    task: TaskSpec,
+    data_dir: Path | None,
+    store: Path,
+    train_split: str = "train",
+    languages: tuple[str, ...] = (TRAIN_LANGUAGE,),
+) -> dict[str, Any]:
+    """The version of the data a training stage of ``task`` reads (:func:`splits_version`):
+    ``train_split`` in ``languages`` (default English ``train``), the English ``dev``, and the
+    ``labels_file`` digest (CCG) with ``data_dir``.
+
+    Raises:
+        FileNotFoundError: a data file is missing (validation reports it first, naming the layout).
+    """
+    version = splits_version(task, data_dir, store, {train_split: languages, "dev": (TRAIN_LANGUAGE,)})
     if task.labels_file is not None and data_dir is not None:
         path = labels_path(task, data_dir)
         version["labels_file"] = file_digests([path], store)[path]
@@ -168,55 +216,78 @@ def multitask_data_version(stage: MultitaskStage, data_dir: Path | None, store: 
 
 
 @dataclass(frozen=True)
-class CachedStage:
-    """An intermediate stage located in the stage cache.
+class CacheEntry:
+    """A stage's folder in the stage cache (target training, zero-shot or retrieval evaluation).
 
     Attributes:
-        stage: the stage (task and training settings).
         key: the cache key (hex, 16 characters), a hash of :attr:`inputs`.
         inputs: what determines the stage's output (see the module docstring); written into the
             finished stage's marker file for inspection.
-        path: the stage's folder, ``<root>/intermediate/<task>-<key>``.
+        path: the stage's folder, ``<root>/<kind>/<name>-<key>``.
     """
 
-    stage: IntermediateStage | MultitaskStage
     key: str
     inputs: dict[str, Any]
     path: Path
+    #: the file written last into a finished stage's folder
+    marker_file: ClassVar[str] = STAGE_MARKER
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stage is finished (its marker exists): a cache hit."""
+        return (self.path / self.marker_file).is_file()
+
+    def marker(self) -> dict[str, Any]:
+        """The finished stage's marker (what produced it, its results).
+
+        Raises:
+            FileNotFoundError: the stage is not finished.
+        """
+        return json.loads((self.path / self.marker_file).read_text(encoding="utf-8"))
+
+    def record(self, **extra: Any) -> dict[str, Any]:
+        """What a stage's marker records besides its results: the key, the inputs and ``extra``
+        (e.g. the sweep and parent run that produced it)."""
+        return {"key": self.key, "inputs": self.inputs, **extra}
+
+
+def _entry(cls, root: Path, kind: str, name: str, inputs: dict[str, Any], **fields: Any):
+    full = {"format": CACHE_FORMAT, "stage": kind, **inputs}
+    key = stable_hash(full, length=16)
+    return cls(key=key, inputs=full, path=root / kind / f"{name}-{key}", **fields)
+
+
+@dataclass(frozen=True)
+class CachedStage(CacheEntry):
+    """An intermediate stage located in the stage cache (its encoder folder).
+
+    Attributes:
+        stage: the stage (task and training settings).
+    """
+
+    stage: IntermediateStage | MultitaskStage | None = None
+    marker_file: ClassVar[str] = ENCODER_MARKER
 
     @property
     def task(self) -> str:
         """The stage's name in ``intermediate_tasks`` (a task id or a ``multitask`` entry)."""
         return self.stage.name
 
-    @property
-    def complete(self) -> bool:
-        """Whether the stage is finished (its marker exists): a cache hit."""
-        return encoder_is_complete(self.path)
-
-    def marker(self) -> dict[str, Any]:
-        """The finished stage's ``encoder_complete.json`` (what trained it, its best score).
-
-        Raises:
-            FileNotFoundError: the stage is not finished.
-        """
-        return json.loads((self.path / ENCODER_MARKER).read_text(encoding="utf-8"))
-
 
 def locate_stage(
-    stage: IntermediateStage | MultitaskStage, root: Path, model: dict[str, str], data_dir: Path | None
+    stage: IntermediateStage | MultitaskStage, root: Path, model: dict[str, str], data_dir: Path | None, world_size: int
 ) -> CachedStage:
     """Where ``stage`` lives in the stage cache ``root``, for the resolved model's
-    :func:`model_identity` ``model`` and the data under ``data_dir`` (``None``: the Hub).
+    :func:`model_identity` ``model``, the data under ``data_dir`` (``None``: the Hub) and
+    ``world_size`` data-parallel workers.
 
     Raises:
         FileNotFoundError: a data file is missing.
     """
     inputs = {
-        "format": CACHE_FORMAT,
-        "stage": INTERMEDIATE,
         "config_key": stage.key,
         "model": model,
+        "world_size": world_size,
         "data": (
             multitask_data_version(stage, data_dir, root / FINGERPRINTS_FILE)
             if isinstance(stage, MultitaskStage)
@@ -224,8 +295,7 @@ def locate_stage(
         ),
         "init_from": "pretrained",  # an intermediate stage starts from the model above
     }
-    key = stable_hash(inputs, length=16)
-    return CachedStage(stage, key, inputs, root / INTERMEDIATE / f"{stage.name}-{key}")
+    return _entry(CachedStage, root, INTERMEDIATE, stage.name, inputs, stage=stage)
 
 
 def cached_intermediate_stages(config: SweepConfig, model_source: str, data_dir: Path | None) -> list[CachedStage]:
@@ -238,7 +308,124 @@ def cached_intermediate_stages(config: SweepConfig, model_source: str, data_dir:
     """
     root = stage_cache_root(config)
     model = model_identity(model_source, root / FINGERPRINTS_FILE)
-    return [locate_stage(stage, root, model, data_dir) for stage in intermediate_stages(config)]
+    world_size = config.resources.num_workers
+    return [locate_stage(stage, root, model, data_dir, world_size) for stage in intermediate_stages(config)]
+
+
+def _encoder_identity(intermediate: CachedStage | None, model: dict[str, str]) -> dict[str, Any]:
+    """What a target or retrieval stage starts from: an intermediate stage's key, or the pretrained model."""
+    return {"intermediate": intermediate.key} if intermediate is not None else {"pretrained": model}
+
+
+@dataclass(frozen=True)
+class StageCache:
+    """Where one sweep's target, zero-shot and retrieval stages live in the stage cache.
+
+    Built once by the driver (:func:`sweep_stage_cache`, which fingerprints the data files), then
+    sent to every trial, which locates its stages by hashing alone (no file is read).
+
+    Attributes:
+        root: the stage cache folder.
+        model: :func:`model_identity` of the resolved model.
+        world_size: data-parallel workers per trial (``resources.num_workers``).
+        training_data: trained target → :func:`data_version` (English train + dev).
+        evaluation_data: target → :func:`splits_version` of every split its evaluation reads.
+        enabled: ``storage.cache_target_stages``: ``False`` looks nothing up and publishes nothing
+            (intermediate stages are always cached).
+    """
+
+    root: Path
+    model: dict[str, str]
+    world_size: int
+    training_data: dict[str, dict[str, Any]]
+    evaluation_data: dict[str, dict[str, Any]]
+    enabled: bool = True
+
+    def target_stage(self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig) -> CacheEntry:
+        """The target training of ``task`` with ``settings`` (a trial's: learning rate, seed, ...)
+        from ``intermediate``'s encoder (``None``: the pretrained model, ``intermediate_name`` ``none``)."""
+        inputs = {
+            "init_from": _encoder_identity(intermediate, self.model),
+            "model": self.model,
+            "task": task.model_dump(),
+            "settings": settings.model_dump(),
+            "world_size": self.world_size,
+            "data": self.training_data[task.task],
+        }
+        return _entry(CacheEntry, self.root, TARGET, f"{intermediate_name}__{task.task}", inputs)
+
+    def zero_shot(self, target_stage: CacheEntry, task: TaskSpec, languages: list[str], max_examples_per_language: int | None,
+                  dev_languages: list[str]) -> CacheEntry:
+        """The zero-shot evaluation of ``target_stage``'s best model in ``languages`` (and on the
+        target-language dev split in ``dev_languages``), ``max_examples_per_language`` each."""
+        inputs = {
+            "target_stage": target_stage.key,
+            "languages": languages,
+            "max_examples_per_language": max_examples_per_language,
+            "target_dev_languages": dev_languages,
+            "data": self.evaluation_data[task.task],
+        }
+        return _entry(CacheEntry, self.root, ZERO_SHOT, task.task, inputs)
+
+    def retrieval(self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig,
+                  languages: list[str], max_examples_per_language: int | None) -> CacheEntry:
+        """The retrieval evaluation (BUCC, Tatoeba) of ``intermediate``'s encoder (``None``: the
+        pretrained model); of ``settings`` only the encoding ones count."""
+        inputs = {
+            "encoder": _encoder_identity(intermediate, self.model),
+            "model": self.model,
+            "task": task.model_dump(),
+            "settings": {name: getattr(settings, name) for name in ("max_seq_length", "per_device_eval_batch_size")},
+            "languages": languages,
+            "max_examples_per_language": max_examples_per_language,
+            "data": self.evaluation_data[task.task],
+        }
+        return _entry(CacheEntry, self.root, RETRIEVAL, f"{intermediate_name}__{task.task}", inputs)
+
+
+def evaluation_splits(config: SweepConfig, task: TaskSpec, data_dir: Path | None) -> dict[str, list[str]]:
+    """What evaluating target ``task`` reads, split → languages: its zero-shot split in the
+    evaluated languages; a trained target's dev split in :func:`sweeper.plan.target_dev_languages`
+    and its leaderboard split (PAN-X's unlabelled test); a mining task's threshold split (BUCC dev)."""
+    languages = zero_shot_languages(task, config.zero_shot)
+    splits = {task.zero_shot.split: languages}
+    if is_retrieval(task):
+        if THRESHOLD_SPLIT in task.splits and THRESHOLD_SPLIT != task.zero_shot.split:
+            splits[THRESHOLD_SPLIT] = languages
+        return splits
+    dev_languages = target_dev_languages(config, task, data_dir)
+    if dev_languages and task.zero_shot.dev_split != task.zero_shot.split:
+        splits[task.zero_shot.dev_split] = dev_languages
+    if task.submission is not None and task.submission.split not in splits:
+        splits[task.submission.split] = languages
+    return splits
+
+
+def sweep_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | None) -> StageCache:
+    """The :class:`StageCache` of ``config``'s targets for the resolved ``model_source`` and the
+    data under ``data_dir`` (``None``: the Hub). Reads every training and evaluation file of the
+    targets once to fingerprint it (afterwards only ``stat``; a leaderboard file that exists in
+    some languages only is fingerprinted where it exists).
+
+    Raises:
+        FileNotFoundError: a data file the sweep reads is missing.
+    """
+    root = stage_cache_root(config)
+    store = root / FINGERPRINTS_FILE
+    training, evaluation = {}, {}
+    for target in config.target_tasks:
+        task = resolve_task(config, target)
+        if not is_retrieval(task):
+            training[target] = data_version(task, data_dir, store)
+        splits = evaluation_splits(config, task, data_dir)
+        leaderboard = task.submission.split if task.submission is not None and not is_retrieval(task) else None
+        evaluation[target] = {
+            **splits_version(task, data_dir, store, {split: languages for split, languages in splits.items() if split != leaderboard}),
+            **(splits_version(task, data_dir, store, {leaderboard: splits[leaderboard]}, existing_only=True)
+               if leaderboard in splits else {}),
+        }
+    return StageCache(root, model_identity(model_source, store), config.resources.num_workers, training, evaluation,
+                      config.storage.cache_target_stages)
 
 
 def lock_path(stage_dir: Path) -> Path:
@@ -272,10 +459,10 @@ def stage_lock(stage_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def train_once(stage_dir: Path, train: Callable[[], None]) -> bool:
-    """Run ``train`` (which publishes the stage into ``stage_dir``) unless the stage is finished,
-    holding the stage's lock (:func:`stage_lock`): of two trials of the same stage, in one sweep
-    or two, the first trains and the second waits, then reuses it.
+def train_once(stage: CacheEntry, train: Callable[[], None]) -> bool:
+    """Run ``train`` (which publishes ``stage``) unless the stage is finished, holding the
+    stage's lock (:func:`stage_lock`): of two trials of the same stage, in one sweep or two, the
+    first trains and the second waits, then reuses it.
 
     Returns:
         ``True`` when this call trained the stage, ``False`` when it was finished already.
@@ -284,10 +471,10 @@ def train_once(stage_dir: Path, train: Callable[[], None]) -> bool:
         RuntimeError: ``train`` returned without publishing a finished stage.
         Exception: whatever ``train`` raises (the lock is released; nothing is published).
     """
-    with stage_lock(stage_dir):
-        if encoder_is_complete(stage_dir):
+    with stage_lock(stage.path):
+        if stage.complete:
             return False
         train()
-        if not encoder_is_complete(stage_dir):
-            raise RuntimeError(f"training stage {stage_dir.name} returned without publishing {stage_dir}")
+        if not stage.complete:
+            raise RuntimeError(f"training stage {stage.path.name} returned without publishing {stage.path}")
         return True

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ from sweeper.plan import (
 )
 from sweeper.progress_bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
+from sweeper.stage_outputs import ZeroShotResult, publish_target_stage
 from sweeper.storage import BEST_MODEL_DIR
+from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.task_types import get_task_type
 from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 
@@ -146,49 +147,54 @@ def save_encoder(encoder, tokenizer, encoder_dir: Path, result: StageResult, mar
     build_once(encoder_dir, write)
 
 
-@dataclass(frozen=True)
-class ZeroShotResult:
-    """Per-language metrics (0–100) of the zero-shot stage and where predictions were written.
-
-    Attributes:
-        per_language: language → metric → value on the task's zero-shot split.
-        predictions_dir: ``<output>/predictions/<task>``.
-        dev_per_language: language → metric on the target languages' dev split, what policy
-            ``target_dev`` selects on: BUCC at the threshold tuned there; trained targets in
-            ``target_dev_languages``; empty otherwise.
-        thresholds: BUCC only: language → the ratio-margin threshold tuned on dev.
-    """
-
-    per_language: dict[str, dict[str, float]]
-    predictions_dir: Path
-    dev_per_language: dict[str, dict[str, float]] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)
-
-
 def run_target_stage(
     inputs: StageInputs,
     zero_shot: ZeroShotConfig,
     on_evaluation: EvaluationCallback,
     target_dev_languages: list[str] = (),
     on_checkpoint: CheckpointCallback | None = None,
+    stage_dir: Path | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> tuple[StageResult, ZeroShotResult | None, Path | None]:
     """Train the target task from the given encoder, then evaluate zero-shot (and on the target
     languages' dev split in ``target_dev_languages``, see :func:`evaluate_zero_shot`).
 
+    The best model (with its head and tokenizer) is saved before the evaluation: with
+    ``stage_dir`` (a target stage folder of the stage cache) it is published there with every
+    English-dev evaluation and ``record`` (:func:`sweeper.stage_outputs.publish_target_stage`), so
+    a failing evaluation is retried without training again; without, to ``output_dir/best_model``.
+
     Returns:
-        The training result, the zero-shot result, and the folder of the best model (with its
-        head and tokenizer) under ``output_dir/best_model``; on processes other than the main
-        one, zero-shot is skipped and ``None`` stands for the last two.
+        The training result, the zero-shot result, and the folder of the best model; on
+        processes other than the main one, zero-shot is skipped and ``None`` stands for the last two.
     """
     inputs = _with_labels(inputs)
     _, tokenizer, model, result = _train(inputs, on_evaluation, on_checkpoint)
     if not is_main_process():
         return result, None, None
-    best_dir = inputs.output_dir / BEST_MODEL_DIR
-    model.save_pretrained(best_dir)
-    tokenizer.save_pretrained(best_dir)
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    if stage_dir is None:
+        best_dir = inputs.output_dir / BEST_MODEL_DIR
+        save(best_dir)
+    else:
+        best_dir = publish_target_stage(stage_dir, save, result.history, result.best_score, result.best_step, record or {})
     zero_shot_result = evaluate_zero_shot(model, tokenizer, inputs, zero_shot, target_dev_languages)
     return result, zero_shot_result, best_dir
+
+
+def run_zero_shot_stage(inputs: StageInputs, zero_shot: ZeroShotConfig, target_dev_languages: list[str] = ()) -> ZeroShotResult | None:
+    """Evaluate a trained target model (``inputs.init_from``: a target stage's ``best_model``,
+    head included) zero-shot, as :func:`run_target_stage` does after training; ``None`` on
+    processes other than the main one (they do nothing)."""
+    if not is_main_process():
+        return None
+    inputs = _with_labels(inputs)
+    _, tokenizer, model = _load(inputs)
+    return evaluate_zero_shot(model, tokenizer, inputs, zero_shot, target_dev_languages)
 
 
 def evaluate_zero_shot(

@@ -177,13 +177,13 @@ def test_the_stage_cache_key_covers_every_member_s_data_and_the_mlm_files(tmp_pa
     copy = tmp_path / "data"
     shutil.copytree(data_dir / "english" / "anli", copy / "english" / "anli")
     shutil.copytree(data_dir / "xtreme" / "tatoeba", copy / "xtreme" / "tatoeba")
-    located = locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, copy)
+    located = locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, copy, 1)
     assert located.path.name == f"mix-{located.key}"
     assert set(located.inputs["data"]) == {"anli", "mlm"}, "each member's data and the MLM text files"
-    assert located.key == locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, data_dir).key, "same files, same key"
+    assert located.key == locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, data_dir, 1).key, "same files, same key"
     with (copy / "xtreme" / "tatoeba" / "tatoeba.deu-eng.deu").open("a", encoding="utf-8") as handle:
         handle.write("Ein neuer Satz.\n")
-    assert locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, copy).key != located.key, "changed MLM text, new key"
+    assert locate_stage(stage, tmp_path / "cache", {"hub": "tiny"}, copy, 1).key != located.key, "changed MLM text, new key"
 
 
 # --- sweeper plan -----------------------------------------------------------------------------

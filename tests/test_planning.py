@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from sweeper.cli import app
 from sweeper.config import SweepConfig, load_config
-from sweeper.plan import ENCODER_MARKER
+from sweeper.plan import ENCODER_MARKER, resolve_task, target_settings
 from sweeper.planning import build_plan
-from sweeper.stage_cache import cached_intermediate_stages
+from sweeper.stage_cache import STAGE_MARKER, cached_intermediate_stages, sweep_stage_cache
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "search_spaces" / "smoke.yaml"
@@ -47,10 +47,10 @@ def test_shipped_paper_grid_plans_without_data(tmp_path):
     text = _text(result)
     assert "Model xlm-roberta-large" in text
     assert "1. Intermediate stages: 9 (9 to train, 0 cached)" in text
-    assert "2. Target trials: 420 (10 intermediate × 7 trained target(s) × 6 per cell, grid search × seeds)" in text
+    assert "2. Target trials: 420 (10 intermediate × 7 trained target(s) × 6 per cell, grid search × seeds; 0 cached)" in text
     for target in ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"]:
         assert f"{target} 60 " in text, f"{target}: 10 intermediate tasks × 3 learning rates × 2 seeds"
-    assert "3. Retrieval evaluations (no training): 20" in text
+    assert "3. Retrieval evaluations (no training): 20 (0 cached)" in text
     assert "data-dependent optimizer steps" in text
     # what only `run` needs is listed, not refused: BUCC has no Hub source, CCG's labels are a local file
     assert "task 'bucc2018', split 'test'" in text and "has no Hub source; pass --data-dir" in text
@@ -66,10 +66,12 @@ def test_epoch_based_steps_are_counted_from_the_data(tmp_path, data_dir):
     assert result.exit_code == 0, result.output
     text = _text(result)
     # udpos: 21,253 sentences / 32 per step → 665 steps per epoch × 10 epochs; tokens ≤ steps × 32 × 256
-    assert f"udpos 60 21,253 {665 * 10:,} {665 * 10 * 32 * 256:,}" in text
-    assert f"panx 60 20,000 {625 * 10:,} {625 * 10 * 32 * 256:,}" in text
+    # (cached: unknown, since MNLI's data, hence its encoder's key, is missing)
+    assert f"udpos 60 unknown 21,253 {665 * 10:,} {665 * 10 * 32 * 256:,}" in text
+    assert f"panx 60 unknown 20,000 {625 * 10:,} {625 * 10 * 32 * 256:,}" in text
     # tydiqa: 3,696 questions / 16 per step → 231 × 2 epochs, at least (a context may give several windows)
-    assert f"tydiqa 60 3,696 ≥ {231 * 2:,} ≥ {231 * 2 * 16 * 384:,}" in text
+    assert f"tydiqa 60 unknown 3,696 ≥ {231 * 2:,} ≥ {231 * 2 * 16 * 384:,}" in text
+    assert "grid search × seeds; cached: unknown, data missing)" in text
     assert "task 'mnli', split 'train': 1 data file(s) missing" in text
     config = load_config(PAPER, [f"storage.stage_cache_dir={tmp_path / 'cache'}"])
     mnli = next(stage for stage in build_plan(config, tmp_path, data_dir, config.model).intermediate if stage.task == "mnli")
@@ -83,7 +85,7 @@ def test_smoke_plan_cost_and_shared_cache(tmp_path, data_dir, tiny_dir):
     assert result.exit_code == 0, result.output
     text = _text(result)
     assert "1. Intermediate stages: 1 (1 to train, 0 cached)" in text
-    assert "2. Target trials: 8 (2 intermediate × 2 trained target(s) × 2 per cell" in text
+    assert "2. Target trials: 8 (2 intermediate × 2 trained target(s) × 2 per cell, grid search × seeds; 0 cached)" in text
     # anli: 4 steps × batch 8 × 64 tokens; 8 target trials: 6 steps × batch 8 × 96 tokens
     assert f"at most {4 + 8 * 6} optimizer steps" in text
     assert f"{4 * 8 * 64 + 8 * 6 * 8 * 96:,} training tokens" in text
@@ -99,6 +101,33 @@ def test_smoke_plan_cost_and_shared_cache(tmp_path, data_dir, tiny_dir):
     assert "1. Intermediate stages: 1 (0 to train, 1 cached)" in text
     assert "anli cached: reused" in text
     assert f"at most {8 * 6} optimizer steps" in text, "a cached encoder is reused, not retrained"
+
+    # and one of the target trials: the anli -> panx trial at learning rate 3e-4, seed 1
+    trial = {"intermediate_task": "anli", "target_task": "panx", "learning_rate": 3.0e-4, "seed": 1}
+    target = sweep_stage_cache(config, str(tiny_dir), data_dir).target_stage(
+        stage, "anli", resolve_task(config, "panx"), target_settings(config, trial))
+    target.path.mkdir(parents=True)
+    (target.path / STAGE_MARKER).write_text(json.dumps({"history": [], "best_score": 0.0}), encoding="utf-8")
+    text = _text(runner.invoke(app, [*args[:-1], str(tmp_path / "elsewhere")]))
+    assert "grid search × seeds; 1 cached), each followed by zero-shot evaluation" in text
+    assert "panx 4 1 " in text and "tydiqa 4 0 " in text
+    assert "0 intermediate stage(s) + 7 target trial(s)" in text and f"at most {7 * 6} optimizer steps" in text
+
+
+def test_random_search_cannot_know_its_cached_trials(tmp_path, data_dir, tiny_dir):
+    result = runner.invoke(app, [
+        "plan", str(SMOKE), f"storage.stage_cache_dir={tmp_path / 'cache'}", "--data-dir", str(data_dir),
+        "search.algorithm=random", "search.num_samples=3",
+    ])
+    assert result.exit_code == 0, result.output
+    text = _text(result)
+    assert "search × seeds; cached: unknown before random search samples the trials)" in text
+    assert "3. Retrieval evaluations (no training): 0 (0 cached)" in text
+    disabled = runner.invoke(app, [
+        "plan", str(SMOKE), f"storage.stage_cache_dir={tmp_path / 'cache'}", "--data-dir", str(data_dir),
+        "storage.cache_target_stages=false",
+    ])
+    assert "not cached: storage.cache_target_stages is false" in _text(disabled)
 
 
 def test_bad_input_fails_with_exit_code_2(tmp_path, data_dir):

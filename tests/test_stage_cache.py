@@ -1,5 +1,7 @@
-"""The shared stage cache: keys that follow model, data, task and settings; one training per stage
-across processes; a crashed holder blocks nothing; a half-written stage is never finished."""
+"""The shared stage cache: keys that follow model, data, task and settings (intermediate, target,
+zero-shot and retrieval stages); one training per stage across processes; a crashed holder blocks
+nothing; a half-written stage is never finished; published target stages and evaluations read
+back as they were written."""
 
 from __future__ import annotations
 
@@ -14,14 +16,24 @@ import pytest
 
 from sweeper.config import SweepConfig
 from sweeper.models.cache import build_once
-from sweeper.plan import ENCODER_MARKER, encoder_is_complete
+from sweeper.plan import ENCODER_MARKER, encoder_is_complete, resolve_task, target_settings
 from sweeper.stage_cache import (
     FINGERPRINTS_FILE,
+    STAGE_MARKER,
+    CachedStage,
     cached_intermediate_stages,
     file_digests,
     lock_path,
     stage_cache_root,
+    sweep_stage_cache,
     train_once,
+)
+from sweeper.stage_outputs import (
+    ZeroShotResult,
+    publish_evaluation,
+    publish_target_stage,
+    read_evaluation,
+    read_target_history,
 )
 
 ANLI = {"anli": {"splits": {
@@ -41,11 +53,17 @@ def _config(cache: Path, **changes) -> SweepConfig:
 
 @pytest.fixture
 def data(tmp_path, data_dir) -> Path:
-    """A copy of the ANLI rounds the stage reads (english/ layout)."""
+    """A copy of the ANLI rounds the intermediate stage reads (english/ layout) and of the PAN-X
+    files a ``panx`` target in de, fi reads (xtreme/ layout), with an unlabelled leaderboard file
+    (XTREME's test: tokens only) in de, none in fi."""
     root = tmp_path / "data"
     for round_ in ("R1", "R3"):
         (root / "english" / "anli" / round_).mkdir(parents=True)
         shutil.copy(data_dir / "english" / "anli" / round_ / "dev.jsonl", root / "english" / "anli" / round_ / "dev.jsonl")
+    (root / "xtreme" / "panx").mkdir(parents=True)
+    for name in ("train-en", "dev-en", "dev-de", "dev-fi"):
+        shutil.copy(data_dir / "xtreme" / "panx" / f"{name}.tsv", root / "xtreme" / "panx" / f"{name}.tsv")
+    (root / "xtreme" / "panx" / "test-de.tsv").write_text("Berlin\nist\ngroß\n\n", encoding="utf-8")
     return root
 
 
@@ -87,6 +105,91 @@ def test_the_key_follows_model_data_task_and_settings(tmp_path, data, model):
     newer = {"anli": {**ANLI["anli"], "version": 2}}
     assert _key(_config(cache, task_overrides=newer), model, data) != base, "a new task version"
     assert _key(_config(cache, target={"learning_rate": 3.0e-5}), model, data) == base, "target settings do not matter"
+    assert _key(_config(cache, resources={"num_workers": 2}), model, data) != base, "another world size, another batch"
+
+
+def _target_stages(config: SweepConfig, model: Path, data: Path, intermediate: str = "anli", learning_rate: float = 1.0e-5,
+                   languages: tuple[str, ...] = ("de", "fi")) -> tuple[str, str]:
+    """The keys of a panx target stage and of its zero-shot evaluation."""
+    cache = sweep_stage_cache(config, str(model), data)
+    stage = None if intermediate == "none" else cached_intermediate_stages(config, str(model), data)[0]
+    task = resolve_task(config, "panx")
+    settings = target_settings(config, {"intermediate_task": intermediate, "target_task": "panx", "learning_rate": learning_rate, "seed": 1})
+    target = cache.target_stage(stage, intermediate, task, settings)
+    assert target.path.parent == stage_cache_root(config) / "target" and target.path.name.startswith(f"{intermediate}__panx-")
+    return target.key, cache.zero_shot(target, task, list(languages), config.zero_shot.max_examples_per_language, []).key
+
+
+def test_target_and_zero_shot_keys_follow_their_start_settings_and_data(tmp_path, data, model):
+    config = _config(tmp_path / "cache", zero_shot={"languages": ["de", "fi"]})
+    target, zero_shot = _target_stages(config, model, data)
+    assert _target_stages(config, model, data) == (target, zero_shot), "same inputs, same stages"
+    assert _target_stages(config, model, data, intermediate="none")[0] != target, "from the pretrained model"
+    assert _target_stages(_config(tmp_path / "cache", zero_shot={"languages": ["de", "fi"]}, intermediate={"seed": 2}), model, data)[0] != target, (
+        "another intermediate encoder to start from"
+    )
+    other_rate = _target_stages(config, model, data, learning_rate=3.0e-5)
+    assert other_rate[0] != target and other_rate[1] != zero_shot, "another trial: another target, so another evaluation"
+    assert _target_stages(config, model, data, languages=("de",)) == (target, _target_stages(config, model, data, languages=("de",))[1])
+    assert _target_stages(config, model, data, languages=("de",))[1] != zero_shot, "other languages: evaluated again, not trained"
+    budget = _config(tmp_path / "cache", zero_shot={"languages": ["de", "fi"], "max_examples_per_language": 8})
+    assert _target_stages(budget, model, data)[0] == target, "the evaluation budget does not change the training"
+
+    with (data / "xtreme" / "panx" / "test-de.tsv").open("a", encoding="utf-8") as handle:
+        handle.write("Berlin\n\n")  # the unlabelled leaderboard split is predicted in the evaluation
+    changed = _target_stages(config, model, data)
+    assert changed[0] == target and changed[1] != zero_shot
+    (data / "xtreme" / "panx" / "test-fi.tsv").write_text("Helsinki\n\n", encoding="utf-8")
+    assert _target_stages(config, model, data)[1] != changed[1], "a leaderboard file that appears is predicted"
+    with (data / "xtreme" / "panx" / "train-en.tsv").open("a", encoding="utf-8") as handle:
+        handle.write("Paris\tB-LOC\n\n")
+    assert _target_stages(config, model, data)[0] != target, "other English training data, another target stage"
+
+
+def test_retrieval_keys_follow_the_encoder_and_the_encoding_settings(tmp_path, data_dir, model):
+    def key(config: SweepConfig, intermediate: str = "none") -> str:
+        cache = sweep_stage_cache(config, str(model), data_dir)
+        task = resolve_task(config, "tatoeba")
+        stage = None if intermediate == "none" else cached_intermediate_stages(config, str(model), data_dir)[0]
+        entry = cache.retrieval(stage, intermediate, task, config.stage_training("target", "tatoeba"), ["de"], None)
+        assert entry.path.name.startswith(f"{intermediate}__tatoeba-")
+        return entry.key
+
+    config = _config(tmp_path / "cache", target_tasks=["tatoeba"])
+    base = key(config)
+    assert key(config, "anli") != base
+    assert key(_config(tmp_path / "cache", target_tasks=["tatoeba"], target={"learning_rate": 3.0e-5})) == base, (
+        "no training: the learning rate does not matter"
+    )
+    assert key(_config(tmp_path / "cache", target_tasks=["tatoeba"], target={"max_seq_length": 32})) != base
+
+
+def test_published_target_stage_and_evaluation_read_back(tmp_path):
+    stage_dir = tmp_path / "target" / "none__panx-abc"
+    history = [(2, {"score": 10.0, "f1": 10.0}), (4, {"score": 30.0, "f1": 30.0}), (6, {"score": 20.0, "f1": 20.0})]
+    record = {"key": "abc", "sweep": "s"}
+
+    def save(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"weights")
+
+    best = publish_target_stage(stage_dir, save, history, 30.0, 4, record)
+    assert best == stage_dir / "best_model" and (best / "model.safetensors").read_bytes() == b"weights"
+    assert read_target_history(stage_dir) == (history, 30.0)
+    marker = json.loads((stage_dir / STAGE_MARKER).read_text(encoding="utf-8"))
+    assert marker["best_step"] == 4 and marker["sweep"] == "s"
+    with pytest.raises(ValueError, match="no English-dev evaluation"):
+        publish_target_stage(tmp_path / "target" / "empty", save, [], 0.0, 0, record)
+
+    predictions = tmp_path / "trial" / "predictions" / "panx"
+    predictions.mkdir(parents=True)
+    (predictions / "dev-de.tsv").write_text("B-LOC\n", encoding="utf-8")
+    result = ZeroShotResult({"de": {"f1": 41.5}}, predictions, {"de": {"f1": 41.5}})
+    published = publish_evaluation(tmp_path / "zero_shot" / "panx-def", result, "panx", record)
+    assert published.predictions_dir == tmp_path / "zero_shot" / "panx-def" / "predictions" / "panx"
+    assert (published.predictions_dir / "dev-de.tsv").read_text(encoding="utf-8") == "B-LOC\n"
+    assert (published.per_language, published.dev_per_language, published.thresholds) == ({"de": {"f1": 41.5}}, {"de": {"f1": 41.5}}, {})
+    assert read_evaluation(tmp_path / "zero_shot" / "panx-def", "panx") == published
 
 
 def test_file_digests_are_remembered_by_size_and_mtime(tmp_path):
@@ -124,8 +227,12 @@ def _publish(stage_dir: Path, log: Path, name: str, seconds: float) -> None:
     build_once(stage_dir, write)
 
 
+def _stage(stage_dir: str | Path) -> CachedStage:
+    return CachedStage(key="abc", inputs={}, path=Path(stage_dir))
+
+
 def _trial(stage_dir: str, log: str, name: str, seconds: float, results) -> None:
-    results.put((name, train_once(Path(stage_dir), lambda: _publish(Path(stage_dir), Path(log), name, seconds)), time.time()))
+    results.put((name, train_once(_stage(stage_dir), lambda: _publish(Path(stage_dir), Path(log), name, seconds)), time.time()))
 
 
 def test_two_processes_train_a_stage_once(tmp_path):
@@ -153,7 +260,7 @@ def _crash_while_training(stage_dir: str) -> None:
         (folder / "model.safetensors").write_bytes(b"half")
         os._exit(9)  # dies holding the lock, its partial folder left behind, no marker
 
-    train_once(Path(stage_dir), lambda: build_once(Path(stage_dir), write))
+    train_once(_stage(stage_dir), lambda: build_once(Path(stage_dir), write))
 
 
 def test_a_crashed_holder_blocks_nothing_and_its_half_written_stage_is_not_taken(tmp_path):
@@ -180,4 +287,4 @@ def test_training_that_publishes_nothing_is_an_error(tmp_path):
     stage_dir = tmp_path / "intermediate" / "anli-abc"
     stage_dir.mkdir(parents=True)  # a folder without its marker is not a finished stage
     with pytest.raises(RuntimeError, match="without publishing"):
-        train_once(stage_dir, lambda: None)
+        train_once(_stage(stage_dir), lambda: None)
