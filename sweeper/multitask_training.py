@@ -39,7 +39,7 @@ from sweeper.registry import TRAIN_LANGUAGE
 from sweeper.stages import is_main_process, save_encoder
 from sweeper.task_types import get_task_type
 from sweeper.task_types.base import feature_rows
-from sweeper.training import EvaluationCallback, StageResult, TaskEvaluationTrainer, run_trainer
+from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, TaskEvaluationTrainer, run_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +272,8 @@ def run_multitask_stage(
     encoder_dir: Path,
     on_evaluation: EvaluationCallback,
     record: Mapping[str, Any] | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    resume_from: Path | None = None,
 ) -> MultitaskOutcome:
     """Train every member of ``stage`` on one shared encoder; save the best model's encoder.
 
@@ -282,6 +284,11 @@ def run_multitask_stage(
     to ``encoder_dir`` exactly as :func:`sweeper.stages.run_intermediate_stage` writes it; only
     the main process writes; its marker holds the members, sampling and probabilities, and
     ``record`` (e.g. the stage's cache inputs and the run that trained it).
+
+    ``on_checkpoint`` and ``resume_from`` as in :func:`sweeper.training.train_stage`: a run
+    resumed from a checkpoint of this stage continues at its step with the same batches (the
+    task sampler draws each epoch from the seed and the epoch; the Trainer skips the batches the
+    checkpoint had seen), so it ends as the uninterrupted run would.
 
     Returns:
         The training result, the best model (encoder and heads) and the sampling probabilities.
@@ -326,6 +333,8 @@ def run_multitask_stage(
         label=f"multi-task stage {stage.name}",
         make_trainer=functools.partial(MultitaskTrainer, batch_sampler=sampler),
         all_parameters_used=False,
+        on_checkpoint=on_checkpoint,
+        resume_from=resume_from,
     )
     by_member = dict(zip([head.name for head in heads], probabilities))
     if is_main_process():

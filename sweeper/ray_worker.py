@@ -30,8 +30,7 @@ def stage_worker(loop_config: dict) -> None:
     Stage ``zero_shot`` evaluates the cached target model in ``init_from`` without training.
 
     A retried or restored trial's Train run hands its workers the latest checkpoint reported
-    here (``ray.train.get_checkpoint``): training resumes from it (single-task stages; a
-    multi-task stage trains again from the start).
+    here (``ray.train.get_checkpoint``): training resumes from it (multi-task stages too).
     """
     from sweeper.registry import TaskSpec
     from sweeper.stages import is_main_process
@@ -143,7 +142,8 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
     """Train a multi-task intermediate stage; rank 0 logs each member's English-dev metrics as
     ``intermediate/<member>/en/dev/<metric>`` and the members' mean as
     ``intermediate/<stage>/en/dev/mean_score`` (best: ``best_mean_score``), and the sampling
-    probabilities as params ``multitask.probability.<member>``."""
+    probabilities as params ``multitask.probability.<member>``. Each evaluation is reported with
+    its checkpoint, which a retried or restored trial resumes from."""
     import ray.train
 
     from sweeper.multitask import MultitaskStage
@@ -154,6 +154,10 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
     run_id = loop_config["run_id"]
 
     def on_evaluation(evaluation: int, step: int, metrics: dict[str, float]) -> None:
+        """Nothing: an evaluation is logged and reported with the checkpoint saved right after it."""
+
+    def on_checkpoint(evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
+        checkpoint = None
         if tracker is not None:
             keyed = {}
             for name, value in metrics.items():
@@ -162,13 +166,15 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
                     keyed[metric_key("intermediate", member, "en", "dev", metric)] = value
             keyed[metric_key("intermediate", stage.name, "en", "dev", "mean_score")] = metrics[METRIC]
             tracker.log_metrics(run_id, keyed, step)
-        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]})
+            checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir)
+        ray.train.report({TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]}, checkpoint=checkpoint)
 
     data_dir = Path(loop_config["data_dir"]) if loop_config["data_dir"] else None
-    outcome = run_multitask_stage(
-        stage, loop_config["model_source"], data_dir, Path(loop_config["output_dir"]), Path(loop_config["encoder_dir"]),
-        on_evaluation, loop_config["encoder_record"],
-    )
+    with _resume_checkpoint() as resume_from:
+        outcome = run_multitask_stage(
+            stage, loop_config["model_source"], data_dir, Path(loop_config["output_dir"]), Path(loop_config["encoder_dir"]),
+            on_evaluation, loop_config["encoder_record"], on_checkpoint, resume_from,
+        )
     if tracker is not None:
         best = {metric_key("intermediate", stage.name, "en", "dev", "best_mean_score"): outcome.result.best_score}
         tracker.log_metrics(run_id, best)

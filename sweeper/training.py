@@ -10,8 +10,10 @@ is restored at the end (jiant: best model restored). A run can resume from a sav
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,14 +68,40 @@ class TaskEvaluationTrainer(Trainer):
         return metrics
 
 
+#: In a reported checkpoint whose evaluation is not the best so far: the best one's model files
+#: (no optimizer state), so a run resumed from it elsewhere still ends on the best model.
+BEST_WEIGHTS_DIR = "best_model_weights"
+#: Checkpoint files that are training state, not the model (not carried into BEST_WEIGHTS_DIR).
+_TRAINING_STATE_PREFIXES = ("optimizer", "scheduler", "rng_state", "scaler", "trainer_state", "training_args")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (no bytes copied: both folders are under the same trainer folder), or a copy
+    where the file system has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(source, target)
+
+
 class _ReportEvaluations(TrainerCallback):
     """Keeps ``result`` in step with the evaluations in the trainer state's log history (which a
-    resumed run restores from its checkpoint) and calls the evaluation and checkpoint callbacks."""
+    resumed run restores from its checkpoint) and calls the evaluation and checkpoint callbacks.
 
-    def __init__(self, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None, result: StageResult):
+    A checkpoint handed to ``on_checkpoint`` is self-contained: when an earlier evaluation is the
+    best, that checkpoint's model files are copied into it (:data:`BEST_WEIGHTS_DIR`). A run
+    resumed from such a checkpoint (``resume_from``), where the best checkpoint's own folder is
+    gone (another node, a cleaned trial folder), restores the best model from there at the end.
+    """
+
+    def __init__(self, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None, result: StageResult,
+                 resume_from: Path | None = None):
         self._on_evaluation = on_evaluation
         self._on_checkpoint = on_checkpoint
         self._result = result
+        self._resume_from = resume_from
 
     def _sync(self, state) -> None:
         self._result.history[:] = [
@@ -87,6 +115,13 @@ class _ReportEvaluations(TrainerCallback):
             self._result.best_score = best["score"]
 
     def on_train_begin(self, args, state, control, **kwargs):
+        # The Trainer forgets a best checkpoint whose folder is gone: take the one carried along.
+        if self._resume_from is not None and state.best_model_checkpoint is None and state.best_global_step:
+            carried = self._resume_from / BEST_WEIGHTS_DIR
+            if carried.is_dir():
+                state.best_model_checkpoint = str(carried)
+            elif state.best_global_step == state.global_step:
+                state.best_model_checkpoint = str(self._resume_from)
         self._sync(state)  # a resumed run: the evaluations before its checkpoint (it may need no more)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
@@ -96,6 +131,12 @@ class _ReportEvaluations(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if self._on_checkpoint is not None and self._result.history and self._result.history[-1][0] == state.global_step:
             checkpoint_dir = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
+            if best is not None and best.resolve() != checkpoint_dir.resolve():
+                (checkpoint_dir / BEST_WEIGHTS_DIR).mkdir(exist_ok=True)
+                for file in best.iterdir():
+                    if file.is_file() and not file.name.startswith(_TRAINING_STATE_PREFIXES):
+                        _link_or_copy(file, checkpoint_dir / BEST_WEIGHTS_DIR / file.name)
             self._on_checkpoint(len(self._result.history), state.global_step, self._result.history[-1][1], checkpoint_dir)
 
 
@@ -139,10 +180,13 @@ def train_stage(
     does the rest.
 
     Each evaluation is followed by a full checkpoint (``on_checkpoint`` gets its folder; it is
-    deleted when the next one is saved, unless it holds the best model). ``resume_from``: a
-    checkpoint folder of this same run (``Trainer.train(resume_from_checkpoint=...)``): training
-    continues at its step with its optimizer, scheduler and RNG states, and evaluations keep
-    their numbers; ``history`` then also holds the evaluations made before it.
+    deleted when the next one is saved, unless it holds the best model; when an earlier one is
+    the best, its model files are copied into it, under :data:`BEST_WEIGHTS_DIR`).
+    ``resume_from``: a checkpoint folder of this same run
+    (``Trainer.train(resume_from_checkpoint=...)``): training continues at its step with its
+    optimizer, scheduler and RNG states, evaluations keep their numbers, and the best model is
+    restored at the end even when only that folder is left; ``history`` then also holds the
+    evaluations made before it.
 
     Raises:
         ValueError: no training features could be built from ``train_examples``.
@@ -245,7 +289,7 @@ def run_trainer(
         train_dataset=train_features,
         eval_dataset=dev_examples,
         data_collator=collator,
-        callbacks=[_ReportEvaluations(on_evaluation, on_checkpoint, result)],
+        callbacks=[_ReportEvaluations(on_evaluation, on_checkpoint, result, resume_from)],
         evaluate_fn=evaluate,
     )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

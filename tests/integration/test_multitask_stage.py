@@ -16,6 +16,7 @@ from sweeper.multitask_training import build_multitask_model, mlm_model, run_mul
 from sweeper.plan import ENCODER_MARKER, encoder_is_complete, intermediate_stages, validate_sweep
 from sweeper.registry import get_task
 from sweeper.stages import StageInputs, run_target_stage
+from sweeper.training import BEST_WEIGHTS_DIR
 
 SETTINGS = {
     "learning_rate": 1.0e-3, "per_device_train_batch_size": 8, "max_seq_length": 96, "doc_stride": 32,
@@ -169,3 +170,33 @@ def test_the_mlm_member_uses_a_pretrained_head_or_says_it_builds_one(tiny_dir, t
         loaded = mlm_model(str(tmp_path / "with-head"))
     assert "masked-LM head" not in caplog.text
     assert torch.equal(loaded.lm_head.dense.weight, pretrained.lm_head.dense.weight), "the pretrained lm_head is kept"
+
+
+def test_a_multitask_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_dir, data_dir, tmp_path):
+    """What a retried or restored multi-task trial does: continue from a reported checkpoint with
+    the same task batches (on CPU with a fixed seed: the same later scores and the same saved
+    encoder), even when the trial's own checkpoint folders are gone (the best model's files
+    travel in the last checkpoint when an earlier evaluation was the best)."""
+    config = sweep({"tasks": ["panx", "mlm"], "sampling": "uniform", "mlm": MLM}, data_dir)
+    (stage,) = intermediate_stages(config)
+    kept = {1: tmp_path / "kept-1", 2: tmp_path / "kept-2"}
+
+    def keep(evaluation, step, metrics, checkpoint_dir):
+        shutil.copytree(checkpoint_dir, kept[evaluation])
+
+    evaluations = []
+    full = run_multitask_stage(stage, str(tiny_dir), data_dir, tmp_path / "full", tmp_path / "full-encoder",
+                               lambda *args: evaluations.append(args), on_checkpoint=keep)
+    assert [(index, step) for index, step, _ in evaluations] == [(1, 3), (2, 6)]
+    assert not (tmp_path / "full" / "trainer").exists(), "the run's own checkpoints are gone"
+    assert (kept[2] / BEST_WEIGHTS_DIR).is_dir() == (full.result.best_step == 3), "the best model travels along"
+    full_encoder = AutoModel.from_pretrained(tmp_path / "full-encoder").state_dict()
+    for evaluation, folder in kept.items():
+        resumed_evaluations = []
+        resumed = run_multitask_stage(stage, str(tiny_dir), data_dir, tmp_path / f"resumed-{evaluation}",
+                                      tmp_path / f"resumed-{evaluation}-encoder", lambda *args: resumed_evaluations.append(args),
+                                      resume_from=folder)
+        assert resumed_evaluations == evaluations[evaluation:], "the evaluations after the checkpoint, numbered as before"
+        assert resumed.result.history == full.result.history
+        encoder = AutoModel.from_pretrained(tmp_path / f"resumed-{evaluation}-encoder").state_dict()
+        assert all(torch.equal(value, encoder[name]) for name, value in full_encoder.items()), "the same best encoder"

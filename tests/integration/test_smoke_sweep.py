@@ -23,7 +23,7 @@ from sweeper.errors import TrackingError
 from sweeper.models.sources import resolve_model
 from sweeper.plan import ENCODER_MARKER, encoder_is_complete
 from sweeper.ray_sweep import SweepContext, run_intermediate_phase
-from sweeper.stage_cache import cached_intermediate_stages
+from sweeper.stage_cache import cached_intermediate_stages, sweep_stage_cache
 from sweeper.tracking import check_tracking_uri
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -267,8 +267,9 @@ def test_encoders_live_in_the_shared_stage_cache_and_a_second_sweep_reuses_them(
     config = load_config(SMOKE, overrides)
     stages = cached_intermediate_stages(config, resolve_model(config.model), data_dir)
     assert [stage.path for stage in stages] == [encoder]
-    second = SweepContext(config, data_dir, resolve_model(config.model), tmp_path / "b", record.tracking_uri,
-                          record.experiment_id, "another-parent-run", tuple(stages), str(tmp_path / "b" / "ray"))
+    model = resolve_model(config.model)
+    second = SweepContext(config, data_dir, model, tmp_path / "b", record.tracking_uri, record.experiment_id,
+                          "another-parent-run", tuple(stages), str(tmp_path / "b" / "ray"), sweep_stage_cache(config, model, data_dir))
     assert run_intermediate_phase(second) == {"anli": "cached"}, "nothing to train: no Tune experiment is started"
 
 
