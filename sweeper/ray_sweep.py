@@ -9,7 +9,9 @@ same stage instead of training it twice. Phase 2 searches the target settings (`
 Optuna TPE within every intermediate × target cell, each configuration once per seed) under
 grouped ASHA; every target trial loads the encoder of its intermediate task. Retrieval targets
 (BUCC, Tatoeba) have no training: one trial per (intermediate, retrieval target) evaluates the
-cached encoder directly (no learning-rate/seed grid, no ASHA), before the target grid.
+cached encoder directly (no learning-rate/seed grid, no ASHA), before the target grid. Target
+stages, zero-shot and retrieval evaluations are in the stage cache too
+(``stage_cache.StageCache``): a trial whose stage is there replays it instead of training.
 
 Fault tolerance: each evaluation's Trainer checkpoint is reported to Ray Train (latest kept);
 Tune retries a failed trial ``resources.max_failures`` times, and a retried or restored trial

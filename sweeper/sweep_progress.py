@@ -40,6 +40,8 @@ PENDING, RUNNING, DONE, EARLY_STOPPED, FAILED = "pending", "running", "done", "e
 #: Trial outcomes in display order.
 OUTCOMES = (PENDING, RUNNING, DONE, EARLY_STOPPED, FAILED)
 _ENDED = (DONE, EARLY_STOPPED)
+#: The stage whose trials are grouped by their own (intermediate) task.
+INTERMEDIATE_STAGE = "intermediate"
 
 
 @dataclass
@@ -282,8 +284,14 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _best_text(group: str, best: Best) -> str:
-    intermediate = best.intermediate_task if best.intermediate_task != group else None
+def _intermediate_shown(progress: StageProgress, intermediate_task: str | None) -> str | None:
+    """The intermediate task a target or retrieval trial starts from (also when it is the target
+    task itself, e.g. ``udpos → udpos``); ``None`` in the intermediate stage, where it is the group."""
+    return None if progress.stage == INTERMEDIATE_STAGE else intermediate_task
+
+
+def _best_text(progress: StageProgress, group: str, best: Best) -> str:
+    intermediate = _intermediate_shown(progress, best.intermediate_task)
     details = [detail for detail in (intermediate, f"lr {best.learning_rate:g}" if best.learning_rate else None) if detail]
     return f"{group} {best.score:.2f}" + (f" ({', '.join(details)})" if details else "")
 
@@ -304,7 +312,7 @@ def status_line(progress: StageProgress, now: float) -> str:
     parts = [f"{progress.stage}: " + ", ".join(f"{counts[status]} {status}" for status in OUTCOMES)]
     bests = progress.bests()
     if bests:
-        parts.append("best dev: " + " · ".join(_best_text(group, best) for group, best in bests.items()))
+        parts.append("best dev: " + " · ".join(_best_text(progress, group, best) for group, best in bests.items()))
     parts.append(f"{format_seconds(progress.elapsed(now))} elapsed, {_left_text(progress, now)}")
     return " | ".join(parts)
 
@@ -320,7 +328,7 @@ def trial_line(progress: StageProgress, trial_id: str, outcome: str) -> str:
     """The line printed when a trial ends, e.g. ``target: trial 3f2a_00001 (anli → panx, lr 0.0003)
     early-stopped after 1 evaluation(s), best dev 12.30, 41s``."""
     trial = progress.trials[trial_id]
-    cell = " → ".join(dict.fromkeys(name for name in (trial.intermediate_task, trial.group) if name))
+    cell = " → ".join(name for name in (_intermediate_shown(progress, trial.intermediate_task), trial.group) if name)
     rate = f", lr {trial.learning_rate:g}" if trial.learning_rate else ""
     score = f", best dev {trial.best_score:.2f}" if trial.best_score is not None else ""
     return (f"{progress.stage}: trial {trial_id} ({cell}{rate}) {outcome} after {trial.evaluations} "

@@ -168,6 +168,13 @@ def test_lines_and_table_render():
     )
     line = status_line(progress, 75)
     assert line.startswith("target: 1 pending, 0 running, 0 done, 1 early-stopped, 0 failed | best dev: panx 12.30")
+    same = StageProgress("target", max_t=3)
+    same.begin(0.0, total_trials=1)
+    run_trial(same, "t_00002", cfg("udpos", "udpos", 1e-4), 0, [8.1], 30)
+    assert trial_line(same, "t_00002", DONE).startswith("target: trial t_00002 (udpos → udpos, lr 0.0001) done"), (
+        "an intermediate task that is also the target is shown"
+    )
+    assert "best dev: udpos 8.10 (udpos, lr 0.0001)" in status_line(same, 40)
     assert "1m15s elapsed, ~2m03s left (3 evaluations × 41.0 s ÷ 1 parallel, upper bound: ASHA may stop more)" in line
     console = Console(file=io.StringIO(), width=120)
     console.print(status_table(progress, 75))
