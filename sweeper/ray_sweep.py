@@ -307,8 +307,9 @@ def _replay_target(
     """Replay a finished target stage from the stage cache instead of training it.
 
     Each cached English-dev evaluation is logged to the trial's run (unless the run has it: a
-    restored trial) and reported to Tune with its number, so grouped ASHA sees the same results
-    as from training and may stop the trial as it would have. Then the zero-shot evaluation:
+    restored trial) and reported to Tune with its number, so grouped ASHA decides on the same
+    results as from training (and may stop the trial: its decisions depend on the order results
+    arrive, which replays change). Then the zero-shot evaluation:
     read from the cache when it is there, else run on the cached best model in a Ray Train run
     (stage ``zero_shot``, on the trial's resources).
 
