@@ -132,7 +132,8 @@ class _ReportEvaluations(TrainerCallback):
         if self._on_checkpoint is not None and self._result.history and self._result.history[-1][0] == state.global_step:
             checkpoint_dir = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
             best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
-            if best is not None and best.resolve() != checkpoint_dir.resolve():
+            # only the process that saved the checkpoint adds to it (every rank runs callbacks)
+            if state.is_world_process_zero and best is not None and best.resolve() != checkpoint_dir.resolve():
                 (checkpoint_dir / BEST_WEIGHTS_DIR).mkdir(exist_ok=True)
                 for file in best.iterdir():
                     if file.is_file() and not file.name.startswith(_TRAINING_STATE_PREFIXES):
