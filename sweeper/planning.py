@@ -237,7 +237,8 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
         ))
     per_cell = trials_per_cell(config)
     cells_per_target = len(config.intermediate_tasks)
-    cache = _target_stage_cache(config, model_source, data_dir, list(encoders.values())[1:])
+    located = [stage for name, stage in encoders.items() if name != NO_INTERMEDIATE]
+    cache = _target_stage_cache(config, model_source, data_dir, located)
     cached = _cached_target_trials(config, cache, encoders) if cache else {}
     targets = [
         TargetPlan(target, cells_per_target * per_cell,
@@ -258,7 +259,7 @@ def _cache_unknown(config: SweepConfig, cache: StageCache | None) -> str | None:
         return "not cached: storage.cache_target_stages is false"
     if cache is None:
         return "cached: unknown, data missing"
-    if grid_trial_configs(config) is None:
+    if config.search.algorithm != "grid":  # as grid_trial_configs: no trial is known before it is sampled
         return f"cached: unknown before `{config.search.algorithm}` search samples the trials"
     return None
 

@@ -45,9 +45,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -145,14 +144,14 @@ def model_identity(model_source: str, store: Path) -> dict[str, str]:
 
 
 def splits_version(
-    task: TaskSpec, data_dir: Path | None, store: Path, splits: Mapping[str, Sequence[str]], existing_only: bool = False
+    task: TaskSpec, data_dir: Path | None, store: Path, splits: Mapping[str, Sequence[str]], optional: Collection[str] = ()
 ) -> dict[str, Any]:
     """The version of the data of ``splits`` (split → languages) of ``task``.
 
     With ``data_dir``: per split, each file (relative to the layout root, so a copy of the same
-    files elsewhere has the same version) → sha256; ``existing_only`` skips missing files (an
-    unlabelled leaderboard split that exists only in some languages). Without: each source's
-    Hub dataset (path, config, split, converter; no revision is pinned).
+    files elsewhere has the same version) → sha256; the missing files of the ``optional`` splits
+    are skipped (an unlabelled leaderboard split that exists only in some languages). Without:
+    each source's Hub dataset (path, config, split, converter; no revision is pinned).
 
     Raises:
         FileNotFoundError: a data file is missing (validation reports it first, naming the layout).
@@ -168,7 +167,7 @@ def splits_version(
             root / pattern.format(lang=task.file_language(language))
             for language in languages for source in sources for pattern in source.files
         ]
-        if existing_only:
+        if split in optional:
             files = [file for file in files if file.is_file()]
         digests = file_digests(files, store)
         version[split] = {file.relative_to(root).as_posix(): digests[file] for file in files}
@@ -329,7 +328,7 @@ class StageCache:
         model: :func:`model_identity` of the resolved model.
         world_size: data-parallel workers per trial (``resources.num_workers``).
         training_data: trained target → :func:`data_version` (English train + dev).
-        evaluation_data: target → :func:`splits_version` of every split its evaluation reads.
+        evaluation_data: target → :func:`evaluation_data_version`.
         enabled: ``storage.cache_target_stages``: ``False`` looks nothing up and publishes nothing
             (intermediate stages are always cached).
     """
@@ -383,22 +382,29 @@ class StageCache:
         return _entry(CacheEntry, self.root, RETRIEVAL, f"{intermediate_name}__{task.task}", inputs)
 
 
-def evaluation_splits(config: SweepConfig, task: TaskSpec, data_dir: Path | None) -> dict[str, list[str]]:
-    """What evaluating target ``task`` reads, split → languages: its zero-shot split in the
-    evaluated languages; a trained target's dev split in :func:`sweeper.plan.target_dev_languages`
-    and its leaderboard split (PAN-X's unlabelled test); a mining task's threshold split (BUCC dev)."""
+def evaluation_data_version(config: SweepConfig, task: TaskSpec, data_dir: Path | None, store: Path) -> dict[str, Any]:
+    """The :func:`splits_version` of what evaluating target ``task`` reads: its zero-shot split in
+    the evaluated languages; a trained target's dev split in
+    :func:`sweeper.plan.target_dev_languages` and its leaderboard split (PAN-X's unlabelled test,
+    where its files exist); a mining task's threshold split (BUCC dev).
+
+    Raises:
+        FileNotFoundError: a file of a split other than the leaderboard one is missing.
+    """
     languages = zero_shot_languages(task, config.zero_shot)
     splits = {task.zero_shot.split: languages}
+    optional = set()
     if is_retrieval(task):
         if THRESHOLD_SPLIT in task.splits and THRESHOLD_SPLIT != task.zero_shot.split:
             splits[THRESHOLD_SPLIT] = languages
-        return splits
-    dev_languages = target_dev_languages(config, task, data_dir)
-    if dev_languages and task.zero_shot.dev_split != task.zero_shot.split:
-        splits[task.zero_shot.dev_split] = dev_languages
-    if task.submission is not None and task.submission.split not in splits:
-        splits[task.submission.split] = languages
-    return splits
+    else:
+        dev_languages = target_dev_languages(config, task, data_dir)
+        if dev_languages and task.zero_shot.dev_split != task.zero_shot.split:
+            splits[task.zero_shot.dev_split] = dev_languages
+        if task.submission is not None and task.submission.split not in splits:
+            splits[task.submission.split] = languages
+            optional.add(task.submission.split)
+    return splits_version(task, data_dir, store, splits, optional)
 
 
 def sweep_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | None) -> StageCache:
@@ -417,13 +423,7 @@ def sweep_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | N
         task = resolve_task(config, target)
         if not is_retrieval(task):
             training[target] = data_version(task, data_dir, store)
-        splits = evaluation_splits(config, task, data_dir)
-        leaderboard = task.submission.split if task.submission is not None and not is_retrieval(task) else None
-        evaluation[target] = {
-            **splits_version(task, data_dir, store, {split: languages for split, languages in splits.items() if split != leaderboard}),
-            **(splits_version(task, data_dir, store, {leaderboard: splits[leaderboard]}, existing_only=True)
-               if leaderboard in splits else {}),
-        }
+        evaluation[target] = evaluation_data_version(config, task, data_dir, store)
     return StageCache(root, model_identity(model_source, store), config.resources.num_workers, training, evaluation,
                       config.storage.cache_target_stages)
 
