@@ -1,0 +1,143 @@
+"""Replay a finished sweep's target phase under another scheduler, from its recorded dev curves.
+
+No training and no Ray trials: the same :class:`~sweeper.scheduling.GroupedASHAScheduler` a sweep
+runs (or Ray Tune's ``FIFOScheduler`` for no early stopping) is fed each trial's recorded English-
+dev evaluations in the order and at the times a sweep would deliver them, through the scheduler
+API Tune itself calls (``on_trial_add``; ``on_trial_result`` per result; ``on_trial_complete``
+with the last result when a trial returns or the scheduler stops it, as ``TuneController.stop_trial``
+does; ``on_trial_remove`` for a censored trial, below), with stub ``ray.tune.experiment.Trial`` objects (``stub=True``: no
+trainable is resolved) that carry the trial's config, so grouping works as in the sweep. The
+schedulers read nothing of the controller argument Tune passes; the replay passes ``None``.
+
+Timing model (discrete events): trials start in the order the sweep started them, at most
+``max_concurrent_trials`` at once; a trial's k-th evaluation arrives ``seconds[k]`` after its
+(k−1)-th (its recorded durations), and a trial that ends (stopped, finished, or out of recorded
+evaluations) frees its slot for the next pending trial at that moment. Simultaneous results are
+delivered in trial order. ASHA is asynchronous, so this order matters as in a real sweep; with
+the recorded durations it is the sweep's own order up to scheduling noise.
+
+A trial the sweep stopped early has a curve only up to its stop. When a replayed schedule would
+let it go on, the replay cannot know its later scores: the trial is *censored* (counted with the
+steps it did record, a lower bound) and a target whose replayed selection could depend on it is
+marked uncertain.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from sweeper.config import METRIC, TIME_ATTR, SchedulerConfig
+from sweeper.scheduling import GroupedASHAScheduler
+
+COMPLETED, STOPPED, CENSORED = "completed", "early_stopped", "censored"
+
+
+@dataclass(frozen=True)
+class DevCurve:
+    """One target trial as recorded by a finished sweep.
+
+    Attributes:
+        trial_id: the sweep's id of the trial (MLflow run id, or any unique text).
+        config: the trial config keys the scheduler groups by (``intermediate_task``,
+            ``target_task``, ...).
+        scores: English-dev score (0–100) at each evaluation, in order.
+        steps: the optimizer step of each evaluation.
+        seconds: seconds from the previous evaluation (the trial's start for the first) to each.
+        finished: the trial ran to its end in the sweep (its curve is whole); ``False``: the sweep
+            stopped it after its last recorded evaluation.
+    """
+
+    trial_id: str
+    config: dict
+    scores: tuple[float, ...]
+    steps: tuple[int, ...]
+    seconds: tuple[float, ...]
+    finished: bool
+
+    def __post_init__(self) -> None:
+        if not self.scores or not (len(self.scores) == len(self.steps) == len(self.seconds)):
+            raise ValueError(f"trial {self.trial_id}: scores, steps and seconds must be non-empty and of one length")
+
+
+@dataclass(frozen=True)
+class ReplayedTrial:
+    """What a trial did under the replayed schedule.
+
+    Attributes:
+        outcome: ``completed``, ``early_stopped`` or ``censored`` (would have gone on past its
+            recorded curve). evaluations: evaluations it reached. steps: optimizer steps up to its
+            last reached evaluation. best_score: its best English-dev score so far (0–100).
+        end_seconds: when it ended on the replay's clock.
+    """
+
+    curve: DevCurve
+    outcome: str
+    evaluations: int
+    steps: int
+    best_score: float
+    end_seconds: float
+
+
+def make_scheduler(settings: SchedulerConfig) -> TrialScheduler:
+    """The scheduler a sweep with ``settings`` runs its target phase under (state not persisted)."""
+    if settings.type == "fifo":
+        return FIFOScheduler()
+    return GroupedASHAScheduler(
+        group_by=settings.group_by, time_attr=TIME_ATTR, metric=METRIC, mode="max",
+        grace_period=settings.grace_period, max_t=settings.max_t, reduction_factor=settings.reduction_factor,
+    )
+
+
+def replay(curves: Sequence[DevCurve], scheduler: TrialScheduler, max_concurrent_trials: int) -> list[ReplayedTrial]:
+    """Feed ``curves`` (in the sweep's start order) to ``scheduler`` as a sweep would.
+
+    Returns:
+        One :class:`ReplayedTrial` per curve, in the order of ``curves``.
+
+    Raises:
+        ValueError: ``max_concurrent_trials`` < 1, or two curves share a trial id.
+    """
+    if max_concurrent_trials < 1:
+        raise ValueError(f"max_concurrent_trials must be at least 1, got {max_concurrent_trials}")
+    if len({curve.trial_id for curve in curves}) != len(curves):
+        raise ValueError("every curve needs its own trial_id")
+    trials = [Trial("replay", config=dict(curve.config), trial_id=f"t{index:06d}", stub=True) for index, curve in enumerate(curves)]
+    pending = deque(range(len(curves)))
+    events: list[tuple[float, int, int]] = []  # (time, trial index, evaluation index)
+    outcomes: dict[int, ReplayedTrial] = {}
+
+    def start(now: float) -> None:
+        index = pending.popleft()
+        scheduler.on_trial_add(None, trials[index])
+        heapq.heappush(events, (now + curves[index].seconds[0], index, 0))
+
+    while pending and len(events) < max_concurrent_trials:
+        start(0.0)
+    while events:
+        now, index, evaluation = heapq.heappop(events)
+        curve, trial = curves[index], trials[index]
+        result = {TIME_ATTR: evaluation + 1, METRIC: curve.scores[evaluation]}
+        decision = scheduler.on_trial_result(None, trial, result)
+        last = evaluation + 1 == len(curve.scores)
+        if decision == TrialScheduler.STOP or (last and curve.finished):
+            # Tune ends a running trial it stops, and one that returns, with on_trial_complete.
+            outcome = STOPPED if decision == TrialScheduler.STOP else COMPLETED
+            scheduler.on_trial_complete(None, trial, result)
+        elif last:
+            outcome = CENSORED
+            scheduler.on_trial_remove(None, trial)
+        else:
+            heapq.heappush(events, (now + curve.seconds[evaluation + 1], index, evaluation + 1))
+            continue
+        outcomes[index] = ReplayedTrial(
+            curve, outcome, evaluation + 1, curve.steps[evaluation], max(curve.scores[: evaluation + 1]), now
+        )
+        if pending:
+            start(now)
+    return [outcomes[index] for index in range(len(curves))]
