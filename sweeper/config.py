@@ -34,6 +34,19 @@ from sweeper.metrics.xtreme import TASK_GROUPS
 
 NO_INTERMEDIATE = "none"
 
+#: Ray Tune's ``time_attr`` of the target phase: the count of English-dev evaluations.
+TIME_ATTR = "evaluation"
+#: What a trial reports after each evaluation: its selection metric on English dev, 0–100.
+METRIC = "score"
+
+#: ``selection.policy`` values, and ``none`` for a target with no dev set (Tatoeba).
+ENGLISH_DEV = "english_dev"
+TARGET_DEV = "target_dev"
+NO_SELECTION = "none"
+#: ``selection.seeds`` values: the single best trial, or the best configuration by mean over seeds.
+SEEDS_BEST = "best"
+SEEDS_MEAN = "mean"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -19,14 +19,13 @@ from sweeper.config import (
     Distribution,
     SweepConfig,
     TrainingConfig,
-    ZeroShotConfig,
     stable_hash,
 )
 from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels, split_files
 from sweeper.errors import ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
 from sweeper.multitask import MultitaskStage, check_multitask_stage, multitask_stage
-from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task
-from sweeper.selection import TARGET_DEV
+from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task, is_retrieval, zero_shot_languages
+from sweeper.config import TARGET_DEV
 
 # This module is imported by every Ray trial actor: it must not import torch/transformers
 # (task types are imported inside validate_sweep, which only the driver runs).
@@ -87,19 +86,6 @@ def intermediate_stages(config: SweepConfig) -> list[IntermediateStage | Multita
         key = stable_hash({"model": config.model, "task": task.model_dump(), "settings": settings.model_dump()})
         stages.append(IntermediateStage(task=task, settings=settings, key=key))
     return stages
-
-
-def zero_shot_languages(task: TaskSpec, zero_shot: ZeroShotConfig) -> list[str]:
-    """The languages a target is evaluated in: the task's, restricted to ``zero_shot.languages``.
-
-    Raises:
-        ConfigError: the task declares no zero-shot evaluation (it cannot be a target).
-    """
-    if task.zero_shot is None:
-        raise ConfigError(f"task {task.task!r} declares no zero_shot languages, so it cannot be a target task")
-    if zero_shot.languages is None:
-        return list(task.zero_shot.languages)
-    return [language for language in task.zero_shot.languages if language in zero_shot.languages]
 
 
 def target_dev_languages(config: SweepConfig, task: TaskSpec, data_dir: Path | None) -> list[str]:
@@ -283,16 +269,6 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
         except SweeperError as error:
             problems.append(error)
     return problems
-
-
-#: The split whose gold tunes a retrieval task's mining threshold (BUCC: XTREME's dev = the BUCC
-#: sample set); a retrieval task that declares it besides its zero-shot split is a mining task.
-THRESHOLD_SPLIT = "dev"
-
-
-def is_retrieval(task: TaskSpec) -> bool:
-    """Whether ``task`` is evaluated on the encoder directly (BUCC, Tatoeba): no target training."""
-    return task.task_type in EVALUATION_ONLY_TYPES
 
 
 def trained_targets(config: SweepConfig) -> list[str]:

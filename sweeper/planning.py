@@ -29,8 +29,8 @@ from sweeper.plan import (
     target_settings,
     trained_targets,
     trials_per_cell,
-    zero_shot_languages,
 )
+from sweeper.registry import zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.stage_cache import (
     FINGERPRINTS_FILE,

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from ray import tune
 
-from sweeper.ray_worker import METRIC, TIME_ATTR
+from sweeper.config import METRIC, TIME_ATTR
 from sweeper.sweep_progress import StageProgress, status_line, status_table, trial_line
 
 #: Status line period when stderr is not a terminal (seconds).

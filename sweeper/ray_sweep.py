@@ -39,22 +39,22 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
 from sweeper.multitask import MultitaskStage
+from sweeper.registry import THRESHOLD_SPLIT, zero_shot_languages
 from sweeper.plan import (
-    THRESHOLD_SPLIT,
     resolve_task,
     retrieval_evaluations,
     target_dev_languages,
     target_param_space,
     target_settings,
     trial_setting_names,
-    zero_shot_languages,
 )
 from sweeper.progress import ProgressCallback
-from sweeper.ray_worker import METRIC, TIME_ATTR, stage_worker
+from sweeper.config import METRIC, TIME_ATTR
+from sweeper.ray_worker import stage_worker
 from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.search import tune_search
-from sweeper.selection import NO_SELECTION, TARGET_DEV
+from sweeper.config import NO_SELECTION, TARGET_DEV
 from sweeper.stage_cache import CacheEntry, CachedStage, StageCache, train_once
 from sweeper.stage_outputs import read_evaluation, read_target_history
 from sweeper.storage import BEST_MODEL_DIR, remove_checkpoints, remove_storage_folder, storage_child

@@ -53,20 +53,12 @@ from typing import Any, ClassVar
 
 from filelock import FileLock, Timeout
 
-from sweeper.config import MLM_MEMBER, NO_INTERMEDIATE, SweepConfig, TrainingConfig, stable_hash
+from sweeper.config import MLM_MEMBER, SweepConfig, TrainingConfig, stable_hash
 from sweeper.data.sources import labels_path, layout_root, task_split
 from sweeper.models.cache import cache_root
 from sweeper.multitask import MultitaskStage, mlm_path
-from sweeper.plan import (
-    ENCODER_MARKER,
-    THRESHOLD_SPLIT,
-    IntermediateStage,
-    intermediate_stages,
-    is_retrieval,
-    resolve_task,
-    target_dev_languages,
-    zero_shot_languages,
-)
+from sweeper.plan import ENCODER_MARKER, IntermediateStage, intermediate_stages, resolve_task, target_dev_languages
+from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 
 logger = logging.getLogger(__name__)

@@ -33,17 +33,13 @@ from sweeper.data.sources import (
 )
 from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
-from sweeper.plan import (
-    ENCODER_MARKER,
-    THRESHOLD_SPLIT,
-    is_retrieval,
-    zero_shot_languages,
-)
+from sweeper.plan import ENCODER_MARKER
+from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
 from sweeper.progress_bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.stage_outputs import ZeroShotResult, publish_target_stage
 from sweeper.storage import BEST_MODEL_DIR
-from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
+from sweeper.prediction_files import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.task_types import get_task_type
 from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 

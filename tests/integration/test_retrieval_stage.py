@@ -13,12 +13,8 @@ from sweeper.data.sources import load_split
 from sweeper.errors import ConfigError, MissingDataError
 from sweeper.plan import retrieval_evaluations, target_param_space, validate_sweep
 from sweeper.registry import get_task
-from sweeper.selection import (
-    NO_SELECTION,
-    TARGET_DEV,
-    TrialRecord,
-    select_best_intermediate,
-)
+from sweeper.config import NO_SELECTION, TARGET_DEV
+from sweeper.selection import TrialRecord, select_best_intermediate
 from sweeper.stages import run_retrieval_stage
 from sweeper.task_types import get_task_type
 
