@@ -10,7 +10,7 @@ from sweeper.config import ReportConfig, SweepConfig, check_benchmark
 from sweeper.errors import ConfigError
 from sweeper.failures import failures_markdown, targets_without_results
 from sweeper.models.sources import resolve_model
-from sweeper.plan import validate_sweep
+from sweeper.sweep.validation import validate_sweep
 from sweeper.report import Report, build_report, to_csv, to_markdown
 from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_failed_trials, load_trial_records, selection_metrics

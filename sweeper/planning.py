@@ -18,18 +18,18 @@ from pathlib import Path
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
 from sweeper.data.sources import load_split
 from sweeper.errors import SweeperError
-from sweeper.multitask import MultitaskStage
-from sweeper.plan import (
+from sweeper.sweep.multitask import MultitaskStage
+from sweeper.sweep.grid import (
     IntermediateStage,
-    data_problems,
     grid_trial_configs,
     intermediate_stages,
-    resolve_task,
     retrieval_evaluations,
     target_settings,
     trained_targets,
     trials_per_cell,
 )
+from sweeper.sweep.validation import data_problems
+from sweeper.sweep.tasks import resolve_task
 from sweeper.registry import zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.stage_cache import (

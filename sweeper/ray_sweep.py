@@ -38,10 +38,10 @@ from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
-from sweeper.multitask import MultitaskStage
+from sweeper.sweep.multitask import MultitaskStage
 from sweeper.registry import THRESHOLD_SPLIT, zero_shot_languages
-from sweeper.plan import (
-    resolve_task,
+from sweeper.sweep.tasks import resolve_task
+from sweeper.sweep.grid import (
     retrieval_evaluations,
     target_dev_languages,
     target_param_space,

@@ -151,7 +151,7 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
     its checkpoint, which a retried or restored trial resumes from."""
     import ray.train
 
-    from sweeper.multitask import MultitaskStage
+    from sweeper.sweep.multitask import MultitaskStage
     from sweeper.multitask_training import run_multitask_stage, split_member_metric
     from sweeper.tracking import metric_key
 

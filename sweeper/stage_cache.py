@@ -3,7 +3,7 @@
 A stage's key hashes everything that determines its output, and the stage it starts from:
 
 - intermediate training (:func:`locate_stage`): the stage configuration
-  (:attr:`sweeper.plan.IntermediateStage.key`: model name, task spec with its version, training
+  (:attr:`sweeper.sweep.grid.IntermediateStage.key`: model name, task spec with its version, training
   settings with the seed), the world size (data-parallel workers: the effective batch), the
   identity of the resolved model (a digest of a local model folder's files, or the Hub id) and
   the data version (a digest of every data file the stage reads, or the Hub dataset ids);
@@ -56,8 +56,10 @@ from filelock import FileLock, Timeout
 from sweeper.config import MLM_MEMBER, SweepConfig, TrainingConfig, stable_hash
 from sweeper.data.sources import labels_path, layout_root, task_split
 from sweeper.models.cache import cache_root
-from sweeper.multitask import MultitaskStage, mlm_path
-from sweeper.plan import ENCODER_MARKER, IntermediateStage, intermediate_stages, resolve_task, target_dev_languages
+from sweeper.sweep.multitask import MultitaskStage, mlm_path
+from sweeper.cache.markers import ENCODER_MARKER
+from sweeper.sweep.grid import IntermediateStage, intermediate_stages, target_dev_languages
+from sweeper.sweep.tasks import resolve_task
 from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 
@@ -290,7 +292,7 @@ def locate_stage(
 
 
 def cached_intermediate_stages(config: SweepConfig, model_source: str, data_dir: Path | None) -> list[CachedStage]:
-    """The intermediate stages of ``config`` (``sweeper.plan.intermediate_stages``) located in the
+    """The intermediate stages of ``config`` (``sweeper.sweep.grid.intermediate_stages``) located in the
     stage cache of ``config`` (:func:`locate_stage`) for the resolved ``model_source``. Reads data
     and model files once to fingerprint them (afterwards only ``stat``).
 
@@ -377,7 +379,7 @@ class StageCache:
 def evaluation_data_version(config: SweepConfig, task: TaskSpec, data_dir: Path | None, store: Path) -> dict[str, Any]:
     """The :func:`splits_version` of what evaluating target ``task`` reads: its zero-shot split in
     the evaluated languages; a trained target's dev split in
-    :func:`sweeper.plan.target_dev_languages` and its leaderboard split (PAN-X's unlabelled test,
+    :func:`sweeper.sweep.grid.target_dev_languages` and its leaderboard split (PAN-X's unlabelled test,
     where its files exist); a mining task's threshold split (BUCC dev).
 
     Raises:

@@ -33,7 +33,7 @@ from sweeper.data.sources import (
 )
 from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
-from sweeper.plan import ENCODER_MARKER
+from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
 from sweeper.progress_bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec

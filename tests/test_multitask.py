@@ -13,8 +13,9 @@ from sweeper.cli import app
 from sweeper.config import load_config
 from sweeper.data.formats import read_examples
 from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
-from sweeper.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
-from sweeper.plan import intermediate_stages, validate_sweep
+from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
+from sweeper.sweep.grid import intermediate_stages
+from sweeper.sweep.validation import validate_sweep
 from sweeper.planning import build_plan, plan_lines
 from sweeper.stage_cache import locate_stage
 

@@ -8,7 +8,8 @@ import pytest
 
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError, MissingDataError
-from sweeper.plan import target_dev_languages, validate_sweep
+from sweeper.sweep.grid import target_dev_languages
+from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.report import build_report, to_csv, to_markdown
 from sweeper.config import TARGET_DEV

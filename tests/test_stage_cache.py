@@ -16,7 +16,9 @@ import pytest
 
 from sweeper.config import SweepConfig
 from sweeper.models.cache import build_once
-from sweeper.plan import ENCODER_MARKER, encoder_is_complete, resolve_task, target_settings
+from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
+from sweeper.sweep.tasks import resolve_task
+from sweeper.sweep.grid import target_settings
 from sweeper.stage_cache import (
     FINGERPRINTS_FILE,
     STAGE_MARKER,

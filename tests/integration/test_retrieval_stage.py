@@ -11,7 +11,8 @@ from sweeper.config import SweepConfig, TrainingConfig
 from sweeper.data.formats.retrieval import read_bucc
 from sweeper.data.sources import load_split
 from sweeper.errors import ConfigError, MissingDataError
-from sweeper.plan import retrieval_evaluations, target_param_space, validate_sweep
+from sweeper.sweep.grid import retrieval_evaluations, target_param_space
+from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.config import NO_SELECTION, TARGET_DEV
 from sweeper.selection import TrialRecord, select_best_intermediate
