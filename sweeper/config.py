@@ -301,7 +301,7 @@ class StorageConfig(_Strict):
     ``stage_cache_dir``: the content-addressed cache of finished stages (intermediate encoders,
     target models, evaluations), shared by every sweep that points at it, so a second sweep
     reuses the first's stages
-    (``sweeper.stage_cache``). ``None``: ``$SWEEPER_CACHE_DIR/stages`` or
+    (``sweeper.cache``). ``None``: ``$SWEEPER_CACHE_DIR/stages`` or
     ``~/.cache/sweeper/stages``. A local or network (NFS) folder, never a URI: trials load the
     encoders with ``from_pretrained`` and lock stages with OS file locks. On a multi-node cluster
     it must be a folder every node mounts.

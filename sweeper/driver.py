@@ -16,7 +16,7 @@ from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.config import SEEDS_BEST
 from sweeper.selection import TrialRecord
-from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
+from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
 from sweeper.submission_export import write_submission_folder
 from sweeper.tracking import (

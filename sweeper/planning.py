@@ -32,15 +32,8 @@ from sweeper.sweep.validation import data_problems
 from sweeper.sweep.tasks import resolve_task
 from sweeper.registry import zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.stage_cache import (
-    FINGERPRINTS_FILE,
-    CachedStage,
-    StageCache,
-    locate_stage,
-    model_identity,
-    stage_cache_root,
-    sweep_stage_cache,
-)
+from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
+from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
 from sweeper.storage import human_bytes, local_bytes, ray_storage
 
 #: Task types whose training features can outnumber the examples (a long context is cut into

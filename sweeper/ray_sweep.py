@@ -3,7 +3,7 @@
 calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
 
 Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
-keeps its encoder in the shared stage cache (``sweeper.stage_cache``); finished encoders found
+keeps its encoder in the shared stage cache (``sweeper.cache``); finished encoders found
 there are reused, whichever sweep trained them, and a trial waits for a concurrent trial of the
 same stage instead of training it twice. Phase 2 searches the target settings (``sweeper.search``: grid, random or
 Optuna TPE within every intermediate × target cell, each configuration once per seed) under
@@ -55,8 +55,9 @@ from sweeper.registry import TaskSpec
 from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.search import tune_search
 from sweeper.config import NO_SELECTION, TARGET_DEV
-from sweeper.stage_cache import CacheEntry, CachedStage, StageCache, train_once
-from sweeper.stage_outputs import read_evaluation, read_target_history
+from sweeper.cache.store import CacheEntry, CachedStage, StageCache
+from sweeper.cache.locks import train_once
+from sweeper.cache.outputs import read_evaluation, read_target_history
 from sweeper.storage import BEST_MODEL_DIR, remove_checkpoints, remove_storage_folder, storage_child
 from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
 from sweeper.trial_logging import log_evaluation, log_retrieval, log_target_outcome

@@ -70,7 +70,7 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
 
     from sweeper.config import TrainingConfig, ZeroShotConfig
     from sweeper.registry import zero_shot_languages
-    from sweeper.stage_outputs import publish_evaluation
+    from sweeper.cache.outputs import publish_evaluation
     from sweeper.stages import (
         StageInputs,
         is_main_process,

@@ -16,7 +16,7 @@ from sweeper.metrics.xtreme import task_score
 from sweeper.registry import THRESHOLD_SPLIT
 from sweeper.config import METRIC
 from sweeper.registry import TaskSpec
-from sweeper.stage_outputs import ZeroShotResult
+from sweeper.cache.outputs import ZeroShotResult
 from sweeper.tracking import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
 

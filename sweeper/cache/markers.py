@@ -12,3 +12,7 @@ ENCODER_MARKER = "encoder_complete.json"
 def encoder_is_complete(encoder_dir: Path) -> bool:
     """Whether ``encoder_dir`` holds a finished intermediate encoder (a cache hit)."""
     return (encoder_dir / ENCODER_MARKER).is_file()
+
+
+#: Written last into a finished target, zero-shot or retrieval stage folder.
+STAGE_MARKER = "stage_complete.json"

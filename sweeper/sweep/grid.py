@@ -30,7 +30,7 @@ class IntermediateStage:
     """One intermediate-task training, shared by every target trial that starts from it.
 
     ``key`` is a content hash of the stage's configuration: the model name, the task (spec and
-    version) and the training settings (seed included). ``sweeper.stage_cache`` adds the resolved
+    version) and the training settings (seed included). ``sweeper.cache`` adds the resolved
     model's and the data's fingerprints to it to locate the stage's encoder in the stage cache.
     """
 
