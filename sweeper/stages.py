@@ -35,7 +35,7 @@ from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.storage import BEST_MODEL_DIR
