@@ -104,7 +104,7 @@ def plan(
     """
     from sweeper.config import load_config
     from sweeper.models.sources import resolve_model
-    from sweeper.plan import check_tasks
+    from sweeper.sweep.validation import check_tasks
     from sweeper.planning import build_plan, plan_lines
 
     try:

@@ -34,6 +34,19 @@ from sweeper.metrics.xtreme import TASK_GROUPS
 
 NO_INTERMEDIATE = "none"
 
+#: Ray Tune's ``time_attr`` of the target phase: the count of English-dev evaluations.
+TIME_ATTR = "evaluation"
+#: What a trial reports after each evaluation: its selection metric on English dev, 0–100.
+METRIC = "score"
+
+#: ``selection.policy`` values, and ``none`` for a target with no dev set (Tatoeba).
+ENGLISH_DEV = "english_dev"
+TARGET_DEV = "target_dev"
+NO_SELECTION = "none"
+#: ``selection.seeds`` values: the single best trial, or the best configuration by mean over seeds.
+SEEDS_BEST = "best"
+SEEDS_MEAN = "mean"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -288,7 +301,7 @@ class StorageConfig(_Strict):
     ``stage_cache_dir``: the content-addressed cache of finished stages (intermediate encoders,
     target models, evaluations), shared by every sweep that points at it, so a second sweep
     reuses the first's stages
-    (``sweeper.stage_cache``). ``None``: ``$SWEEPER_CACHE_DIR/stages`` or
+    (``sweeper.cache``). ``None``: ``$SWEEPER_CACHE_DIR/stages`` or
     ``~/.cache/sweeper/stages``. A local or network (NFS) folder, never a URI: trials load the
     encoders with ``from_pretrained`` and lock stages with OS file locks. On a multi-node cluster
     it must be a folder every node mounts.

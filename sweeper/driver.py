@@ -10,12 +10,13 @@ from sweeper.config import ReportConfig, SweepConfig, check_benchmark
 from sweeper.errors import ConfigError
 from sweeper.failures import failures_markdown, targets_without_results
 from sweeper.models.sources import resolve_model
-from sweeper.plan import validate_sweep
+from sweeper.sweep.validation import validate_sweep
 from sweeper.report import Report, build_report, to_csv, to_markdown
 from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results import load_failed_trials, load_trial_records, selection_metrics
-from sweeper.selection import SEEDS_BEST, TrialRecord
-from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
+from sweeper.config import SEEDS_BEST
+from sweeper.selection import TrialRecord
+from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
 from sweeper.submission_export import write_submission_folder
 from sweeper.tracking import (

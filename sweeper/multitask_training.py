@@ -4,7 +4,7 @@ One shared encoder, one head per member: each member's head model is the task ty
 ``AutoModelFor...`` (or ``AutoModelForMaskedLM`` for ``mlm``) whose base model is replaced by
 the shared encoder, so every member keeps its task type's features, collator, loss and scoring.
 :class:`MultiTaskModel` routes a batch to the head of the member it belongs to; the train
-dataloader's :class:`~sweeper.multitask.TaskBatchSampler` draws one member per batch with the
+dataloader's :class:`~sweeper.sweep.multitask.TaskBatchSampler` draws one member per batch with the
 stage's sampling probabilities. Every evaluation scores each member on its English dev set
 (metrics ``<member>/<metric>``, 0–100); the selection ``score`` is their unweighted mean
 (jiant's aggregate of the tasks' main metrics). The best checkpoint's encoder is saved like a
@@ -34,7 +34,7 @@ from transformers.utils import WEIGHTS_NAME
 
 from sweeper.config import MLM_MEMBER, MlmConfig, TrainingConfig
 from sweeper.data.sources import load_split, resolve_labels
-from sweeper.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
+from sweeper.sweep.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
 from sweeper.registry import TRAIN_LANGUAGE
 from sweeper.stages import is_main_process, save_encoder
 from sweeper.task_types import get_task_type
@@ -109,7 +109,7 @@ class MultitaskCollator:
 
 
 class MultitaskTrainer(TaskEvaluationTrainer):
-    """Trains with a :class:`~sweeper.multitask.TaskBatchSampler` and saves plain state dicts."""
+    """Trains with a :class:`~sweeper.sweep.multitask.TaskBatchSampler` and saves plain state dicts."""
 
     def __init__(self, *args, batch_sampler: TaskBatchSampler, **kwargs):
         super().__init__(*args, **kwargs)

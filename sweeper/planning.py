@@ -18,29 +18,22 @@ from pathlib import Path
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
 from sweeper.data.sources import load_split
 from sweeper.errors import SweeperError
-from sweeper.multitask import MultitaskStage
-from sweeper.plan import (
+from sweeper.sweep.multitask import MultitaskStage
+from sweeper.sweep.grid import (
     IntermediateStage,
-    data_problems,
     grid_trial_configs,
     intermediate_stages,
-    resolve_task,
     retrieval_evaluations,
     target_settings,
     trained_targets,
     trials_per_cell,
-    zero_shot_languages,
 )
+from sweeper.sweep.validation import data_problems
+from sweeper.sweep.tasks import resolve_task
+from sweeper.registry import zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.stage_cache import (
-    FINGERPRINTS_FILE,
-    CachedStage,
-    StageCache,
-    locate_stage,
-    model_identity,
-    stage_cache_root,
-    sweep_stage_cache,
-)
+from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
+from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
 from sweeper.storage import human_bytes, local_bytes, ray_storage
 
 #: Task types whose training features can outnumber the examples (a long context is cut into

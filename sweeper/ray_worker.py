@@ -11,8 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-TIME_ATTR = "evaluation"  # Tune time_attr: count of English-dev evaluations
-METRIC = "score"  # the target's selection metric on English dev, 0-100
+from sweeper.config import METRIC, TIME_ATTR
 
 
 def stage_worker(loop_config: dict) -> None:
@@ -70,8 +69,8 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
     import ray.train
 
     from sweeper.config import TrainingConfig, ZeroShotConfig
-    from sweeper.plan import zero_shot_languages
-    from sweeper.stage_outputs import publish_evaluation
+    from sweeper.registry import zero_shot_languages
+    from sweeper.cache.outputs import publish_evaluation
     from sweeper.stages import (
         StageInputs,
         is_main_process,
@@ -152,7 +151,7 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
     its checkpoint, which a retried or restored trial resumes from."""
     import ray.train
 
-    from sweeper.multitask import MultitaskStage
+    from sweeper.sweep.multitask import MultitaskStage
     from sweeper.multitask_training import run_multitask_stage, split_member_metric
     from sweeper.tracking import metric_key
 

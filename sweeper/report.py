@@ -18,15 +18,13 @@ from sweeper.published import PublishedResults, published_for_model
 from sweeper.selection import (
     POLICY_DESCRIPTIONS,
     SEED_DESCRIPTIONS,
-    SEEDS_BEST,
-    SEEDS_MEAN,
-    TARGET_DEV,
     CellResult,
     Selection,
     TrialRecord,
     best_per_cell,
     select_best_intermediate,
 )
+from sweeper.config import SEEDS_BEST, SEEDS_MEAN, TARGET_DEV
 
 CSV_COLUMNS = (
     "target_task", "intermediate_task", "selected", "english_dev", "zero_shot_avg", "delta_vs_none",

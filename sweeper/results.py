@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.failures import FailedTrial
-from sweeper.selection import ENGLISH_DEV, TrialRecord
+from sweeper.config import ENGLISH_DEV
+from sweeper.selection import TrialRecord
 from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker
 
 #: Stages of the nested runs that hold a target's results (``retrieval``: BUCC/Tatoeba evaluations).

@@ -24,7 +24,7 @@ from sweeper.data.sources import load_split, task_split
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.metrics.xtreme import TASK_METRICS, task_score
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
-from sweeper.submission import LEADERBOARD_PREFIX
+from sweeper.prediction_files import LEADERBOARD_PREFIX
 from sweeper.task_types import get_task_type
 
 

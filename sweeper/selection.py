@@ -31,14 +31,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sweeper.config import NO_INTERMEDIATE
+from sweeper.config import ENGLISH_DEV, NO_INTERMEDIATE, NO_SELECTION, SEEDS_BEST, SEEDS_MEAN, TARGET_DEV
 
-ENGLISH_DEV = "english_dev"
-TARGET_DEV = "target_dev"
-NO_SELECTION = "none"
-#: ``selection.seeds`` values: the single best trial, or the best configuration by mean over seeds.
-SEEDS_BEST = "best"
-SEEDS_MEAN = "mean"
 #: Decimals (of 0–100 scores) at which scores are compared; closer scores tie.
 TIE_DECIMALS = 6
 #: How each policy is described in the report.

@@ -33,17 +33,13 @@ from sweeper.data.sources import (
 )
 from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
-from sweeper.plan import (
-    ENCODER_MARKER,
-    THRESHOLD_SPLIT,
-    is_retrieval,
-    zero_shot_languages,
-)
-from sweeper.progress_bars import Progress
+from sweeper.cache.markers import ENCODER_MARKER
+from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
+from sweeper.progress.bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.stage_outputs import ZeroShotResult, publish_target_stage
+from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.storage import BEST_MODEL_DIR
-from sweeper.submission import LEADERBOARD_PREFIX, leaderboard_predictions_dir
+from sweeper.prediction_files import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.task_types import get_task_type
 from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 
@@ -161,7 +157,7 @@ def run_target_stage(
 
     The best model (with its head and tokenizer) is saved before the evaluation: with
     ``stage_dir`` (a target stage folder of the stage cache) it is published there with every
-    English-dev evaluation and ``record`` (:func:`sweeper.stage_outputs.publish_target_stage`), so
+    English-dev evaluation and ``record`` (:func:`sweeper.cache.outputs.publish_target_stage`), so
     a failing evaluation is retried without training again; without, to ``output_dir/best_model``.
 
     Returns:

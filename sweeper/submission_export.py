@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from sweeper.config import SweepConfig
-from sweeper.plan import resolve_task, zero_shot_languages
+from sweeper.sweep.tasks import resolve_task
+from sweeper.registry import zero_shot_languages
 from sweeper.results import download_predictions, load_trial_records
 from sweeper.selection import select_best_intermediate
 from sweeper.submission import SUBMISSION_DIRNAME, SubmissionPlan, plan_submission, write_submission

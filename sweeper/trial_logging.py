@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.metrics.xtreme import task_score
-from sweeper.plan import THRESHOLD_SPLIT
-from sweeper.ray_worker import METRIC
+from sweeper.registry import THRESHOLD_SPLIT
+from sweeper.config import METRIC
 from sweeper.registry import TaskSpec
-from sweeper.stage_outputs import ZeroShotResult
+from sweeper.cache.outputs import ZeroShotResult
 from sweeper.tracking import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
 

@@ -13,10 +13,11 @@ from sweeper.cli import app
 from sweeper.config import load_config
 from sweeper.data.formats import read_examples
 from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
-from sweeper.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
-from sweeper.plan import intermediate_stages, validate_sweep
+from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
+from sweeper.sweep.grid import intermediate_stages
+from sweeper.sweep.validation import validate_sweep
 from sweeper.planning import build_plan, plan_lines
-from sweeper.stage_cache import locate_stage
+from sweeper.cache.store import locate_stage
 
 SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
 MLM = "mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra]}"

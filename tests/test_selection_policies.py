@@ -8,10 +8,12 @@ import pytest
 
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError, MissingDataError
-from sweeper.plan import target_dev_languages, validate_sweep
+from sweeper.sweep.grid import target_dev_languages
+from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.report import build_report, to_csv, to_markdown
-from sweeper.selection import TARGET_DEV, CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
+from sweeper.config import TARGET_DEV
+from sweeper.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
 
 
 def record(intermediate, seed, dev, score, lr=1e-5, target="xnli", policy="english_dev", target_dev=None, de=None, batch="32"):

@@ -12,15 +12,8 @@ from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.metrics.xtreme import XTREME_LANGUAGES
 from sweeper.registry import get_task
 from sweeper.stages import StageInputs, evaluate_zero_shot
-from sweeper.submission import (
-    LEADERBOARD_TASKS,
-    MANIFEST_FILE,
-    MISSING_FILE,
-    Gap,
-    plan_submission,
-    trial_leaderboard_file,
-    write_submission,
-)
+from sweeper.submission import LEADERBOARD_TASKS, MANIFEST_FILE, MISSING_FILE, Gap, plan_submission, write_submission
+from sweeper.prediction_files import trial_leaderboard_file
 from sweeper.task_types import get_task_type
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)

@@ -17,7 +17,7 @@ import torch
 
 from sweeper.config import TrainingConfig
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
 
 # Keys a collator may see besides the tokenizer's model inputs.
@@ -162,7 +162,7 @@ def encode_in_chunks(
     encode: Callable[[list[dict]], dict[str, list]], examples: list[dict], description: str
 ) -> dict[str, list]:
     """``encode(examples)`` run on chunks of :data:`CHUNK_EXAMPLES` examples, its column-wise
-    outputs concatenated, with a progress bar (:class:`sweeper.progress_bars.Progress`, shown
+    outputs concatenated, with a progress bar (:class:`sweeper.progress.bars.Progress`, shown
     only when tokenizing takes longer than its interval: large training sets, not dev subsets).
 
     ``encode`` must give each feature values that depend on its own example only (the
@@ -207,7 +207,7 @@ def predict_logits(
 ) -> list[list[np.ndarray]]:
     """Run ``model`` over ``features`` in batches with dynamic padding (right padding).
 
-    A progress bar (:class:`sweeper.progress_bars.Progress`) appears when prediction takes longer
+    A progress bar (:class:`sweeper.progress.bars.Progress`) appears when prediction takes longer
     than its interval (a large evaluation split on a CPU).
 
     Args:

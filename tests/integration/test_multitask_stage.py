@@ -11,9 +11,11 @@ from transformers import AutoModel, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from sweeper.config import SweepConfig, TrainingConfig, ZeroShotConfig
 from sweeper.errors import MissingDataError
-from sweeper.multitask import check_multitask_stage
+from sweeper.sweep.multitask import check_multitask_stage
 from sweeper.multitask_training import build_multitask_model, mlm_model, run_multitask_stage
-from sweeper.plan import ENCODER_MARKER, encoder_is_complete, intermediate_stages, validate_sweep
+from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
+from sweeper.sweep.grid import intermediate_stages
+from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.stages import StageInputs, run_target_stage
 from sweeper.training import BEST_WEIGHTS_DIR

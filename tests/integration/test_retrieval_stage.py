@@ -11,14 +11,11 @@ from sweeper.config import SweepConfig, TrainingConfig
 from sweeper.data.formats.retrieval import read_bucc
 from sweeper.data.sources import load_split
 from sweeper.errors import ConfigError, MissingDataError
-from sweeper.plan import retrieval_evaluations, target_param_space, validate_sweep
+from sweeper.sweep.grid import retrieval_evaluations, target_param_space
+from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.selection import (
-    NO_SELECTION,
-    TARGET_DEV,
-    TrialRecord,
-    select_best_intermediate,
-)
+from sweeper.config import NO_SELECTION, TARGET_DEV
+from sweeper.selection import TrialRecord, select_best_intermediate
 from sweeper.stages import run_retrieval_stage
 from sweeper.task_types import get_task_type
 

@@ -8,7 +8,7 @@ from transformers import AutoModelForQuestionAnswering
 
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.registry import TaskSpec, get_task
-from sweeper.plan import encoder_is_complete
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(

@@ -23,7 +23,7 @@ from sweeper.data.formats import read_examples
 from sweeper.data.hub import squad_rows
 from sweeper.data.sources import check_split_files, load_split, split_files
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
-from sweeper.plan import encoder_is_complete
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import get_task, load_task_file
 from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type

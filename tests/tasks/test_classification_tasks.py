@@ -13,7 +13,7 @@ from sweeper.config import ZeroShotConfig
 from sweeper.data.formats import NLI_LABELS
 from sweeper.data.sources import load_split, proportional_counts, split_files
 from sweeper.errors import ConfigError, MissingDataError, UnlabelledDataError
-from sweeper.plan import encoder_is_complete
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import TaskSpec, get_task
 from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type

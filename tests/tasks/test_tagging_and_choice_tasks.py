@@ -13,7 +13,8 @@ from _task_data import TINY, write_jsonl, write_text
 from sweeper.config import SweepConfig, ZeroShotConfig
 from sweeper.data.sources import load_split, resolve_labels
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
-from sweeper.plan import encoder_is_complete, validate_sweep
+from sweeper.cache.markers import encoder_is_complete
+from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type

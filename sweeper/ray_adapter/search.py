@@ -75,7 +75,7 @@ def tune_search(config: SweepConfig, param_space: dict[str, list | Distribution]
 
     Args:
         config: the sweep (``search``, ``resources.max_concurrent_trials``).
-        param_space: :func:`sweeper.plan.target_param_space` of ``config`` (non-empty targets).
+        param_space: :func:`sweeper.sweep.grid.target_param_space` of ``config`` (non-empty targets).
         metric: the reported English-dev metric TPE maximises (0–100).
     """
     search, concurrency = config.search, config.resources.max_concurrent_trials

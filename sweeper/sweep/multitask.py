@@ -179,7 +179,7 @@ def multitask_stage(config: SweepConfig, name: str) -> MultitaskStage:
         UnknownTaskError: a member task is not registered (with did-you-mean).
         ConfigError: a ``task_overrides`` entry of a member is invalid.
     """
-    from sweeper.plan import resolve_task  # plan imports this module
+    from sweeper.sweep.tasks import resolve_task
 
     entry: MultitaskConfig = config.multitask[name]
     members = tuple(
