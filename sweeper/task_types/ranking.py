@@ -31,7 +31,7 @@ import torch
 from sweeper.config import TrainingConfig
 from sweeper.metrics.logme import LogMEAccumulator, one_hot
 from sweeper.metrics.retrieval import mean_pool
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import get_task_type
 

@@ -1,6 +1,6 @@
 """Replay a finished sweep's target phase under another scheduler, from its recorded dev curves.
 
-No training and no Ray trials: the same :class:`~sweeper.scheduling.GroupedASHAScheduler` a sweep
+No training and no Ray trials: the same :class:`~sweeper.ray_adapter.scheduling.GroupedASHAScheduler` a sweep
 runs (or Ray Tune's ``FIFOScheduler`` for no early stopping) is fed each trial's recorded English-
 dev evaluations in the order and at the times a sweep would deliver them, through the scheduler
 API Tune itself calls (``on_trial_add``; ``on_trial_result`` per result; ``on_trial_complete``
@@ -33,7 +33,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.config import METRIC, TIME_ATTR, SchedulerConfig
-from sweeper.scheduling import GroupedASHAScheduler
+from sweeper.ray_adapter.scheduling import GroupedASHAScheduler
 
 COMPLETED, STOPPED, CENSORED = "completed", "early_stopped", "censored"
 
@@ -89,8 +89,13 @@ def make_scheduler(settings: SchedulerConfig) -> TrialScheduler:
     if settings.type == "fifo":
         return FIFOScheduler()
     return GroupedASHAScheduler(
-        group_by=settings.group_by, time_attr=TIME_ATTR, metric=METRIC, mode="max",
-        grace_period=settings.grace_period, max_t=settings.max_t, reduction_factor=settings.reduction_factor,
+        group_by=settings.group_by,
+        time_attr=TIME_ATTR,
+        metric=METRIC,
+        mode="max",
+        grace_period=settings.grace_period,
+        max_t=settings.max_t,
+        reduction_factor=settings.reduction_factor,
     )
 
 
@@ -107,7 +112,10 @@ def replay(curves: Sequence[DevCurve], scheduler: TrialScheduler, max_concurrent
         raise ValueError(f"max_concurrent_trials must be at least 1, got {max_concurrent_trials}")
     if len({curve.trial_id for curve in curves}) != len(curves):
         raise ValueError("every curve needs its own trial_id")
-    trials = [Trial("replay", config=dict(curve.config), trial_id=f"t{index:06d}", stub=True) for index, curve in enumerate(curves)]
+    trials = [
+        Trial("replay", config=dict(curve.config), trial_id=f"t{index:06d}", stub=True)
+        for index, curve in enumerate(curves)
+    ]
     pending = deque(range(len(curves)))
     events: list[tuple[float, int, int]] = []  # (time, trial index, evaluation index)
     outcomes: dict[int, ReplayedTrial] = {}
