@@ -52,7 +52,7 @@ from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_worker import stage_worker
 from sweeper.registry import TaskSpec
-from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
+from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids, target_scheduler
 from sweeper.ray_adapter.search import tune_search
 from sweeper.config import NO_SELECTION, TARGET_DEV
 from sweeper.cache.store import CacheEntry, CachedStage, StageCache
@@ -457,22 +457,6 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
     }
 
 
-def _target_scheduler(config: SweepConfig, state_path: Path):
-    scheduler = config.scheduler
-    if scheduler.type == "fifo":
-        return None
-    return GroupedASHAScheduler(
-        group_by=scheduler.group_by,
-        time_attr=TIME_ATTR,
-        metric=METRIC,
-        mode="max",
-        grace_period=scheduler.grace_period,
-        max_t=scheduler.max_t,
-        reduction_factor=scheduler.reduction_factor,
-        state_path=state_path,
-    )
-
-
 def run_target_phase(context: SweepContext, resume: bool = False) -> tune.ResultGrid | None:
     """Evaluate the retrieval targets, then run the trained targets' search (``search.algorithm``)
     under grouped ASHA and close the MLflow runs of stopped trials.
@@ -497,7 +481,7 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
 
     def new_tuner() -> tune.Tuner:
         context.asha_state_path.unlink(missing_ok=True)  # left by an earlier sweep in this folder
-        scheduler = _target_scheduler(context.config, context.asha_state_path)
+        scheduler = target_scheduler(context.config.scheduler, context.asha_state_path)
         search = tune_search(context.config, param_space, METRIC)
         callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
         return _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)

@@ -27,76 +27,20 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.config import METRIC, TIME_ATTR, SchedulerConfig
-from sweeper.ray_adapter.scheduling import GroupedASHAScheduler
-
-COMPLETED, STOPPED, CENSORED = "completed", "early_stopped", "censored"
-
-
-@dataclass(frozen=True)
-class DevCurve:
-    """One target trial as recorded by a finished sweep.
-
-    Attributes:
-        trial_id: the sweep's id of the trial (MLflow run id, or any unique text).
-        config: the trial config keys the scheduler groups by (``intermediate_task``,
-            ``target_task``, ...).
-        scores: English-dev score (0–100) at each evaluation, in order.
-        steps: the optimizer step of each evaluation.
-        seconds: seconds from the previous evaluation (the trial's start for the first) to each.
-        finished: the trial ran to its end in the sweep (its curve is whole); ``False``: the sweep
-            stopped it after its last recorded evaluation.
-    """
-
-    trial_id: str
-    config: dict
-    scores: tuple[float, ...]
-    steps: tuple[int, ...]
-    seconds: tuple[float, ...]
-    finished: bool
-
-    def __post_init__(self) -> None:
-        if not self.scores or not (len(self.scores) == len(self.steps) == len(self.seconds)):
-            raise ValueError(f"trial {self.trial_id}: scores, steps and seconds must be non-empty and of one length")
-
-
-@dataclass(frozen=True)
-class ReplayedTrial:
-    """What a trial did under the replayed schedule.
-
-    Attributes:
-        outcome: ``completed``, ``early_stopped`` or ``censored`` (would have gone on past its
-            recorded curve). evaluations: evaluations it reached. steps: optimizer steps up to its
-            last reached evaluation. best_score: its best English-dev score so far (0–100).
-        end_seconds: when it ended on the replay's clock.
-    """
-
-    curve: DevCurve
-    outcome: str
-    evaluations: int
-    steps: int
-    best_score: float
-    end_seconds: float
+from sweeper.ray_adapter.scheduling import target_scheduler
+from sweeper.replay_summary import CENSORED, COMPLETED, STOPPED, DevCurve, ReplayedTrial
 
 
 def make_scheduler(settings: SchedulerConfig) -> TrialScheduler:
-    """The scheduler a sweep with ``settings`` runs its target phase under (state not persisted)."""
-    if settings.type == "fifo":
-        return FIFOScheduler()
-    return GroupedASHAScheduler(
-        group_by=settings.group_by,
-        time_attr=TIME_ATTR,
-        metric=METRIC,
-        mode="max",
-        grace_period=settings.grace_period,
-        max_t=settings.max_t,
-        reduction_factor=settings.reduction_factor,
-    )
+    """The scheduler a sweep with ``settings`` runs its target phase under
+    (:func:`~sweeper.ray_adapter.scheduling.target_scheduler`, Tune's FIFO for ``type: fifo``), its
+    state not persisted."""
+    return target_scheduler(settings) or FIFOScheduler()
 
 
 def replay(curves: Sequence[DevCurve], scheduler: TrialScheduler, max_concurrent_trials: int) -> list[ReplayedTrial]:

@@ -24,6 +24,8 @@ from pathlib import Path
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
+from sweeper.config import METRIC, TIME_ATTR, SchedulerConfig
+
 
 class GroupedASHAScheduler(FIFOScheduler):
     """ASHA with a separate rung history per group of trials.
@@ -198,6 +200,24 @@ class GroupedASHAScheduler(FIFOScheduler):
         with open(checkpoint_path, "rb") as file:
             self.__dict__.update(pickle.load(file))
 
+
+
+def target_scheduler(settings: SchedulerConfig, state_path: Path | None = None) -> GroupedASHAScheduler | None:
+    """The scheduler of a sweep's target phase with ``scheduler`` settings ``settings``: grouped ASHA
+    on the English-dev ``score`` per evaluation, or ``None`` for ``type: fifo`` (Tune's default FIFO:
+    no early stopping). ``state_path``: see :class:`GroupedASHAScheduler`."""
+    if settings.type == "fifo":
+        return None
+    return GroupedASHAScheduler(
+        group_by=settings.group_by,
+        time_attr=TIME_ATTR,
+        metric=METRIC,
+        mode="max",
+        grace_period=settings.grace_period,
+        max_t=settings.max_t,
+        reduction_factor=settings.reduction_factor,
+        state_path=state_path,
+    )
 
 
 def saved_stopped_trial_ids(state_path: Path) -> frozenset[str]:

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from sweeper.config import SchedulerConfig
-from sweeper.ray_adapter.replay import CENSORED, COMPLETED, STOPPED, DevCurve, make_scheduler, replay
+from sweeper.ray_adapter.replay import make_scheduler, replay
+from sweeper.replay_summary import CENSORED, COMPLETED, STOPPED, DevCurve
 
 ASHA = SchedulerConfig(type="asha", grace_period=1, max_t=4, reduction_factor=2)
 
