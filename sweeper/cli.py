@@ -1,4 +1,4 @@
-"""The ``sweeper`` command line: ``run``, ``resume``, ``plan``, ``report``, ``compare``, ``score``, ``tasks``.
+"""The ``sweeper`` command line: ``run``, ``resume``, ``plan``, ``report``, ``compare``, ``replay``, ``score``, ``tasks``.
 
 User errors (bad configuration, unknown task, missing data) exit with code 2 and a message
 that says what to fix, before any trial starts and before anything is written to MLflow.
@@ -162,6 +162,29 @@ def report(
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
     console.print(Markdown(report_markdown(record, built)))
+
+
+@app.command()
+def replay(
+    output_dir: Annotated[Path, typer.Argument(help="Output folder of a finished `sweeper run`.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="scheduler.* overrides forming one schedule, e.g. scheduler.reduction_factor=2.")
+    ] = None,
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option(help="One more schedule as space-separated scheduler.* overrides (repeatable), e.g. 'scheduler.grace_period=2'."),
+    ] = None,
+) -> None:
+    """Replay the sweep's target trials from their recorded English-dev curves (no training) under the
+    recorded scheduler, the given ones and none (FIFO): steps each would use and whether each target's
+    selection changes (also OUTPUT/replay.md, replay.json)."""
+    from sweeper.replay_command import replay_sweep
+
+    try:
+        _, markdown = replay_sweep(output_dir, overrides or [], schedule or [])
+    except SweeperError as error:
+        _fail(error)
+    console.print(Markdown(markdown))
 
 
 def _points(value: float | None, signed: bool = False) -> str:

@@ -631,8 +631,16 @@ def load_config(path: Path, overrides: list[str] = ()) -> SweepConfig:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, not {type(raw).__name__}")
-    raw = apply_overrides(raw, list(overrides))
+    return validate_mapping(apply_overrides(raw, list(overrides)), str(path))
+
+
+def validate_mapping(raw: dict[str, Any], source: str) -> SweepConfig:
+    """Validate a raw config mapping read from ``source`` (a file, or e.g. a sweep's saved ``config.json``).
+
+    Raises:
+        ConfigError: unknown keys (with did-you-mean), wrong types or values, each naming the field.
+    """
     try:
         return SweepConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(str(path), error)) from error
+        raise ConfigError(_format_validation_error(source, error)) from error
