@@ -1,4 +1,4 @@
-"""The ``sweeper`` command line: ``run``, ``resume``, ``plan``, ``report``, ``compare``, ``replay``, ``score``, ``tasks``.
+"""The ``sweeper`` command line: ``run``, ``resume``, ``plan``, ``report``, ``compare``, ``rank``, ``replay``, ``score``, ``tasks``.
 
 User errors (bad configuration, unknown task, missing data) exit with code 2 and a message
 that says what to fix, before any trial starts and before anything is written to MLflow.
@@ -114,6 +114,33 @@ def plan(
     except SweeperError as error:
         _fail(error)
     console.print(Markdown("\n".join(plan_lines(sweep, plan))))
+
+
+@app.command()
+def rank(
+    config: ConfigArgument,
+    overrides: OverridesArgument = None,
+    data_dir: DataDirOption = None,
+    output: OutputOption = None,
+    max_examples: Annotated[
+        int | None,
+        typer.Option(min=2, help="English training examples per target to score (default: search.prune.max_examples, else 2000)."),
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, for intermediate stages not cached yet.")] = None,
+) -> None:
+    """Rank each target's intermediate tasks by LogME on the target's English training data, with no
+    target training: intermediate stages the stage cache lacks are trained first, as `run` does
+    (also OUTPUT/ranking.md, ranking.json, and an MLflow run tagged stage=rank)."""
+    from sweeper.config import load_config
+
+    try:
+        sweep = load_config(config, overrides or [])
+        from sweeper.rank_command import rank_sweep
+
+        outcome = rank_sweep(sweep, data_dir, output or Path("runs") / sweep.name, max_examples, ray_address)
+    except SweeperError as error:
+        _fail(error)
+    console.print(Markdown(outcome.markdown))
 
 
 TrackingUriOption = Annotated[

@@ -136,7 +136,6 @@ def _execute(
 ) -> SweepOutcome:
     """Run (or, with ``resume``, continue) the phases of a tracked sweep, then report."""
     from sweeper.ray_sweep import (
-        SweepContext,
         ensure_ray,
         run_intermediate_phase,
         run_target_phase,
@@ -144,18 +143,7 @@ def _execute(
 
     tracker = Tracker(record.tracking_uri)
     parent_run_id = record.parent_run_id
-    context = SweepContext(
-        config=config,
-        data_dir=data_dir.resolve() if data_dir else None,
-        model_source=model_source,
-        output_dir=output_dir.resolve(),
-        tracking_uri=record.tracking_uri,
-        experiment_id=record.experiment_id,
-        parent_run_id=parent_run_id,
-        stages=tuple(stages),
-        ray_storage=ray_storage(config, output_dir),
-        cache=sweep_stage_cache(config, model_source, data_dir.resolve() if data_dir else None),
-    )
+    context = sweep_context(config, data_dir, output_dir, model_source, stages, record)
     tracker.set_tags(parent_run_id, {"stage_cache": str(stage_cache_root(config)), "ray_storage": context.ray_storage})
     try:
         ensure_ray(config, ray_address)
@@ -180,6 +168,27 @@ def _execute(
         raise
     tracker.finish(parent_run_id)
     return SweepOutcome(record=record, report_markdown=markdown, output_dir=output_dir, disk=disk)
+
+
+def sweep_context(
+    config: SweepConfig, data_dir: Path | None, output_dir: Path, model_source: str, stages: list[CachedStage],
+    record: SweepRecord,
+):
+    """The :class:`sweeper.ray_sweep.SweepContext` of a tracked sweep (or ``sweeper rank``'s run)."""
+    from sweeper.ray_sweep import SweepContext
+
+    return SweepContext(
+        config=config,
+        data_dir=data_dir.resolve() if data_dir else None,
+        model_source=model_source,
+        output_dir=output_dir.resolve(),
+        tracking_uri=record.tracking_uri,
+        experiment_id=record.experiment_id,
+        parent_run_id=record.parent_run_id,
+        stages=tuple(stages),
+        ray_storage=ray_storage(config, output_dir),
+        cache=sweep_stage_cache(config, model_source, data_dir.resolve() if data_dir else None),
+    )
 
 
 def link_stages(output_dir: Path, stages: list[CachedStage]) -> None:
