@@ -3,7 +3,7 @@
 Validates the sweep as ``run`` does, creates an MLflow run (tag ``stage=rank``), trains the
 intermediate stages the stage cache lacks with ``run``'s own intermediate phase
 (:func:`sweeper.ray_sweep.run_intermediate_phase`, nested under that run), then scores every
-(intermediate, target) cell (:func:`sweeper.intermediate_ranking.rank_intermediates`), writes
+(intermediate, target) cell (:func:`sweeper.training.ranking.rank_intermediates`), writes
 ``OUTPUT/ranking.json`` and ``OUTPUT/ranking.md`` and logs them with one metric per cell
 (``rank/<target>/<intermediate>/logme``).
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig
-from sweeper.intermediate_ranking import (
+from sweeper.training.ranking import (
     DEFAULT_MAX_EXAMPLES,
     TargetRanking,
     rank_intermediates,
@@ -58,7 +58,7 @@ def rank_sweep(
     from sweeper.driver import link_stages, sweep_context
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import validate_sweep
-    from sweeper.tracking import SweepRecord, Tracker, check_tracking_uri, default_tracking_uri
+    from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, default_tracking_uri
 
     validate_sweep(config, data_dir)
     if config.tracking.tracking_uri is not None:

@@ -59,8 +59,8 @@ from sweeper.cache.store import CacheEntry, CachedStage, StageCache
 from sweeper.cache.locks import train_once
 from sweeper.cache.outputs import read_evaluation, read_target_history
 from sweeper.storage import BEST_MODEL_DIR, remove_checkpoints, remove_storage_folder, storage_child
-from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
-from sweeper.trial_logging import log_evaluation, log_retrieval, log_target_outcome
+from sweeper.tracking.runs import SELECTION_KEY, Tracker, metric_key
+from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
 WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"

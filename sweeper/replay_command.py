@@ -1,11 +1,11 @@
 """``sweeper replay``: a finished sweep's scheduling decisions under other schedulers, without training.
 
-The target trials' recorded English-dev curves (MLflow, :mod:`sweeper.dev_curves`) are replayed by
+The target trials' recorded English-dev curves (MLflow, :mod:`sweeper.tracking.curves`) are replayed by
 :func:`sweeper.ray_adapter.replay.replay` through the sweep's own grouped ASHA code under each
 schedule: the sweep's recorded ``scheduler`` settings, the settings given as ``scheduler.*``
 overrides (each ``--schedule`` one more), and ``none`` (FIFO: every trial to its end). For each
 it reports the optimizer steps, the trials completed / stopped / censored and each target's
-selected intermediate task (:mod:`sweeper.replay_summary`), and writes ``OUTPUT/replay.md`` and
+selected intermediate task (:mod:`sweeper.results.replay`), and writes ``OUTPUT/replay.md`` and
 ``OUTPUT/replay.json``.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from sweeper.config import SchedulerConfig, SweepConfig, apply_overrides, validate_mapping
 from sweeper.errors import ConfigError
-from sweeper.replay_summary import ScheduleSummary, summarize, to_markdown
-from sweeper.selection import select_best_intermediate
-from sweeper.tracking import SweepRecord, Tracker, check_tracking_uri
+from sweeper.results.replay import ScheduleSummary, summarize, to_markdown
+from sweeper.results.selection import select_best_intermediate
+from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri
 
 REPLAY_MD = "replay.md"
 REPLAY_JSON = "replay.json"
@@ -82,7 +82,7 @@ def replay_sweep(
         ConfigError: no ``sweep.json`` / ``config.json`` of a `sweeper run` in ``output_dir``, or bad overrides.
         TrackingError: the sweep's tracking server does not answer.
     """
-    from sweeper.dev_curves import load_dev_curves
+    from sweeper.tracking.curves import load_dev_curves
     from sweeper.ray_adapter.replay import make_scheduler, replay
 
     launch = output_dir / LAUNCH_FILE

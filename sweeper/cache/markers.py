@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-#: Written last into a finished intermediate encoder folder (sweeper.stages.run_intermediate_stage).
+#: Written last into a finished intermediate encoder folder (sweeper.training.stages.run_intermediate_stage).
 ENCODER_MARKER = "encoder_complete.json"
 
 

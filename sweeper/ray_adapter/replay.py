@@ -33,7 +33,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.config import METRIC, TIME_ATTR, SchedulerConfig
 from sweeper.ray_adapter.scheduling import target_scheduler
-from sweeper.replay_summary import CENSORED, COMPLETED, STOPPED, DevCurve, ReplayedTrial
+from sweeper.results.replay import CENSORED, COMPLETED, STOPPED, DevCurve, ReplayedTrial
 
 
 def make_scheduler(settings: SchedulerConfig) -> TrialScheduler:

@@ -15,7 +15,7 @@ from sweeper.cache.store import cached_intermediate_stages
 from sweeper.config import SweepConfig
 from sweeper.models.sources import resolve_model
 from sweeper.rank_command import rank_sweep
-from sweeper.tracking import Tracker
+from sweeper.tracking.runs import Tracker
 
 
 def test_rank_scores_cached_encoders_per_target(tmp_path, data_dir, tiny_dir):

@@ -8,7 +8,7 @@ import pytest
 
 from sweeper.config import SchedulerConfig
 from sweeper.ray_adapter.replay import make_scheduler, replay
-from sweeper.replay_summary import CENSORED, COMPLETED, STOPPED, DevCurve
+from sweeper.results.replay import CENSORED, COMPLETED, STOPPED, DevCurve
 
 ASHA = SchedulerConfig(type="asha", grace_period=1, max_t=4, reduction_factor=2)
 

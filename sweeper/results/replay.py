@@ -3,7 +3,7 @@
 A finished sweep's target trials are replayed from their recorded English-dev curves
 (:class:`DevCurve`) under other schedulers by :mod:`sweeper.ray_adapter.replay`; this module holds
 the curves, the replayed outcomes, and their summary: optimizer steps per schedule and per target,
-and the intermediate task each target would select (:func:`sweeper.selection.select_best_intermediate`,
+and the intermediate task each target would select (:func:`sweeper.results.selection.select_best_intermediate`,
 the report's own rule, on the trials that schedule lets finish), compared with the sweep's
 recorded selection.
 """
@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sweeper.selection import TrialRecord, select_best_intermediate
+from sweeper.results.selection import TrialRecord, select_best_intermediate
 
 COMPLETED, STOPPED, CENSORED = "completed", "early_stopped", "censored"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from sweeper.replay_summary import DevCurve
-from sweeper.results import load_trial_records
-from sweeper.selection import TrialRecord
-from sweeper.tracking import SweepRecord, Tracker, metric_key
+from sweeper.results.replay import DevCurve
+from sweeper.tracking.records import load_trial_records
+from sweeper.results.selection import TrialRecord
+from sweeper.tracking.runs import SweepRecord, Tracker, metric_key
 
 #: Trial outcomes with a curve a replay can use (failed trials are left out).
 REPLAYABLE = ("completed", "early_stopped")
