@@ -124,7 +124,7 @@ def rank(
     output: OutputOption = None,
     max_examples: Annotated[
         int | None,
-        typer.Option(min=2, help="English training examples per target to score (default: search.prune.max_examples, else 2000)."),
+        typer.Option(min=2, help="English training examples per target to score (default 2000)."),
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, for intermediate stages not cached yet.")] = None,
 ) -> None:

@@ -46,8 +46,7 @@ def rank_sweep(
     """Rank the intermediate tasks of ``config`` per target (see the module docstring).
 
     Args:
-        max_examples: English training examples per target (default: ``search.prune.max_examples``
-            when the configuration prunes, else :data:`DEFAULT_MAX_EXAMPLES`).
+        max_examples: English training examples per target (default :data:`DEFAULT_MAX_EXAMPLES`).
 
     Raises:
         SweeperError: invalid configuration, task, data or model, or an unreachable tracking server
@@ -65,9 +64,7 @@ def rank_sweep(
         check_tracking_uri(config.tracking.tracking_uri)
     model_source = resolve_model(config.model)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
-    if max_examples is None:
-        prune = getattr(config.search, "prune", None)
-        max_examples = prune.max_examples if prune is not None else DEFAULT_MAX_EXAMPLES
+    max_examples = max_examples or DEFAULT_MAX_EXAMPLES
     output_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = config.tracking.tracking_uri or default_tracking_uri(output_dir)
     tracker = Tracker(tracking_uri)
