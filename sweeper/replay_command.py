@@ -82,8 +82,8 @@ def replay_sweep(
         ConfigError: no ``sweep.json`` / ``config.json`` of a `sweeper run` in ``output_dir``, or bad overrides.
         TrackingError: the sweep's tracking server does not answer.
     """
-    from sweeper.tracking.curves import load_dev_curves
     from sweeper.ray_adapter.replay import make_scheduler, replay
+    from sweeper.tracking.curves import load_dev_curves
 
     launch = output_dir / LAUNCH_FILE
     try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 from sweeper.results.replay import DevCurve
-from sweeper.tracking.records import load_trial_records
 from sweeper.results.selection import TrialRecord
+from sweeper.tracking.records import load_trial_records
 from sweeper.tracking.runs import SweepRecord, Tracker, metric_key
 
 #: Trial outcomes with a curve a replay can use (failed trials are left out).

@@ -69,6 +69,6 @@ def test_logme_score_is_finite_and_retrieval_is_not_supported(encoder, data_dir)
 
 
 def test_multiple_choice_rows_are_choices(encoder, data_dir):
-    spec, examples, statistics = _statistics("cosmosqa", encoder, data_dir, 4, "dev")
+    _, examples, statistics = _statistics("cosmosqa", encoder, data_dir, 4, "dev")
     assert statistics.count == sum(len(example["choices"]) for example in examples)
     np.testing.assert_array_equal(statistics.target_squares, [len(examples)])  # one gold choice each
