@@ -13,7 +13,6 @@ from transformers import (
 )
 
 from sweeper.data.features import align_tagging_labels, predictions_to_word_labels
-from sweeper.data.formats._io import iter_lines
 from sweeper.metrics.tagging import seqeval_scores, token_accuracy
 from sweeper.task_types.base import (
     InputsOnly,
@@ -25,6 +24,11 @@ from sweeper.task_types.base import (
     predict_logits,
     register,
     with_placeholder_gold,
+)
+from sweeper.task_types.submission_files import (
+    FileIssues,
+    check_labels,
+    read_tag_sentences,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,12 +93,16 @@ class TokenTagging(TaskType):
         sentences = ["".join(f"{label}\n" for label in labels) for labels in predictions]
         path.write_text("\n".join(sentences), encoding="utf-8")
 
-    def read_predictions(self, path: Path) -> list[list[str]]:
-        """One label per line, a blank line between sentences (XTREME's tagging submission layout)."""
-        sentences: list[list[str]] = [[]]
-        for _, line in iter_lines(path):
-            if line.strip():
-                sentences[-1].append(line.strip())
-            elif sentences[-1]:
-                sentences.append([])
-        return [labels for labels in sentences if labels]
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> list[list[str]]:
+        """One label per line, a blank line between sentences (XTREME's tagging submission layout),
+        read as ``evaluate.py`` ``read_tag`` does: lines stripped, the whole line is the label."""
+        return read_tag_sentences(path, issues)
+
+    def check_predictions(self, predictions, examples, spec, issues: FileIssues) -> None:
+        """Tags that are not tags of the task: a ``token<TAB>TAG`` line, or an unknown tag."""
+        check_labels((tag for sentence in predictions for tag in sentence), spec.labels, issues)
+
+    def read_leaderboard_gold(self, path: Path) -> list[dict]:
+        """Gold tags, one per line, sentences separated by blank lines (``evaluate.py`` ``read_tag``):
+        examples ``{"id", "tokens": None, "tags"}`` (the leaderboard's label files hold no tokens)."""
+        return [{"id": str(index), "tokens": None, "tags": tags} for index, tags in enumerate(read_tag_sentences(path))]
