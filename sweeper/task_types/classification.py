@@ -9,7 +9,7 @@ import numpy as np
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
-from sweeper.data.features import encode_classification
+from sweeper.data.features.classification import encode_classification
 from sweeper.metrics.classification import accuracy, accuracy_and_f1
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice
 
-from sweeper.data.features import encode_multiple_choice
+from sweeper.data.features.classification import encode_multiple_choice
 from sweeper.errors import DataFormatError
 from sweeper.metrics.classification import accuracy
 from sweeper.task_types.base import (

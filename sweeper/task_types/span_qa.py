@@ -13,7 +13,7 @@ import numpy as np
 from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
-from sweeper.data.features import prepare_qa_eval_features, prepare_qa_train_features
+from sweeper.data.features.qa import prepare_qa_eval_features, prepare_qa_train_features
 from sweeper.data.formats._io import load_json
 from sweeper.data.formats.qa import read_squad_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
