@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from sweeper.config import (
     stable_hash,
 )
 from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels, split_files
-from sweeper.errors import ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
+from sweeper.errors import ConfigError, MissingDataError, SweeperError, SweepConfigWarning, UnknownTaskError, did_you_mean
+from sweeper.models.learning_rates import configured_learning_rates, unstable_rate_warning
 from sweeper.multitask import MultitaskStage, check_multitask_stage, multitask_stage
 from sweeper.registry import EVALUATION_ONLY_TYPES, TRAIN_LANGUAGE, TaskSpec, all_tasks, get_task
 from sweeper.selection import TARGET_DEV
@@ -189,6 +191,10 @@ def check_tasks(config: SweepConfig) -> None:
         UnknownTaskError: a member of a ``multitask`` stage is not registered.
         ConfigError: ``selection.policy: target_dev`` with a trained target that declares no
             target-language dev split (``zero_shot.dev_split``).
+
+    Warns:
+        SweepConfigWarning: the model is known to diverge at a configured learning rate
+            (:mod:`sweeper.models.learning_rates`: XLM-R Large at >= 1e-4).
     """
     from sweeper.task_types import get_task_type
 
@@ -223,6 +229,9 @@ def check_tasks(config: SweepConfig) -> None:
                 f"zero_shot.languages: {language!r} is not an evaluation language of any target."
                 f"{did_you_mean(language, known_languages)} Use ISO 639-1 codes, e.g. de, zh."
             )
+    warning = unstable_rate_warning(config.model, configured_learning_rates(config))
+    if warning:  # valid, but likely wasted trials: a warning, not an error
+        warnings.warn(warning, SweepConfigWarning, stacklevel=2)
 
 
 def splits_read(config: SweepConfig) -> list[tuple[TaskSpec, str, list[str]]]:
