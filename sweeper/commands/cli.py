@@ -14,9 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
-from sweeper.errors import SweeperError
+from sweeper.errors import ConfigError, SweeperError
 
 app = typer.Typer(
     add_completion=False,
@@ -231,9 +232,18 @@ def score(
         int | None,
         typer.Option(min=1, help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them."),
     ] = None,
+    gold: Annotated[
+        Path | None,
+        typer.Option(help="Folder of gold label files test-<lang>.<tsv|json> in the XTREME leaderboard layout (evaluate.py --label_folder): the task's folder or its parent. Replaces --data-dir."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 when any prediction file has a warning (padded lines, unknown labels, missing ids, ...).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
-    """Score prediction files against gold data: per-language metrics and the XTREME task score."""
+    """Score prediction files against gold data: per-language metrics and the XTREME task score.
+
+    Files are read as XTREME's evaluate.py reads them (lines stripped; a label is the whole line);
+    one warning line per file on stderr names what was tolerated or scores as wrong.
+    """
     from sweeper.results.scoring import score_predictions
 
     try:
@@ -244,9 +254,15 @@ def score(
             split=split,
             languages=[language.strip() for language in languages.split(",") if language.strip()] if languages else None,
             max_examples_per_language=max_examples_per_language,
+            gold_dir=gold,
         )
     except SweeperError as error:
         _fail(error)
+    stderr = Console(stderr=True)
+    for line in result.warnings:
+        stderr.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if strict and result.warnings:
+        _fail(ConfigError(f"{len(result.warnings)} prediction file(s) with warnings (--strict); fix the files or drop --strict"))
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
