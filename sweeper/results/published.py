@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sweeper.metrics.xtreme import TASK_GROUPS, task_score
 
@@ -23,10 +23,22 @@ class _Strict(BaseModel):
 
 
 class PublishedRow(_Strict):
-    """One published model: task → metric → value (0–100), averaged over the task's languages."""
+    """One published model: task → metric → value (0–100), averaged over the task's languages,
+    and task → the paper and table its numbers come from (one for every task)."""
 
     label: str
     metrics: dict[str, dict[str, float]]
+    sources: dict[str, str]
+
+    @model_validator(mode="after")
+    def _every_task_cites_its_table(self) -> PublishedRow:
+        if set(self.sources) != set(self.metrics):
+            raise ValueError(
+                f"row {self.label!r}: `sources` must name the table of every task in `metrics` and no other "
+                f"(without a source: {sorted(set(self.metrics) - set(self.sources))}, "
+                f"without numbers: {sorted(set(self.sources) - set(self.metrics))})"
+            )
+        return self
 
     def task_scores(self) -> dict[str, float]:
         """task → XTREME task score (``sweeper.metrics.xtreme.task_score``: QA (EM + F1) / 2)."""

@@ -351,10 +351,10 @@ def _published_line(published: PublishedResults | None, target: str) -> list[str
     """``Published (XTREME test): X-STILTs 80.0, XLM-R Large 79.2.`` for a target with published numbers."""
     if published is None:
         return []
-    scores = [f"{row.label} {row.task_scores()[target]:.1f}" for row in published.rows if target in row.metrics]
+    scores = [f"{row.label} {row.task_scores()[target]:.1f} ({row.sources[target]})" for row in published.rows if target in row.metrics]
     if not scores:
         return []
-    return [f"Published ({published.split} split, all languages; {published.source}): {'; '.join(scores)}.", ""]
+    return [f"Published ({published.split} split, all languages): {'; '.join(scores)}.", ""]
 
 
 def aggregate_markdown(aggregate: BenchmarkAggregate, published: PublishedResults | None = None) -> list[str]:

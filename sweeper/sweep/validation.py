@@ -7,13 +7,15 @@ files: :func:`validate_sweep` is what ``sweeper run`` checks, :func:`check_tasks
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from sweeper.config import (
     NO_INTERMEDIATE,
     SweepConfig,
 )
 from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels
-from sweeper.errors import ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
+from sweeper.models.learning_rates import configured_learning_rates, unstable_rate_warning
+from sweeper.errors import SweepConfigWarning, ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
 from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
 from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, all_tasks, is_retrieval, zero_shot_languages
 from sweeper.config import TARGET_DEV
@@ -83,6 +85,10 @@ def check_tasks(config: SweepConfig) -> None:
         UnknownTaskError: a member of a ``multitask`` stage is not registered.
         ConfigError: ``selection.policy: target_dev`` with a trained target that declares no
             target-language dev split (``zero_shot.dev_split``).
+
+    Warns:
+        SweepConfigWarning: the model is known to diverge at a configured learning rate
+            (:mod:`sweeper.models.learning_rates`: XLM-R Large at >= 1e-4).
     """
     from sweeper.task_types import get_task_type
 
@@ -117,6 +123,9 @@ def check_tasks(config: SweepConfig) -> None:
                 f"zero_shot.languages: {language!r} is not an evaluation language of any target."
                 f"{did_you_mean(language, known_languages)} Use ISO 639-1 codes, e.g. de, zh."
             )
+    warning = unstable_rate_warning(config.model, configured_learning_rates(config))
+    if warning:  # valid, but likely wasted trials: a warning, not an error
+        warnings.warn(warning, SweepConfigWarning, stacklevel=2)
 
 
 def splits_read(config: SweepConfig) -> list[tuple[TaskSpec, str, list[str]]]:

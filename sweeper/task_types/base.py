@@ -19,6 +19,7 @@ from sweeper.config import TrainingConfig
 from sweeper.errors import ConfigError, did_you_mean
 from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
+from sweeper.task_types.submission_files import FileIssues
 
 # Keys a collator may see besides the tokenizer's model inputs.
 TARGET_KEYS = ("labels", "start_positions", "end_positions")
@@ -99,12 +100,33 @@ class TaskType(ABC):
         """Write predictions in the XTREME submission layout (``<task>/test-<lang>.<suffix>``)."""
 
     @abstractmethod
-    def read_predictions(self, path: Path) -> Any:
-        """Read a file written by :meth:`write_predictions` (or an XTREME submission file).
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> Any:
+        """Read a file written by :meth:`write_predictions` (or an XTREME submission file), the way
+        XTREME ``evaluate.py`` reads it (:mod:`sweeper.task_types.submission_files`).
+
+        Args:
+            issues: records what was tolerated (byte-order mark, padded lines), if given.
 
         Raises:
             MissingDataError: ``path`` does not exist. DataFormatError: it is malformed (file, line).
         """
+
+    def check_predictions(self, predictions: Any, examples: Any, spec: TaskSpec, issues: FileIssues) -> None:
+        """Record in ``issues`` what :meth:`score` will count as wrong or ignore (unknown labels,
+        missing or extra question ids); the default records nothing."""
+
+    def read_leaderboard_gold(self, path: Path) -> Any:
+        """Gold labels of one language in the XTREME leaderboard's label layout
+        (``<task>/test-<lang>.<suffix>``, what ``evaluate.py --label_folder`` reads), as the
+        examples :meth:`score` takes.
+
+        Raises:
+            ConfigError: the task type has no leaderboard label format.
+            MissingDataError: ``path`` does not exist. DataFormatError: it is malformed.
+        """
+        raise ConfigError(
+            f"task type {self.name!r} has no XTREME leaderboard label format; score it against --data-dir instead"
+        )
 
 
 _TASK_TYPES: dict[str, TaskType] = {}

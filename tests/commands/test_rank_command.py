@@ -14,7 +14,7 @@ from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.cache.store import cached_intermediate_stages
 from sweeper.config import SweepConfig
 from sweeper.models.sources import resolve_model
-from sweeper.rank_command import rank_sweep
+from sweeper.commands.rank import rank_sweep
 from sweeper.tracking.runs import Tracker
 
 

@@ -14,9 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
-from sweeper.errors import SweeperError
+from sweeper.errors import ConfigError, SweeperError
 
 app = typer.Typer(
     add_completion=False,
@@ -55,7 +56,7 @@ def run(
 
     try:
         sweep = load_config(config, overrides or [])
-        from sweeper.driver import run_sweep
+        from sweeper.commands.run import run_sweep
 
         outcome = run_sweep(sweep, data_dir, output or Path("runs") / sweep.name, ray_address)
     except SweeperError as error:
@@ -80,7 +81,7 @@ def resume(
     trials go on from their last checkpoint in their own MLflow runs. A finished sweep's report
     is printed as is.
     """
-    from sweeper.driver import resume_sweep
+    from sweeper.commands.run import resume_sweep
 
     try:
         outcome = resume_sweep(output_dir, ray_address, data_dir)
@@ -105,7 +106,7 @@ def plan(
     from sweeper.config import load_config
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import check_tasks
-    from sweeper.planning import build_plan, plan_lines
+    from sweeper.commands.plan import build_plan, plan_lines
 
     try:
         sweep = load_config(config, overrides or [])
@@ -135,7 +136,7 @@ def rank(
 
     try:
         sweep = load_config(config, overrides or [])
-        from sweeper.rank_command import rank_sweep
+        from sweeper.commands.rank import rank_sweep
 
         outcome = rank_sweep(sweep, data_dir, output or Path("runs") / sweep.name, max_examples, ray_address)
     except SweeperError as error:
@@ -155,7 +156,7 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
     Raises:
         ConfigError: not ``count`` sweeps given, folders mixed with names, or names without a URI.
     """
-    from sweeper.driver import load_output_report, load_sweep_report
+    from sweeper.commands.report import load_output_report, load_sweep_report
     from sweeper.errors import ConfigError
 
     what = "an output folder or --sweep NAME" if count == 1 else "two output folders, or --sweep NAME_A --sweep NAME_B"
@@ -182,7 +183,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.driver import report_markdown
+    from sweeper.commands.report import report_markdown
 
     try:
         [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
@@ -205,7 +206,7 @@ def replay(
     """Replay the sweep's target trials from their recorded English-dev curves (no training) under the
     recorded scheduler, the given ones and none (FIFO): steps each would use and whether each target's
     selection changes (also OUTPUT/replay.md, replay.json)."""
-    from sweeper.replay_command import replay_sweep
+    from sweeper.commands.replay import replay_sweep
 
     try:
         _, markdown = replay_sweep(output_dir, overrides or [], schedule or [])
@@ -281,9 +282,18 @@ def score(
         int | None,
         typer.Option(min=1, help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them."),
     ] = None,
+    gold: Annotated[
+        Path | None,
+        typer.Option(help="Folder of gold label files test-<lang>.<tsv|json> in the XTREME leaderboard layout (evaluate.py --label_folder): the task's folder or its parent. Replaces --data-dir."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 when any prediction file has a warning (padded lines, unknown labels, missing ids, ...).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
-    """Score prediction files against gold data: per-language metrics and the XTREME task score."""
+    """Score prediction files against gold data: per-language metrics and the XTREME task score.
+
+    Files are read as XTREME's evaluate.py reads them (lines stripped; a label is the whole line);
+    one warning line per file on stderr names what was tolerated or scores as wrong.
+    """
     from sweeper.results.scoring import score_predictions
 
     try:
@@ -294,9 +304,15 @@ def score(
             split=split,
             languages=[language.strip() for language in languages.split(",") if language.strip()] if languages else None,
             max_examples_per_language=max_examples_per_language,
+            gold_dir=gold,
         )
     except SweeperError as error:
         _fail(error)
+    stderr = Console(stderr=True)
+    for line in result.warnings:
+        stderr.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if strict and result.warnings:
+        _fail(ConfigError(f"{len(result.warnings)} prediction file(s) with warnings (--strict); fix the files or drop --strict"))
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return

@@ -4,18 +4,20 @@ counts from the data, data `run` will need; nothing started."""
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.config import SweepConfig, load_config
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.grid import target_settings
-from sweeper.planning import build_plan
+from sweeper.commands.plan import build_plan
 from sweeper.cache.markers import STAGE_MARKER
 from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
+from sweeper.errors import SweepConfigWarning
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "search_spaces" / "smoke.yaml"
 PAPER = REPO / "search_spaces" / "paper.yaml"
 INTERMEDIATE = ["none", "anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa"]
@@ -30,7 +32,7 @@ def _text(result) -> str:
 def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
     config = SweepConfig.model_validate({
         "name": "paper", "model": "xlm-roberta-large", "intermediate_tasks": INTERMEDIATE, "target_tasks": TARGETS,
-        "param_space": {"learning_rate": [1.0e-5, 3.0e-5, 1.0e-4], "seed": [1, 2]},
+        "param_space": {"learning_rate": [5.0e-6, 1.0e-5, 2.0e-5], "seed": [1, 2]},
         "storage": {"stage_cache_dir": str(tmp_path / "cache")},
     })
     plan = build_plan(config, tmp_path, None, config.model)
@@ -43,6 +45,7 @@ def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
     assert plan.total_steps() is None, "epoch-based stages depend on the data size"
 
 
+@pytest.mark.filterwarnings("error::sweeper.errors.SweepConfigWarning")  # the shipped grid's rates are stable
 def test_shipped_paper_grid_plans_without_data(tmp_path):
     args = ["plan", str(PAPER), f"storage.stage_cache_dir={tmp_path / 'cache'}", "--output", str(tmp_path / "out")]
     result = runner.invoke(app, args, env={"SWEEPER_DATA_DIR": None})  # no local data: the Hub
@@ -59,6 +62,22 @@ def test_shipped_paper_grid_plans_without_data(tmp_path):
     assert "task 'bucc2018', split 'test'" in text and "has no Hub source; pass --data-dir" in text
     assert "task 'ccg' reads its labels from ccg/tags_to_id.json" in text
     assert not (tmp_path / "out").exists(), "plan writes no output"
+
+
+def test_xlmr_large_sweep_searching_1e_4_is_warned_about_not_refused(tmp_path):
+    args = ["plan", str(PAPER), "param_space.learning_rate=[1e-5,1e-4]", f"storage.stage_cache_dir={tmp_path / 'cache'}"]
+    with pytest.warns(SweepConfigWarning, match=r"param_space.learning_rate = 0.0001: fine-tuning xlm-roberta-large at learning rates >= 0.0001"):
+        result = runner.invoke(app, args, env={"SWEEPER_DATA_DIR": None})
+    assert result.exit_code == 0, result.output
+    assert "2. Target trials: 280" in _text(result)
+
+
+def test_unstable_rate_warning_only_for_models_known_to_diverge():
+    from sweeper.models.learning_rates import unstable_rate_warning
+
+    assert unstable_rate_warning("FacebookAI/xlm-roberta-large", {"param_space.learning_rate": 3e-5}) is None
+    assert "param_space.learning_rate = 0.0002" in unstable_rate_warning("FacebookAI/xlm-roberta-large", {"param_space.learning_rate": 2e-4})
+    assert unstable_rate_warning("tiny-xlmr", {"param_space.learning_rate": 1e-3}) is None
 
 
 def test_epoch_based_steps_are_counted_from_the_data(tmp_path, data_dir):

@@ -2,7 +2,7 @@
 
 Validates the sweep as ``run`` does, creates an MLflow run (tag ``stage=rank``), trains the
 intermediate stages the stage cache lacks with ``run``'s own intermediate phase
-(:func:`sweeper.ray_sweep.run_intermediate_phase`, nested under that run), then scores every
+(:func:`sweeper.ray_adapter.phases.run_intermediate_phase`, nested under that run), then scores every
 (intermediate, target) cell (:func:`sweeper.training.ranking.rank_intermediates`), writes
 ``OUTPUT/ranking.json`` and ``OUTPUT/ranking.md`` and logs them with one metric per cell
 (``rank/<target>/<intermediate>/logme``).
@@ -54,7 +54,7 @@ def rank_sweep(
         RuntimeError: an intermediate trial failed.
     """
     from sweeper.cache.store import cached_intermediate_stages
-    from sweeper.driver import link_stages, sweep_context
+    from sweeper.commands.run import link_stages, sweep_context
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import validate_sweep
     from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, default_tracking_uri
@@ -78,7 +78,8 @@ def rank_sweep(
     try:
         missing = tuple(stage.task for stage in stages if not stage.complete)
         if missing:
-            from sweeper.ray_sweep import ensure_ray, run_intermediate_phase
+            from sweeper.ray_adapter.cluster import ensure_ray
+            from sweeper.ray_adapter.phases import run_intermediate_phase
 
             ensure_ray(config, ray_address)
             run_intermediate_phase(sweep_context(config, data_dir, output_dir, model_source, stages, record), False)

@@ -192,7 +192,18 @@ def test_xlmr_large_sweeps_get_the_published_rows(model):
     assert "| published: XLM-R Large | 65.4 | 55.0 | 2/9 | 60.2 |" in markdown
     assert "| published: X-STILTs (Phang et al. 2020, best intermediate task per target) | 64.0 | 67.8 | 2/9 | 65.9 |" in markdown
     assert "RemBERT (Chung et al. 2021, Table 16), which reports the XTREME leaderboard" in markdown
-    assert "Published (test split, all languages; RemBERT" in markdown and "XLM-R Large 65.4" in markdown
+    assert "Published (test split, all languages): X-STILTs (Phang et al. 2020, best intermediate task per target) 64.0 (RemBERT (Chung et al. 2021), Table 16); XLM-R Large 65.4 (RemBERT (Chung et al. 2021), Table 16)." in markdown
+
+
+def test_published_xlmr_large_row_covers_the_nine_xtreme_tasks_each_with_its_table():
+    from sweeper.metrics.xtreme import TASK_GROUPS
+    from sweeper.results.published import load_published
+
+    (xlmr,) = [row for row in load_published().rows if row.label == "XLM-R Large"]
+    nine = {task for tasks in TASK_GROUPS["xtreme"].values() for task in tasks}
+    assert set(xlmr.metrics) == nine
+    assert xlmr.task_scores()["bucc2018"] == 66.0 and xlmr.task_scores()["tatoeba"] == 57.3
+    assert xlmr.sources["tatoeba"] == "XTREME (Hu et al. 2020), Table 2"
 
 
 def test_other_models_and_benchmarks_get_no_published_rows():

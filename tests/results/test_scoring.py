@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import load_split
 from sweeper.metrics.xtreme import task_score
@@ -171,7 +171,7 @@ def test_score_of_zero_shot_predictions_equals_the_logged_metrics(task, language
     assert list(result["languages"]) == languages
     for language in languages:  # same files, same metric code: equal, not only to two decimals
         assert result["languages"][language]["metrics"] == pytest.approx(logged.per_language[language], abs=1e-9)
-    # the number ray_worker logs as zero_shot/<task>/avg/<split>/xtreme_score
+    # the number the Train worker logs as zero_shot/<task>/avg/<split>/xtreme_score
     assert result["task_score"] == pytest.approx(task_score(task, logged.per_language), abs=1e-9)
 
 
@@ -238,15 +238,27 @@ def test_tagging_sentence_with_a_missing_token(panx_gold, data_dir, tmp_path):
     )
 
 
-def test_qa_file_with_wrong_question_ids(data_dir, tmp_path):
+def test_qa_file_with_wrong_question_ids_scores_missing_ones_zero_and_warns(data_dir, tmp_path):
     gold = load_split(get_task("tydiqa"), "dev", data_dir, "sw", 10)
-    predictions = {ex["id"]: "x" for ex in gold[1:]} | {"not-a-question": "x"}
+    predictions = {ex["id"]: ex["answers"]["text"][0] for ex in gold[1:]} | {"not-a-question": "x"}
     path = write("tydiqa", predictions, tmp_path / "dev-sw.json")
-    assert_user_error(
-        score("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", "10"),
-        str(path), "10 predictions do not match the 10 gold questions of tydiqa/sw",
-        f"1 gold id(s) without a prediction (e.g. ['{gold[0]['id']}'])", "1 id(s) not in the gold data (e.g. ['not-a-question'])",
-    )
+    args = ("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", "10")
+    result = score(*args, "--json")
+    # as evaluate-v1.1.py: the missing question scores 0 (9 of 10 exact), the unknown id is ignored
+    assert result.exit_code == 0, result.output
+    assert two_decimals(json.loads(result.stdout))["languages"]["sw"] == {"exact_match": 90.0, "f1": 90.0}
+    warning = " ".join(result.stderr.split())
+    assert str(path) in warning
+    assert f"1 gold question id(s) without a prediction (scored 0, as the official script does), e.g. '{gold[0]['id']}'" in warning
+    assert "1 prediction id(s) not in the gold data (ignored, as the official script does), e.g. 'not-a-question'" in warning
+    assert_user_error(score(*args, "--strict"), "1 prediction file(s) with warnings (--strict)")
+
+
+def test_empty_prediction_file_says_so(data_dir, tmp_path):
+    (tmp_path / "dev-de.tsv").write_text("", encoding="utf-8")
+    result = score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", "5")
+    assert_user_error(result, "0 predictions do not match the 5 gold examples of panx/de", "The file is empty")
+    assert "--max-examples-per-language 0" not in result.stderr
 
 
 def test_language_the_task_has_no_gold_for(panx_gold, data_dir, tmp_path):
@@ -369,3 +381,28 @@ def test_qqp_dev_reports_accuracy_f1_and_their_mean(data_dir, tmp_path):
     result = score_json("--task", "qqp", "--split", "dev", "--predictions", str(tmp_path), "--data-dir", str(data_dir / "samples"))
     # accuracy 1/2 = 50.00; no true duplicate -> F1 0.00 (sklearn zero_division); mean 25.00; not an XTREME task
     assert two_decimals(result) == {"languages": {"en": {"accuracy": 50.0, "f1": 0.0, "accuracy_and_f1": 25.0}}, "task_score": None}
+
+
+def test_xnli_dev_is_scored_in_every_declared_language(tmp_path):
+    # XNLI declares dev data in every language (zero_shot.dev_split: dev); German dev was refused
+    # with "gold data for: en" before.
+    gold = tmp_path / "data" / "xtreme" / "xnli" / "dev-de.tsv"
+    gold.parent.mkdir(parents=True)
+    gold.write_text("P1\tH1\tentailment\nP2\tH2\tneutral\nP3\tH3\tcontradiction\nP4\tH4\tneutral\n", encoding="utf-8")
+    # padded labels and a byte-order mark are tolerated (stripped, as evaluate.py strips lines), with a warning
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "dev-de.tsv").write_text("\ufeffentailment \n neutral\ncontradiction\nentailment\n", encoding="utf-8")
+    result = score("--task", "xnli", "--split", "dev", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"), "--json")
+    assert result.exit_code == 0, result.output
+    assert two_decimals(json.loads(result.stdout))["languages"] == {"de": {"accuracy": 75.0}}
+    warning = " ".join(result.stderr.split())
+    assert "a UTF-8 byte-order mark at the start (dropped" in warning
+    assert "2 line(s) with surrounding whitespace (stripped, as evaluate.py does)" in warning
+
+
+def test_target_dev_and_dev_languages():
+    from sweeper.results.scoring import gold_languages
+
+    assert "de" in gold_languages(get_task("xnli"), "dev")
+    assert gold_languages(get_task("mlqa"), "target_dev") == get_task("mlqa").zero_shot.languages
+    assert gold_languages(get_task("mlqa"), "dev") == ["en"]  # SQuAD v1.1 dev, English only

@@ -16,6 +16,7 @@ import json
 import shlex
 from pathlib import Path
 
+from sweeper.commands.run import LAUNCH_FILE
 from sweeper.config import SchedulerConfig, SweepConfig, apply_overrides, validate_mapping
 from sweeper.errors import ConfigError
 from sweeper.results.replay import ScheduleSummary, summarize, to_markdown
@@ -24,8 +25,6 @@ from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri
 
 REPLAY_MD = "replay.md"
 REPLAY_JSON = "replay.json"
-#: The sweep configuration ``sweeper run`` saved in its output folder (``driver.LAUNCH_FILE``).
-LAUNCH_FILE = "config.json"
 NO_ASHA = SchedulerConfig(type="fifo")
 
 
