@@ -57,7 +57,12 @@ def rank_sweep(
     from sweeper.commands.run import link_stages, sweep_context
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import validate_sweep
-    from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, default_tracking_uri
+    from sweeper.tracking.runs import (
+        SweepRecord,
+        Tracker,
+        check_tracking_uri,
+        default_tracking_uri,
+    )
 
     validate_sweep(config, data_dir)
     if config.tracking.tracking_uri is not None:

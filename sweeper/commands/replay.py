@@ -17,7 +17,12 @@ import shlex
 from pathlib import Path
 
 from sweeper.commands.run import LAUNCH_FILE
-from sweeper.config import SchedulerConfig, SweepConfig, apply_overrides, validate_mapping
+from sweeper.config import (
+    SchedulerConfig,
+    SweepConfig,
+    apply_overrides,
+    validate_mapping,
+)
 from sweeper.errors import ConfigError
 from sweeper.results.replay import ScheduleSummary, summarize, to_markdown
 from sweeper.results.selection import select_best_intermediate

@@ -12,9 +12,9 @@ from transformers import AutoModel
 
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.cache.store import cached_intermediate_stages
+from sweeper.commands.rank import rank_sweep
 from sweeper.config import SweepConfig
 from sweeper.models.sources import resolve_model
-from sweeper.commands.rank import rank_sweep
 from sweeper.tracking.runs import Tracker
 
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from sweeper.commands.replay import replay_sweep
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError
-from sweeper.commands.replay import replay_sweep
 from sweeper.results.selection import TrialRecord
 from sweeper.tracking.runs import Tracker, metric_key
 from tests._tracked import add_trials, track_sweep
