@@ -28,9 +28,9 @@ from pathlib import Path
 from scipy.stats import kendalltau
 
 from sweeper.config import NO_INTERMEDIATE
+from sweeper.results.ranking import from_json
 from sweeper.tracking.curves import load_dev_curves
 from sweeper.tracking.runs import SweepRecord, Tracker
-from sweeper.training.ranking import from_json
 
 
 def cell_table(output: Path) -> tuple[dict, dict]:

@@ -7,6 +7,11 @@ holds (reused, not retrained, whichever sweep trained them), and under grid sear
 trials and retrieval evaluations it holds (replayed, not trained again), optimizer steps and an upper bound
 of training tokens (epoch-based stages counted from the local training data), disk in use, and
 what data ``sweeper run`` will need that is not there.
+
+With ``search.prune``, the target trials kept and skipped per target: when every intermediate
+encoder is cached, the ranking ``run`` would compute is computed now (LogME forward passes,
+no training, nothing written; :func:`prune_plan`); otherwise the prune happens at run time and the
+counts are bounds.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from sweeper.registry import zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
 from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
+from sweeper.results.ranking import TargetPrune, kept_cells, prune_cells
 from sweeper.storage import human_bytes, local_bytes, ray_storage
 
 #: Task types whose training features can outnumber the examples (a long context is cut into
@@ -114,10 +120,24 @@ class TargetPlan:
     trials: int
     cost: Cost
     cached: int | None = None
+    #: trials ``search.prune`` skips (cells not trained × trials per cell)
+    skipped: int = 0
 
     @property
     def to_train(self) -> int:
         return self.trials - (self.cached or 0)
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """``search.prune`` in a plan: ``cells`` (trained target → cells it trains) and ``pruning``
+    (the decisions) when the ranking could be computed now; else ``pending`` says why not,
+    ``pruning`` is empty and ``cells`` holds upper bounds."""
+
+    keep: int
+    cells: dict[str, int]
+    pruning: dict[str, TargetPrune]
+    pending: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,9 @@ class SweepPlan:
         stage_cache: the stage cache folder, and ``stage_cache_bytes`` its disk use now.
         ray_storage: where Ray Tune / Train would keep the sweep's experiments.
         data_problems: what ``run`` needs and is missing (messages); empty when all is there.
+        prune: how ``search.prune`` was applied (``None`` without it): the decision per target
+            (``pruning``), or why it is only known at run time (``pending``; trials are then
+            upper bounds and skipped trials lower bounds).
     """
 
     intermediate: list[IntermediatePlan]
@@ -148,6 +171,7 @@ class SweepPlan:
     data_problems: list[str]
     retrieval_cached: int | None = None
     cache_unknown: str | None = None
+    prune: PrunePlan | None = None
 
     @property
     def intermediate_to_train(self) -> int:
@@ -220,22 +244,55 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
             **_multitask_fields(stage),
         ))
     per_cell = trials_per_cell(config)
-    cells_per_target = len(config.intermediate_tasks)
     located = [stage for name, stage in encoders.items() if name != NO_INTERMEDIATE]
+    prune = prune_plan(config, model_source, data_dir, located, bool(problems))
+    pending = prune is not None and prune.pending is not None
     cache = _target_stage_cache(config, model_source, data_dir, located)
-    cached = _cached_target_trials(config, cache, encoders) if cache else {}
+    kept = kept_cells(prune.pruning) if prune else None
+    cached = _cached_target_trials(config, cache, encoders, kept) if cache and not pending else {}
+    cells = prune.cells if prune else {}
+    everything = len(config.intermediate_tasks)
     targets = [
-        TargetPlan(target, cells_per_target * per_cell,
+        TargetPlan(target, cells.get(target, everything) * per_cell,
                    stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir),
-                   cached.get(target))
+                   cached.get(target), (everything - cells.get(target, everything)) * per_cell)
         for target in trained_targets(config)
     ]
     return SweepPlan(
         intermediate, targets, per_cell, len(retrieval_evaluations(config)), root, local_bytes(root),
         ray_storage(config, output_dir), [str(problem) for problem in problems],
         _cached_retrieval_evaluations(config, cache, encoders) if cache else None,
-        _cache_unknown(config, cache),
+        _cache_unknown(config, cache) or ("cached: unknown until the prune" if pending else None),
+        prune,
     )
+
+
+def prune_plan(
+    config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None], data_missing: bool
+) -> PrunePlan | None:
+    """What ``search.prune`` would keep (``None`` without it): the decision ``run`` would take
+    (:func:`sweeper.commands.prune.prune_grid`'s ranking and rule), computed now when every
+    intermediate encoder is cached and no data is missing; else per target the upper bound
+    (``keep`` best + ``none``; every cell for targets LogME does not rank), ``pending``."""
+    from sweeper.task_types.ranking import supports_logme
+
+    prune = config.search.prune
+    if prune is None:
+        return None
+    if not data_missing and all(stage is not None and stage.complete for stage in located):
+        from sweeper.training.ranking import rank_intermediates, stage_encoders
+
+        encoders = stage_encoders(config, [stage for stage in located if stage is not None])
+        rankings = rank_intermediates(config, model_source, data_dir, encoders, prune.max_examples, trained_targets(config))
+        pruning = prune_cells(rankings, config.intermediate_tasks, prune.keep)
+        return PrunePlan(prune.keep, {target: len(item.kept) for target, item in pruning.items()}, pruning)
+    bound = prune.keep + (NO_INTERMEDIATE in config.intermediate_tasks)
+    cells = {
+        target: bound if supports_logme(resolve_task(config, target)) else len(config.intermediate_tasks)
+        for target in trained_targets(config)
+    }
+    why = "data missing" if data_missing else "intermediate encoders not cached yet"
+    return PrunePlan(prune.keep, cells, {}, f"the prune happens at run time, after the intermediate phase ({why})")
 
 
 def _cache_unknown(config: SweepConfig, cache: StageCache | None) -> str | None:
@@ -259,10 +316,13 @@ def _target_stage_cache(config: SweepConfig, model_source: str, data_dir: Path |
         return None
 
 
-def _cached_target_trials(config: SweepConfig, cache: StageCache, encoders: dict[str, CachedStage | None]) -> dict[str, int]:
-    """Trained target → how many of its grid trials' target stages the stage cache holds (empty
-    under random/optuna search: the trials are not known before they are sampled)."""
-    trials = grid_trial_configs(config)
+def _cached_target_trials(
+    config: SweepConfig, cache: StageCache, encoders: dict[str, CachedStage | None], kept: dict[str, tuple[str, ...]] | None
+) -> dict[str, int]:
+    """Trained target → how many of its grid trials' target stages (of the ``kept`` cells, see
+    :func:`sweeper.sweep.grid.target_cells`) the stage cache holds (empty under random/optuna
+    search: the trials are not known before they are sampled)."""
+    trials = grid_trial_configs(config, kept)
     if trials is None:
         return {}
     counts = dict.fromkeys(trained_targets(config), 0)
@@ -309,6 +369,18 @@ def _multitask_fields(stage: IntermediateStage | MultitaskStage) -> dict:
     return {"members": tuple(member.name for member in stage.members), "sampling": sampling}
 
 
+def _prune_lines(prune: PrunePlan) -> list[str]:
+    """``search.prune``: why the counts are bounds, or each target's kept and pruned cells with their LogME."""
+    if prune.pending:
+        return [f"`search.prune` (LogME, keep {prune.keep}): {prune.pending}; trials are upper bounds, pruned trials lower bounds."]
+    lines = [f"`search.prune` (LogME, keep {prune.keep}), ranked now as `run` will rank:", "",
+             "| target | kept (rank order) | pruned cells: LogME (rank) |", "|---|---|---|"]
+    for target, decision in prune.pruning.items():
+        pruned = ", ".join(f"`{cell.intermediate_task}` {cell.score:.4f} ({cell.rank})" for cell in decision.pruned)
+        lines.append(f"| {target} | {', '.join(decision.kept)} | {pruned or ('not ranked: ' + decision.note if decision.note else '–')} |")
+    return lines
+
+
 def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     """The plan as Markdown lines (what ``sweeper plan`` prints)."""
     baseline = ["`none` (the pretrained model)"] if NO_INTERMEDIATE in config.intermediate_tasks else []
@@ -329,23 +401,33 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         f"{f'`{s.encoder_dir}`' if s.encoder_dir else '–'} |"
         for s in plan.intermediate
     ]
+    grid = f"{len(config.intermediate_tasks)} intermediate × {len(plan.targets)} trained target(s) × {plan.trials_per_cell} per cell"
+    prune = plan.prune
+    if prune is not None:
+        bound = "at most " if prune.pending else ""
+        skipped = sum(target.skipped for target in plan.targets)
+        grid = f"{bound}the {prune.keep} intermediate task(s) LogME ranks best (and `none`) of {grid}; {'at least ' if prune.pending else ''}{skipped} pruned"
     lines += [
         "",
         (
-            f"## 2. Target trials: {plan.target_trials} ({len(config.intermediate_tasks)} intermediate × "
-            f"{len(plan.targets)} trained target(s) × {plan.trials_per_cell} per cell, `{config.search.algorithm}` "
+            f"## 2. Target trials: {'≤ ' if prune and prune.pending else ''}{plan.target_trials} ({grid}, `{config.search.algorithm}` "
             f"search × seeds; {_cached_count(plan.target_trials_cached, plan.cache_unknown)}), each followed by zero-shot evaluation"
         ),
         "",
-        "| target | trials | cached | training examples | steps per trial | tokens per trial (upper bound) |",
-        "|---|---|---|---|---|---|",
+        "| target | trials | " + ("skipped (pruned) | " if prune else "")
+        + "cached | training examples | steps per trial | tokens per trial (upper bound) |",
+        "|---|---|---|---|---|---|" + ("---|" if prune else ""),
     ]
     lines += [
-        f"| {t.task} | {t.trials} | {'unknown' if t.cached is None else t.cached} | "
+        f"| {t.task} | {'≤ ' if prune and prune.pending else ''}{t.trials} | "
+        + (f"{'≥ ' if prune.pending else ''}{t.skipped} | " if prune else "")
+        + f"{'unknown' if t.cached is None else t.cached} | "
         f"{_amount(t.cost.examples) if t.cost.examples is not None else '–'} | "
         f"{_amount(t.cost.steps, t.cost.at_least)} | {_amount(t.cost.tokens, t.cost.at_least)} |"
         for t in plan.targets
     ]
+    if prune is not None:
+        lines += ["", *_prune_lines(prune)]
     at_least = plan.totals_at_least
     steps, tokens = plan.total_steps(), plan.total_tokens()
     cost = (

@@ -14,14 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeper.config import NO_INTERMEDIATE, SweepConfig
-from sweeper.training.ranking import (
-    DEFAULT_MAX_EXAMPLES,
-    TargetRanking,
-    rank_intermediates,
-    to_json,
-    to_markdown,
-)
+from sweeper.config import RANK_EXAMPLES, SweepConfig
+from sweeper.results.ranking import TargetRanking, to_json, to_markdown
 
 RANKING_JSON = "ranking.json"
 RANKING_MD = "ranking.md"
@@ -46,7 +40,7 @@ def rank_sweep(
     """Rank the intermediate tasks of ``config`` per target (see the module docstring).
 
     Args:
-        max_examples: English training examples per target (default :data:`DEFAULT_MAX_EXAMPLES`).
+        max_examples: English training examples per target (default :data:`sweeper.config.RANK_EXAMPLES`).
 
     Raises:
         SweeperError: invalid configuration, task, data or model, or an unreachable tracking server
@@ -57,19 +51,21 @@ def rank_sweep(
     from sweeper.commands.run import link_stages, sweep_context
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import validate_sweep
+    from sweeper.tracking.ranking import log_rankings
     from sweeper.tracking.runs import (
         SweepRecord,
         Tracker,
         check_tracking_uri,
         default_tracking_uri,
     )
+    from sweeper.training.ranking import rank_intermediates, stage_encoders
 
     validate_sweep(config, data_dir)
     if config.tracking.tracking_uri is not None:
         check_tracking_uri(config.tracking.tracking_uri)
     model_source = resolve_model(config.model)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
-    max_examples = max_examples or DEFAULT_MAX_EXAMPLES
+    max_examples = max_examples or RANK_EXAMPLES
     output_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = config.tracking.tracking_uri or default_tracking_uri(output_dir)
     tracker = Tracker(tracking_uri)
@@ -89,20 +85,11 @@ def rank_sweep(
             ensure_ray(config, ray_address)
             run_intermediate_phase(sweep_context(config, data_dir, output_dir, model_source, stages, record), False)
         link_stages(output_dir, stages)
-        encoders = {NO_INTERMEDIATE: None} if NO_INTERMEDIATE in config.intermediate_tasks else {}
-        encoders.update({stage.task: stage.path for stage in stages})
-        rankings = rank_intermediates(config, model_source, data_dir, encoders, max_examples)
+        rankings = rank_intermediates(config, model_source, data_dir, stage_encoders(config, stages), max_examples)
         markdown = f"# sweeper rank: {config.name}\n\n" + to_markdown(rankings)
         (output_dir / RANKING_JSON).write_text(json.dumps(to_json(rankings), indent=2), encoding="utf-8")
         (output_dir / RANKING_MD).write_text(markdown, encoding="utf-8")
-        tracker.log_metrics(
-            run_id,
-            {
-                f"rank/{target}/{cell.intermediate_task}/logme": cell.score
-                for target, ranking in rankings.items()
-                for cell in ranking.cells
-            },
-        )
+        log_rankings(tracker, run_id, rankings)
         for name in (RANKING_JSON, RANKING_MD):
             tracker.client.log_artifact(run_id, str(output_dir / name), RANK_STAGE)
     except BaseException:

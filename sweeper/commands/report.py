@@ -8,6 +8,7 @@ from sweeper.config import ReportConfig, check_benchmark
 from sweeper.results.failures import failures_markdown
 from sweeper.results.report import Report, build_report, to_csv, to_markdown
 from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
+from sweeper.tracking.ranking import load_pruning
 from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.config import SEEDS_BEST
 from sweeper.results.selection import TrialRecord
@@ -71,6 +72,7 @@ def _records_and_report(tracker: Tracker, record: SweepRecord, benchmark: str | 
         benchmark or params.get(BENCHMARK_PARAM, ReportConfig().benchmark),
         params.get(SEEDS_PARAM, SEEDS_BEST),
         params.get(MODEL_PARAM),
+        load_pruning(tracker, record.parent_run_id),
     )
     return records, report
 

@@ -118,6 +118,7 @@ def _execute(
 ) -> SweepOutcome:
     """Run (or, with ``resume``, continue) the phases of a tracked sweep, then report."""
     from sweeper.ray_adapter.cluster import ensure_ray
+    from sweeper.commands.prune import prune_grid
     from sweeper.ray_adapter.phases import run_intermediate_phase, run_target_phase
 
     tracker = Tracker(record.tracking_uri)
@@ -133,7 +134,8 @@ def _execute(
                                          if f"intermediate.{task}" not in known})
         tracker.set_tags(parent_run_id, {f"intermediate_dir.{stage.task}": str(stage.path) for stage in stages})
         link_stages(output_dir, stages)
-        run_target_phase(context, resume)
+        kept = prune_grid(config, model_source, data_dir, stages, output_dir, tracker, parent_run_id, resume)
+        run_target_phase(context, resume, kept)
         markdown = write_report(tracker, record, output_dir, config.report.benchmark)
         write_submission_folder(tracker, record, config, data_dir, output_dir)
         disk = measure_disk(config, output_dir, stages, context.ray_storage, config.tracking.tracking_uri is None)

@@ -8,7 +8,7 @@ The public names of the modules of this package are importable from here.
 from sweeper.config.base import stable_hash
 from sweeper.config.names import NO_INTERMEDIATE, TIME_ATTR, METRIC, ENGLISH_DEV, TARGET_DEV, NO_SELECTION, SEEDS_BEST, SEEDS_MEAN, MLM_MEMBER
 from sweeper.config.training import TrainingConfig, total_optimizer_steps
-from sweeper.config.search import SEARCHABLE_SETTINGS, DISTRIBUTIONS, Distribution, parse_distribution, SearchConfig, ParamSpace, SchedulerConfig
+from sweeper.config.search import SEARCHABLE_SETTINGS, DISTRIBUTIONS, Distribution, parse_distribution, PruneConfig, RANK_EXAMPLES, SearchConfig, ParamSpace, SchedulerConfig
 from sweeper.config.sections import ZeroShotConfig, ResourcesConfig, TrackingConfig, REMOTE_STORAGE_SCHEMES, check_storage_path, StorageConfig, check_benchmark, ReportConfig, SelectionConfig
 from sweeper.config.multitask import MultitaskMember, MlmConfig, MultitaskConfig
 from sweeper.config.sweep import SweepConfig
@@ -33,6 +33,8 @@ __all__ = [
     "SEEDS_BEST",
     "SEEDS_MEAN",
     "SchedulerConfig",
+    "PruneConfig",
+    "RANK_EXAMPLES",
     "SearchConfig",
     "SelectionConfig",
     "StorageConfig",

@@ -94,6 +94,23 @@ def parse_distribution(name: str, raw: dict) -> Distribution:
     return Distribution(kind=kind, low=low, high=high)
 
 
+#: English training examples per target featurized for LogME (``sweeper rank``, ``search.prune``) by default.
+RANK_EXAMPLES = 2000
+
+
+class PruneConfig(_Strict):
+    """``search.prune``: train, per trained target, only the ``keep`` intermediate tasks ranked
+    best by ``method`` (LogME, You et al., ICML 2021: :mod:`sweeper.metrics.logme`) on the target's
+    first ``max_examples`` English training examples, plus ``none`` when the sweep has it. The
+    ranking runs after the intermediate phase, before any target trial; the other cells are not
+    trained (:mod:`sweeper.results.ranking`).
+    """
+
+    method: Literal["logme"] = "logme"
+    keep: PositiveInt
+    max_examples: int = Field(default=RANK_EXAMPLES, ge=2)
+
+
 class SearchConfig(_Strict):
     """How the target stage searches ``param_space`` within every (intermediate, target) cell.
 
@@ -108,6 +125,8 @@ class SearchConfig(_Strict):
     algorithm: Literal["grid", "random", "optuna"] = "grid"
     num_samples: PositiveInt = 1
     seed: int | None = None
+    #: train only the intermediate tasks ranked best per target (``None``: the whole grid)
+    prune: PruneConfig | None = None
 
 
 class ParamSpace(_Strict):

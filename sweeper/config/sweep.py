@@ -92,6 +92,17 @@ class SweepConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _check_prune(self) -> SweepConfig:
+        prune = self.search.prune
+        ranked = [task for task in self.intermediate_tasks if task != NO_INTERMEDIATE]
+        if prune is not None and prune.keep >= len(ranked):
+            raise ValueError(
+                f"search.prune.keep ({prune.keep}) keeps all {len(ranked)} intermediate task(s) other than none, "
+                f"so nothing would be pruned: set keep below {len(ranked)}, or remove search.prune"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_search(self) -> SweepConfig:
         if self.search.algorithm != "grid":
             return self

@@ -24,17 +24,18 @@ that grouped ASHA already stopped, does not train again.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from ray import tune
 from sweeper.config import SweepConfig
 from sweeper.sweep.grid import (
+    CELL,
     retrieval_evaluations,
     target_param_space,
     target_settings,
     trial_setting_names,
 )
 from sweeper.ray_adapter.progress_callback import ProgressCallback
-from sweeper.config import METRIC, TIME_ATTR
+from sweeper.config import METRIC
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids, target_scheduler
 from sweeper.ray_adapter.search import tune_search
 from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
@@ -120,7 +121,9 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
     }
 
 
-def run_target_phase(context: SweepContext, resume: bool = False) -> tune.ResultGrid | None:
+def run_target_phase(
+    context: SweepContext, resume: bool = False, kept: Mapping[str, Sequence[str]] | None = None
+) -> tune.ResultGrid | None:
     """Evaluate the retrieval targets, then run the trained targets' search (``search.algorithm``)
     under grouped ASHA and close the MLflow runs of stopped trials.
 
@@ -128,6 +131,10 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
         resume: restore the interrupted ``retrieval`` and ``target`` experiments where Tune saved
             them; grouped ASHA then reloads its state from :data:`ASHA_STATE_FILE`. Otherwise a
             stale state file of an earlier sweep in the folder is removed first.
+        kept: ``search.prune``'s decision (trained target → the intermediate tasks it trains,
+            :func:`sweeper.results.ranking.kept_cells`): the search covers only those cells
+            (:func:`sweeper.sweep.grid.target_param_space`). A restored experiment keeps the
+            space it was created with.
 
     Returns:
         The target search's results, or ``None`` when every target is a retrieval task.
@@ -138,8 +145,8 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
         targets = sorted({item["target_task"] for item in evaluations})
         space = {"intermediate_task": tune.grid_search(intermediates), "target_task": tune.grid_search(targets)}
         _close_stopped_runs(context, _fit(retrieval_trial, context, "retrieval", lambda: _tuner(retrieval_trial, context, space, "retrieval", None), resume))
-    param_space = target_param_space(context.config)
-    if not param_space["target_task"]:
+    param_space = target_param_space(context.config, kept)
+    if not param_space[CELL]:
         return None
 
     def new_tuner() -> tune.Tuner:

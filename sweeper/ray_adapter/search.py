@@ -21,6 +21,11 @@ size, epochs, warmup) are chosen within a cell, each chosen configuration runnin
   intermediate tasks; an ``OptunaSearch`` with the cell as categorical parameters lets TPE pick
   the cells instead of keeping them a grid.
 
+The cells are one grid dimension, ``cell`` (:func:`cell_space`), rather than an intermediate ×
+target product, so that a pruned sweep (``search.prune``) runs only its kept cells as a grid:
+no trial of a pruned cell is ever created. Every trial config still carries ``intermediate_task``
+and ``target_task`` (derived from its ``cell``), which trials, grouped ASHA and selection read.
+
 Trials stopped early by ASHA count with their best score so far; a configuration none of whose
 seeds reported a score is told to TPE as failed. Concurrency (``resources.max_concurrent_trials``)
 is part of the returned search algorithm, so the ``Tuner`` must not set it again.
@@ -39,9 +44,10 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.sample import Domain
 
 from sweeper.config import Distribution, SweepConfig
+from sweeper.sweep.grid import CELL
 
 #: Keys of the target phase's search space that are always grid dimensions.
-GRID_KEYS = ("intermediate_task", "target_task", "seed")
+GRID_KEYS = (CELL, "seed")
 
 
 @dataclass(frozen=True)
@@ -70,26 +76,44 @@ def tune_domain(values: list | Distribution) -> Domain:
     return tune.randint(int(values.low), int(values.high) + 1)
 
 
+def cell_name(intermediate: str, target: str) -> str:
+    """A cell's value of the ``cell`` grid dimension, e.g. ``anli->panx``."""
+    return f"{intermediate}->{target}"
+
+
+def cell_space(cells: list[tuple[str, str]]) -> dict:
+    """The cells as Tune search space entries: ``cell`` a ``tune.grid_search`` over
+    :func:`cell_name` values, ``intermediate_task`` and ``target_task`` resolved from each trial's
+    ``cell`` (``tune.sample_from``, evaluated after the grid is expanded)."""
+    pairs = {cell_name(*cell): cell for cell in cells}
+    return {
+        CELL: tune.grid_search(list(pairs)),
+        "intermediate_task": tune.sample_from(lambda config: pairs[config[CELL]][0]),
+        "target_task": tune.sample_from(lambda config: pairs[config[CELL]][1]),
+    }
+
+
 def tune_search(config: SweepConfig, param_space: dict[str, list | Distribution], metric: str) -> TuneSearch:
     """The Tune search of the target phase (see the module docstring for each algorithm).
 
     Args:
         config: the sweep (``search``, ``resources.max_concurrent_trials``).
-        param_space: :func:`sweeper.sweep.grid.target_param_space` of ``config`` (non-empty targets).
+        param_space: :func:`sweeper.sweep.grid.target_param_space` of ``config`` (non-empty ``cell``;
+            pruned or not).
         metric: the reported English-dev metric TPE maximises (0–100).
     """
     search, concurrency = config.search, config.resources.max_concurrent_trials
+    cells = param_space[CELL]
     if search.algorithm == "grid":
-        space = {key: tune.grid_search(values) for key, values in param_space.items()}
+        space = {**cell_space(cells), **{key: tune.grid_search(values) for key, values in param_space.items() if key != CELL}}
         return TuneSearch(space, BasicVariantGenerator(max_concurrent=concurrency), 1)
     settings = {key: tune_domain(values) for key, values in param_space.items() if key not in GRID_KEYS}
     if search.algorithm == "random":
-        space = {**{key: tune.grid_search(param_space[key]) for key in GRID_KEYS}, **settings}
+        space = {**cell_space(cells), "seed": tune.grid_search(param_space["seed"]), **settings}
         generator = BasicVariantGenerator(
             max_concurrent=concurrency, constant_grid_search=True, random_state=search.seed
         )
         return TuneSearch(space, generator, search.num_samples)
-    cells = [(i, t) for i in param_space["intermediate_task"] for t in param_space["target_task"]]
     searcher = CellSearcher(cells, param_space["seed"], settings, search.num_samples, metric, search.seed)
     total = len(cells) * search.num_samples * len(param_space["seed"])
     return TuneSearch({}, ConcurrencyLimiter(searcher, max_concurrent=concurrency), total)

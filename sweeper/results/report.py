@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sweeper.config import NO_INTERMEDIATE
 from sweeper.metrics.xtreme import TASK_GROUPS, XTREME_LANGUAGES, xtreme_scores
+from sweeper.results.ranking import TargetPrune, pruning_markdown
 from sweeper.results.published import PublishedResults, published_for_model
 from sweeper.results.selection import (
     POLICY_DESCRIPTIONS,
@@ -107,7 +108,8 @@ class BenchmarkAggregate:
 @dataclass(frozen=True)
 class Report:
     """Rows per target in display order, the selections, counts of trial outcomes, and the
-    benchmark aggregate."""
+    benchmark aggregate; ``pruning``: ``search.prune``'s decision per target (empty: the whole
+    grid ran)."""
 
     rows: dict[str, list[ReportRow]]
     selections: dict[str, Selection]
@@ -116,6 +118,7 @@ class Report:
     aggregate: BenchmarkAggregate
     seed_aggregation: str = SEEDS_BEST
     published: PublishedResults | None = None
+    pruning: Mapping[str, TargetPrune] = field(default_factory=dict)
 
 
 def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme", seeds: str = SEEDS_BEST) -> BenchmarkAggregate:
@@ -178,6 +181,7 @@ def build_report(
     benchmark: str = "xtreme",
     seeds: str = SEEDS_BEST,
     model: str | None = None,
+    pruning: Mapping[str, TargetPrune] | None = None,
 ) -> Report:
     """Assemble the report from tracked trial records.
 
@@ -187,6 +191,8 @@ def build_report(
         seeds: ``best`` or ``mean``, the ``selection.seeds`` aggregation (:mod:`sweeper.results.selection`).
         model: the sweep's ``model``; for XLM-R Large the report adds the published XLM-R Large
             and X-STILTs rows (:func:`sweeper.results.published.published_for_model`).
+        pruning: ``search.prune``'s decisions (:func:`sweeper.results.ranking.prune_cells`), when
+            the selection ran over a pruned grid.
 
     Raises:
         ValueError: unknown ``benchmark`` or ``seeds``.
@@ -218,6 +224,7 @@ def build_report(
         aggregate=build_aggregate(records, benchmark, seeds),
         seed_aggregation=seeds,
         published=published_for_model(model),
+        pruning=dict(pruning or {}),
     )
 
 
@@ -255,6 +262,14 @@ def _policy_lines(target: str, rows: list[ReportRow], selection: Selection | Non
         else:
             lines.append(f"Target dev split: `{record.target_dev_split}`; the zero-shot split `{record.zero_shot_split}` is held out.")
     return lines
+
+
+def _pruned_line(decision: TargetPrune | None) -> list[str]:
+    """``Selected over a pruned grid: ...`` for a target ``search.prune`` pruned."""
+    if decision is None or not decision.pruned:
+        return []
+    pruned = ", ".join(f"`{cell.intermediate_task}` (LogME {cell.score:.4f}, rank {cell.rank})" for cell in decision.pruned)
+    return [f"Selected over a pruned grid (see Pruned grid): not trained {pruned}."]
 
 
 def overview_markdown(report: Report) -> list[str]:
@@ -305,6 +320,7 @@ def to_markdown(report: Report, title: str) -> str:
     lines = [f"# {title}", ""]
     counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
     lines += [f"Target trials: {counts}. Seeds (`selection.seeds: {report.seed_aggregation}`): {SEED_DESCRIPTIONS[report.seed_aggregation]}.", ""]
+    lines += pruning_markdown(report.pruning)
     lines += overview_markdown(report)
     mean = report.seed_aggregation == SEEDS_MEAN
     for target, rows in report.rows.items():
@@ -317,7 +333,7 @@ def to_markdown(report: Report, title: str) -> str:
             tie = f" (tied with {', '.join(selection.tied_with)}; ties go to `none`, then by name)" if selection.tied_with else ""
             heading = f"## {target}: selected intermediate task `{selection.record.intermediate_task}`{tie}"
         with_target_dev = any(row.cell.target_dev[0] is not None for row in rows)
-        lines += [heading, "", *_policy_lines(target, rows, selection), ""]
+        lines += [heading, "", *_policy_lines(target, rows, selection), *_pruned_line(report.pruning.get(target)), ""]
         lines += _published_line(report.published, target)
         lines += [
             f"Per-language zero-shot {metric}; `avg` is the XTREME task score (QA: (EM + F1) / 2); Δ is avg minus the `none` baseline"

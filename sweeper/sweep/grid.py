@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,19 +105,43 @@ def retrieval_evaluations(config: SweepConfig) -> list[dict[str, str]]:
     ]
 
 
-def target_param_space(config: SweepConfig) -> dict[str, list | Distribution]:
-    """The target-stage search space: intermediate × trained target × searched settings × seed.
+#: The key of :func:`target_param_space` holding the (intermediate task, target task) cells.
+CELL = "cell"
 
-    Values are plain lists (grid values, or choices under random/optuna search) or, for the
-    searchable settings (``config.SEARCHABLE_SETTINGS``) under random/optuna search, a
-    :class:`~sweeper.config.Distribution`. ``intermediate_task``, ``target_task`` and ``seed`` are
-    always grid dimensions. Settings the sweep does not search are absent (the stage's value is
-    used). Retrieval targets are not in it (see :func:`retrieval_evaluations`); ``target_task``
-    is empty when every target is a retrieval task. ``sweeper.ray_adapter.search`` turns it into Ray Tune's.
+
+def target_cells(config: SweepConfig, kept: Mapping[str, Sequence[str]] | None = None) -> list[tuple[str, str]]:
+    """The target phase's (intermediate task, trained target) cells: targets in ``target_tasks``
+    order, each with the ``intermediate_tasks`` in order.
+
+    Args:
+        kept: trained target → the intermediate tasks it trains (``search.prune``'s decision,
+            :func:`sweeper.results.ranking.kept_cells`); a target it does not name keeps every
+            cell. ``None``: the whole intermediate × target grid.
+    """
+    kept = kept or {}
+    return [
+        (intermediate, target)
+        for target in trained_targets(config)
+        for intermediate in config.intermediate_tasks
+        if intermediate in kept.get(target, config.intermediate_tasks)
+    ]
+
+
+def target_param_space(
+    config: SweepConfig, kept: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, list | Distribution]:
+    """The target-stage search space: cells (:func:`target_cells`, pruned by ``kept``) × searched settings × seed.
+
+    ``cell`` lists the (intermediate task, target task) pairs; the other values are plain lists
+    (grid values, or choices under random/optuna search) or, for the searchable settings
+    (``config.SEARCHABLE_SETTINGS``) under random/optuna search, a
+    :class:`~sweeper.config.Distribution`. ``cell`` and ``seed`` are always grid dimensions.
+    Settings the sweep does not search are absent (the stage's value is used). Retrieval targets
+    are not in it (see :func:`retrieval_evaluations`); ``cell`` is empty when every target is a
+    retrieval task. ``sweeper.ray_adapter.search`` turns it into Ray Tune's.
     """
     return {
-        "intermediate_task": list(config.intermediate_tasks),
-        "target_task": trained_targets(config),
+        CELL: target_cells(config, kept),
         **{name: list(values) if isinstance(values, list) else values
            for name, values in config.param_space.searched().items()},
         "seed": list(config.param_space.seed),
@@ -148,15 +172,20 @@ def target_settings(config: SweepConfig, trial_config: Mapping[str, Any]) -> Tra
     return TrainingConfig.model_validate({**base.model_dump(), **values})
 
 
-def grid_trial_configs(config: SweepConfig) -> list[dict[str, Any]] | None:
-    """Every target trial's config under ``grid`` search (intermediate × target × searched
-    settings × seed, as Tune's grid expands :func:`target_param_space`); ``None`` under
-    ``random`` / ``optuna`` search, whose configurations are only known once sampled."""
+def grid_trial_configs(config: SweepConfig, kept: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]] | None:
+    """Every target trial's config under ``grid`` search (cell × searched settings × seed, as
+    Tune's grid expands :func:`target_param_space` with ``kept``), each with its
+    ``intermediate_task`` and ``target_task``; ``None`` under ``random`` / ``optuna`` search,
+    whose configurations are only known once sampled."""
     if config.search.algorithm != "grid":
         return None
-    space = target_param_space(config)
-    names = list(space)
-    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(space[name] for name in names))]
+    space = target_param_space(config, kept)
+    names = [name for name in space if name != CELL]
+    return [
+        {"intermediate_task": intermediate, "target_task": target, **dict(zip(names, values, strict=True))}
+        for intermediate, target in space[CELL]
+        for values in itertools.product(*(space[name] for name in names))
+    ]
 
 
 def trial_setting_names(config: SweepConfig) -> list[str]:

@@ -12,63 +12,15 @@ listed as not ranked by LogME.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sweeper.cache.store import CachedStage
 from sweeper.config import NO_INTERMEDIATE, SweepConfig
 from sweeper.registry import TRAIN_LANGUAGE, is_retrieval
+from sweeper.results.ranking import TargetRanking, ordered
 
 logger = logging.getLogger(__name__)
-
-LOGME = "logme"
-#: Training examples per target featurized for LogME when the configuration says nothing else.
-DEFAULT_MAX_EXAMPLES = 2000
-
-
-@dataclass(frozen=True)
-class RankedCell:
-    """One (intermediate, target) cell's rank score.
-
-    Attributes:
-        intermediate_task: the encoder (``none``: the pretrained model).
-        score: LogME, mean evidence per example in nats (higher is better; comparable only
-            within one target). rank: 1 = best.
-    """
-
-    intermediate_task: str
-    score: float
-    rank: int
-
-
-@dataclass(frozen=True)
-class TargetRanking:
-    """A target's intermediate encoders, best first.
-
-    Attributes:
-        method: ``logme``, or ``None`` when the target is not ranked (``note`` says why).
-        examples: English training examples featurized.
-    """
-
-    target_task: str
-    method: str | None
-    cells: tuple[RankedCell, ...]
-    examples: int = 0
-    note: str = ""
-
-    def score_of(self, intermediate: str) -> float | None:
-        return next((cell.score for cell in self.cells if cell.intermediate_task == intermediate), None)
-
-    def top(self, keep: int) -> list[str]:
-        """The ``keep`` best-ranked intermediate tasks other than ``none``."""
-        return [cell.intermediate_task for cell in self.cells if cell.intermediate_task != NO_INTERMEDIATE][:keep]
-
-
-def ordered(target: str, scores: Mapping[str, float], examples: int) -> TargetRanking:
-    """``scores`` (intermediate → LogME) as a ranking: higher first, ties to ``none`` then by name."""
-    names = sorted(scores, key=lambda name: (-round(scores[name], 9), name != NO_INTERMEDIATE, name))
-    cells = tuple(RankedCell(name, scores[name], rank) for rank, name in enumerate(names, start=1))
-    return TargetRanking(target, LOGME, cells, examples)
 
 
 def rank_intermediates(
@@ -77,9 +29,11 @@ def rank_intermediates(
     data_dir: Path | None,
     encoders: Mapping[str, Path | None],
     max_examples: int,
+    targets: Sequence[str] | None = None,
 ) -> dict[str, TargetRanking]:
     """LogME of each encoder in ``encoders`` (intermediate task → finished encoder folder, ``None``
-    for ``none``) for each target of ``config``.
+    for ``none``) for each of ``targets`` (default: every target of ``config``); retrieval targets
+    and task types LogME is not adapted to come back unranked (``method`` ``None``, with a note).
 
     Raises:
         SweeperError: missing data files (as the sweep's validation names them).
@@ -93,10 +47,13 @@ def rank_intermediates(
 
     tokenizer = AutoTokenizer.from_pretrained(model_source)
     rankings = {}
-    for target in config.target_tasks:
+    for target in config.target_tasks if targets is None else targets:
         spec = resolve_task(config, target)
         if is_retrieval(spec) or not supports_logme(spec):
-            note = "retrieval target: evaluated directly by the sweep on its dev metric (no training to save)"
+            note = (
+                "retrieval target: evaluated directly by the sweep on its dev metric (no training to save)"
+                if is_retrieval(spec) else f"LogME is not adapted to {spec.task_type} tasks"
+            )
             rankings[target] = TargetRanking(target, None, (), note=note)
             continue
         spec = resolve_labels(spec, data_dir)
@@ -113,36 +70,8 @@ def rank_intermediates(
     return rankings
 
 
-def to_json(rankings: Mapping[str, TargetRanking]) -> dict:
-    return {target: asdict(ranking) for target, ranking in rankings.items()}
-
-
-def from_json(payload: Mapping) -> dict[str, TargetRanking]:
-    return {
-        target: TargetRanking(
-            target_task=item["target_task"],
-            method=item["method"],
-            examples=item["examples"],
-            note=item["note"],
-            cells=tuple(RankedCell(**cell) for cell in item["cells"]),
-        )
-        for target, item in payload.items()
-    }
-
-
-def to_markdown(rankings: Mapping[str, TargetRanking]) -> str:
-    """One table per target: rank, intermediate task, LogME."""
-    lines = []
-    for target, ranking in rankings.items():
-        lines.append(f"## {target}\n")
-        if ranking.method is None:
-            lines.append(f"Not ranked: {ranking.note}.\n")
-            continue
-        lines += [
-            f"LogME on {ranking.examples} English training examples.\n",
-            "| rank | intermediate task | LogME |",
-            "|---:|---|---:|",
-        ]
-        lines += [f"| {cell.rank} | {cell.intermediate_task} | {cell.score:.4f} |" for cell in ranking.cells]
-        lines.append("")
-    return "\n".join(lines)
+def stage_encoders(config: SweepConfig, stages: Sequence[CachedStage]) -> dict[str, Path | None]:
+    """Intermediate task → its finished encoder folder in the stage cache (``none`` → ``None``,
+    the pretrained model, when the sweep has it), in ``intermediate_tasks`` order."""
+    folders = {stage.task: stage.path for stage in stages}
+    return {task: None if task == NO_INTERMEDIATE else folders[task] for task in config.intermediate_tasks}

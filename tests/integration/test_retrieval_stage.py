@@ -92,7 +92,7 @@ def _config(**fields) -> SweepConfig:
 
 def test_retrieval_targets_get_one_evaluation_per_intermediate_task_and_no_grid(data_dir):
     config = _config(target_tasks=["panx", "tatoeba", "bucc2018"])
-    assert target_param_space(config)["target_task"] == ["panx"]
+    assert target_param_space(config)["cell"] == [("none", "panx"), ("anli", "panx")]
     assert retrieval_evaluations(config) == [
         {"intermediate_task": "none", "target_task": "tatoeba"},
         {"intermediate_task": "anli", "target_task": "tatoeba"},
@@ -100,7 +100,7 @@ def test_retrieval_targets_get_one_evaluation_per_intermediate_task_and_no_grid(
         {"intermediate_task": "anli", "target_task": "bucc2018"},
     ]
     only = _config(target_tasks=["tatoeba"], zero_shot={"languages": ["de", "fr"]})
-    assert target_param_space(only)["target_task"] == [] and len(retrieval_evaluations(only)) == 2
+    assert target_param_space(only)["cell"] == [] and len(retrieval_evaluations(only)) == 2
 
 
 def test_validation_checks_retrieval_files_not_training_files(data_dir, tmp_path):

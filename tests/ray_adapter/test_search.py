@@ -13,7 +13,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from sweeper.config import Distribution, SweepConfig, load_config
 from sweeper.errors import ConfigError
-from sweeper.sweep.grid import target_param_space, target_settings, trials_per_cell
+from sweeper.sweep.grid import grid_trial_configs, target_param_space, target_settings, trials_per_cell
 from sweeper.ray_adapter.search import CellSearcher, tune_search
 
 BASE = """
@@ -49,7 +49,7 @@ def test_grid_is_the_default_and_keeps_the_lr_seed_grid(tmp_path):
     config = load(tmp_path, "param_space: {learning_rate: [1e-5, 3e-5], seed: [1, 2]}\n")
     assert config.search.algorithm == "grid" and config.search.num_samples == 1
     assert target_param_space(config) == {
-        "intermediate_task": ["none", "anli"], "target_task": ["panx"], "learning_rate": [1e-5, 3e-5], "seed": [1, 2],
+        "cell": [("none", "panx"), ("anli", "panx")], "learning_rate": [1e-5, 3e-5], "seed": [1, 2],
     }
     assert trials_per_cell(config) == 4
 
@@ -130,7 +130,7 @@ def test_grid_search_space(tmp_path):
     config = load(tmp_path, "param_space: {learning_rate: [1e-5, 3e-5], seed: [1, 2]}\nresources: {max_concurrent_trials: 3}\n")
     search = tune_search(config, target_param_space(config), "score")
     assert search.param_space["learning_rate"] == tune.grid_search([1e-5, 3e-5])
-    assert search.param_space["intermediate_task"] == tune.grid_search(["none", "anli"])
+    assert search.param_space["cell"] == tune.grid_search(["none->panx", "anli->panx"])
     assert isinstance(search.search_alg, BasicVariantGenerator) and search.num_samples == 1
     assert search.search_alg.max_concurrent == 3
 
@@ -139,7 +139,7 @@ def test_random_search_space(tmp_path):
     config = load(tmp_path, RANDOM)
     search = tune_search(config, target_param_space(config), "score")
     space = search.param_space
-    assert space["seed"] == tune.grid_search([1, 2]) and space["target_task"] == tune.grid_search(["panx"])
+    assert space["seed"] == tune.grid_search([1, 2]) and space["cell"] == tune.grid_search(["none->panx", "anli->panx"])
     assert isinstance(space["learning_rate"], tune.search.sample.Float)
     assert (space["learning_rate"].lower, space["learning_rate"].upper) == (1e-6, 1e-4)
     # randint's written upper bound is inclusive; tune.randint's is exclusive
@@ -232,3 +232,51 @@ def test_real_tune_run_proposes_valid_configs_per_cell(tmp_path, local_ray, algo
     assert set(per_config.values()) == {2}
     assert all(result.metrics["score"] == pytest.approx(
         100 - 10 * abs(math.log10(result.config["learning_rate"]) + 5)) for result in results)
+
+
+# --- search.prune: only the kept cells are trials ----------------------------------------------
+
+
+PRUNED = """
+intermediate_tasks: [none, anli, xnli]
+target_tasks: [panx, udpos]
+search: {prune: {method: logme, keep: 1}}
+"""
+
+
+def test_prune_is_validated_at_the_boundary(tmp_path):
+    for prune, message in [
+        ("{method: logme, keep: 0}", "keep"),
+        ("{method: logme, keep: 2}", "keeps all 2 intermediate task"),
+        ("{method: embedding, keep: 1}", "method"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load(tmp_path, PRUNED.replace("{method: logme, keep: 1}", prune) + "param_space: {learning_rate: [1e-5]}\n")
+    config = load(tmp_path, PRUNED + "param_space: {learning_rate: [1e-5]}\n")
+    assert (config.search.prune.method, config.search.prune.keep, config.search.prune.max_examples) == ("logme", 1, 2000)
+
+
+@pytest.mark.parametrize("algorithm", ["grid", "random"])  # optuna's CellSearcher takes the cells as they are
+def test_real_tune_run_of_a_pruned_grid_creates_no_trial_of_a_pruned_cell(tmp_path, local_ray, algorithm):
+    sampled = "" if algorithm == "grid" else f"  algorithm: {algorithm}\n  num_samples: 2\n"
+    text = PRUNED.replace("search: {prune: {method: logme, keep: 1}}\n", "search:\n  prune: {method: logme, keep: 1}\n" + sampled)
+    config = load(tmp_path, text + "param_space: {learning_rate: [1e-5, 3e-5], seed: [1, 2]}\n")
+    kept = {"panx": ("none", "xnli"), "udpos": ("none", "anli")}
+    space = target_param_space(config, kept)
+    assert space["cell"] == [("none", "panx"), ("xnli", "panx"), ("none", "udpos"), ("anli", "udpos")]
+    search = tune_search(config, space, "score")
+    results = tune.Tuner(
+        tune.with_resources(_score, {"cpu": 0.5}),
+        param_space=search.param_space,
+        tune_config=tune.TuneConfig(search_alg=search.search_alg, num_samples=search.num_samples),
+        run_config=tune.RunConfig(name=f"pruned-{algorithm}", storage_path=str(tmp_path / "ray"), verbose=0),
+    ).fit()
+    assert not results.errors
+    configs = [result.config for result in results]
+    per_cell = 2 * 2  # (two learning rates | two samples) × two seeds
+    assert Counter((c["intermediate_task"], c["target_task"]) for c in configs) == {cell: per_cell for cell in space["cell"]}
+    if algorithm == "grid":  # plan's expansion of the pruned grid is Tune's
+        expected = grid_trial_configs(config, kept)
+        assert sorted(sorted(c.items()) for c in expected) == sorted(sorted((k, v) for k, v in c.items() if k != "cell") for c in configs)
+    else:  # random: every cell sees the same draws (paired), each with both seeds
+        assert all(count % (len(space["cell"]) * 2) == 0 for count in Counter(c["learning_rate"] for c in configs).values())
