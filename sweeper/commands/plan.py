@@ -404,9 +404,9 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     grid = f"{len(config.intermediate_tasks)} intermediate × {len(plan.targets)} trained target(s) × {plan.trials_per_cell} per cell"
     prune = plan.prune
     if prune is not None:
-        bound = "at most " if prune.pending else ""
         skipped = sum(target.skipped for target in plan.targets)
-        grid = f"{bound}the {prune.keep} intermediate task(s) LogME ranks best (and `none`) of {grid}; {'at least ' if prune.pending else ''}{skipped} pruned"
+        grid += (f", pruned to the {prune.keep} intermediate task(s) LogME ranks best and `none` per target: "
+                 f"{'at least ' if prune.pending else ''}{skipped} skipped")
     lines += [
         "",
         (

