@@ -12,7 +12,7 @@ from sweeper.config import SweepConfig, load_config
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.grid import target_settings
-from sweeper.commands.plan import build_plan
+from sweeper.commands.plan import build_plan, plan_lines
 from sweeper.cache.markers import STAGE_MARKER
 from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 from sweeper.errors import SweepConfigWarning
@@ -43,6 +43,20 @@ def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
     assert plan.target_trials == 10 * 7 * 6, "10 intermediate (with none) × 7 trained targets × 3 lr × 2 seeds"
     assert plan.retrieval_evaluations == 10 * 2, "BUCC and Tatoeba on each of the 10 encoders"
     assert plan.total_steps() is None, "epoch-based stages depend on the data size"
+
+
+def test_a_pruned_grid_before_its_encoders_exist_is_counted_as_bounds(tmp_path):
+    config = SweepConfig.model_validate({
+        "name": "paper", "model": "xlm-roberta-large", "intermediate_tasks": INTERMEDIATE, "target_tasks": TARGETS,
+        "param_space": {"learning_rate": [5.0e-6, 1.0e-5, 2.0e-5], "seed": [1, 2]},
+        "search": {"prune": {"method": "logme", "keep": 3}}, "storage": {"stage_cache_dir": str(tmp_path / "cache")},
+    })
+    plan = build_plan(config, tmp_path, None, config.model)
+    assert plan.prune.pending and not plan.prune.pruning
+    assert [(target.trials, target.skipped) for target in plan.targets] == [((3 + 1) * 6, (10 - 4) * 6)] * 7
+    assert plan.target_trials == 4 * 7 * 6 and plan.target_trials_cached is None
+    text = " ".join(" ".join(plan_lines(config, plan)).split())
+    assert "Target trials: ≤ 168 " in text and "at least 252 skipped" in text and "the prune happens at run time" in text
 
 
 @pytest.mark.filterwarnings("error::sweeper.errors.SweepConfigWarning")  # the shipped grid's rates are stable
