@@ -6,18 +6,13 @@ import json
 from pathlib import Path
 from sweeper.config import ReportConfig, check_benchmark
 from sweeper.results.failures import failures_markdown
-from sweeper.results.report import Report, build_report, to_csv, to_markdown
+from sweeper.results.report import Report, build_report
+from sweeper.results.report_text import to_csv, to_markdown
 from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.config import SEEDS_BEST
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.runs import (
-    SweepRecord,
-    Tracker,
-    check_tracking_uri,
-    find_sweep,
-    register_selection,
-)
+from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, find_sweep, register_selection
 
 
 REPORT_MD = "report.md"
@@ -63,7 +58,7 @@ def load_report(tracker: Tracker, record: SweepRecord, benchmark: str | None = N
 
 
 def _records_and_report(tracker: Tracker, record: SweepRecord, benchmark: str | None) -> tuple[list[TrialRecord], Report]:
-    params = tracker.client.get_run(record.parent_run_id).data.params
+    params = tracker.run_params(record.parent_run_id)
     records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
     report = build_report(
         records,
@@ -105,7 +100,7 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
     for name, text in texts.items():
         (output_dir / name).write_text(text, encoding="utf-8")
     for name in [*texts, *([REPORT_PNG] if grid else [])]:
-        tracker.client.log_artifact(record.parent_run_id, str(output_dir / name), REPORT_ARTIFACTS)
+        tracker.log_artifact(record.parent_run_id, output_dir / name, REPORT_ARTIFACTS)
     selected = {target: selection.record.run_id for target, selection in report.selections.items()}
     register_selection(tracker, record.name, selected, [trial.run_id for trial in records])
     return markdown

@@ -14,12 +14,7 @@ from sweeper.tracking.records import load_trial_records
 from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
 from sweeper.tracking.submission_export import write_submission_folder
-from sweeper.tracking.runs import (
-    SweepRecord,
-    Tracker,
-    check_tracking_uri,
-    default_tracking_uri,
-)
+from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, default_tracking_uri
 from sweeper.commands.report import REPORT_MD, report_from_output, write_report
 
 
@@ -103,7 +98,7 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
     data_dir = data_dir or (Path(saved["data_dir"]) if saved["data_dir"] else None)
     check_tracking_uri(record.tracking_uri)
     tracker = Tracker(record.tracking_uri)
-    if tracker.client.get_run(record.parent_run_id).info.status == "FINISHED":
+    if tracker.run_status(record.parent_run_id) == "FINISHED":
         return SweepOutcome(record=record, report_markdown=report_from_output(output_dir), output_dir=output_dir, disk=None)
     validate_sweep(config, data_dir)
     model_source = resolve_model(config.model)
@@ -139,7 +134,7 @@ def _execute(
     try:
         ensure_ray(config, ray_address)
         intermediate_status = run_intermediate_phase(context, resume)
-        known = tracker.client.get_run(parent_run_id).data.tags
+        known = tracker.run_tags(parent_run_id)
         # A resumed sweep keeps what the first run recorded: an encoder it trained is not "cached".
         tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()
                                          if f"intermediate.{task}" not in known})

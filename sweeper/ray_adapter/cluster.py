@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import ray
 from sweeper.config import SweepConfig
-from sweeper.ray_adapter.trials import WORKER_GROUP_START_TIMEOUT_ENV
+
+
+#: Ray Train 2.60's environment variable: how long a trial waits for its worker group to start (s).
+WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 
 
 def ensure_ray(config: SweepConfig, address: str | None = None) -> None:

@@ -27,12 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from ray import tune
 from sweeper.config import SweepConfig
-from sweeper.sweep.grid import (
-    retrieval_evaluations,
-    target_param_space,
-    target_settings,
-    trial_setting_names,
-)
+from sweeper.sweep.grid import TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names
 from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
@@ -40,7 +35,8 @@ from sweeper.ray_adapter.search import tune_search
 from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
 from sweeper.tracking.runs import Tracker
 from sweeper.ray_adapter.context import SweepContext
-from sweeper.ray_adapter.trials import TRIAL_RESOURCES, intermediate_trial, retrieval_trial, target_trial, target_trial_dir, train_run_name, target_run_name
+from sweeper.ray_adapter.trials import TRIAL_RESOURCES, intermediate_trial, retrieval_trial, target_trial, target_trial_dir, train_run_name
+from sweeper.tracking.schema import RESULT_STAGES, Outcome, Tag
 
 
 class _RemoveStoppedCheckpoints(tune.Callback):
@@ -54,7 +50,8 @@ class _RemoveStoppedCheckpoints(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         if trial.trial_id in self._scheduler.stopped_trial_ids:
-            remove_checkpoints(target_trial_dir(self._context, trial.config, trial.trial_id))
+            target = TargetTrial.of(self._context.config, trial.config)
+            remove_checkpoints(target_trial_dir(self._context, target, trial.trial_id))
 
 
 def _trainable(trainable, context: SweepContext):
@@ -170,25 +167,24 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
     for result in results:
         trial_id = result.metrics.get("trial_id")
         if trial_id in stopped:
-            remove_checkpoints(target_trial_dir(context, result.config, trial_id))
-            remove_storage_folder(storage_child(context.ray_storage, f"train/{train_run_name(target_run_name(result.config), trial_id)}"))
+            trial = TargetTrial.of(context.config, result.config)
+            remove_checkpoints(target_trial_dir(context, trial, trial_id))
+            remove_storage_folder(storage_child(context.ray_storage, f"train/{train_run_name(trial.run_name, trial_id)}"))
     _close_stopped_runs(context, results, stopped)
     return results
 
 
 def _result_key(config: SweepConfig, trial_config: dict) -> tuple:
     """A trial's (intermediate, target, settings as logged in ``training.<name>`` params)."""
-    cell = (trial_config["intermediate_task"], trial_config["target_task"])
     if "seed" not in trial_config:  # a retrieval evaluation: one per (intermediate, target)
-        return cell
-    settings = target_settings(config, trial_config)
-    return cell + tuple(str(getattr(settings, name)) for name in trial_setting_names(config))
+        return (trial_config["intermediate_task"], trial_config["target_task"])
+    return TargetTrial.of(config, trial_config).key
 
 
 def _run_key(config: SweepConfig, run) -> tuple:
     """The :func:`_result_key` of a target or retrieval trial's MLflow run."""
-    cell = (run.data.tags["intermediate_task"], run.data.tags["target_task"])
-    if run.data.tags["stage"] == "retrieval":
+    cell = (run.data.tags[Tag.INTERMEDIATE_TASK], run.data.tags[Tag.TARGET_TASK])
+    if run.data.tags[Tag.STAGE] == "retrieval":
         return cell
     return cell + tuple(run.data.params[f"training.{name}"] for name in trial_setting_names(config))
 
@@ -206,19 +202,15 @@ def _close_stopped_runs(
     tracker = Tracker(context.tracking_uri)
     config = context.config
     errors = {_result_key(config, result.config): result.error for result in results if result.error is not None}
-    running = tracker.client.search_runs(
-        [context.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{context.parent_run_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in running:
-        error = errors.get(_run_key(config, run)) if run.data.tags.get("stage") in ("target", "retrieval") else None
-        if error is not None and run.data.tags.get("ray_trial_id") not in stopped_trial_ids:
-            tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
+    for run in tracker.running_children(context.experiment_id, context.parent_run_id):
+        error = errors.get(_run_key(config, run)) if run.data.tags.get(Tag.STAGE) in RESULT_STAGES else None
+        if error is not None and run.data.tags.get(Tag.RAY_TRIAL_ID) not in stopped_trial_ids:
+            tracker.set_tags(run.info.run_id, {Tag.OUTCOME: Outcome.FAILED, Tag.ERROR: f"{type(error).__name__}: {error}"[:5000]})
             tracker.finish(run.info.run_id, "FAILED")
         else:
-            if "error" in run.data.tags:  # written by the trial while its stopped controller was torn down
-                tracker.client.delete_tag(run.info.run_id, "error")
-            tracker.set_tags(run.info.run_id, {"asha_outcome": "early_stopped"})
+            if Tag.ERROR in run.data.tags:  # written by the trial while its stopped controller was torn down
+                tracker.delete_tag(run.info.run_id, Tag.ERROR)
+            tracker.set_tags(run.info.run_id, {Tag.OUTCOME: Outcome.EARLY_STOPPED})
             tracker.finish(run.info.run_id, "KILLED")
 
 

@@ -19,6 +19,8 @@ per file in :attr:`LanguageScore.warnings`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 import warnings
 from collections.abc import Sequence
@@ -32,8 +34,10 @@ from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.metrics.xtreme import TASK_METRICS, task_score
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
 from sweeper.prediction_files import LEADERBOARD_PREFIX
-from sweeper.task_types import get_task_type
-from sweeper.task_types.submission_files import FileIssues
+from sweeper.prediction_files import prediction_suffix
+
+if TYPE_CHECKING:
+    from sweeper.task_types.submission_files import FileIssues
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def find_prediction_files(spec: TaskSpec, predictions_dir: Path, split: str) -> 
         ConfigError: two files hold predictions for the same language (``dev-de.tsv`` and
             ``test-de.tsv``).
     """
-    suffix = get_task_type(spec.task_type).prediction_suffix
+    suffix = prediction_suffix(spec.task_type)
     folder = predictions_dir / spec.task if (predictions_dir / spec.task).is_dir() else predictions_dir
     if not folder.is_dir():
         raise MissingDataError(f"predictions folder {predictions_dir} does not exist")
@@ -229,6 +233,9 @@ def score_predictions(
                 f"task {task!r} has no zero-shot split; pass --split (one of {sorted(spec.splits)})"
             )
         split = spec.zero_shot.split
+    from sweeper.task_types import get_task_type  # torch: only when files are scored
+    from sweeper.task_types.submission_files import FileIssues
+
     task_type = get_task_type(spec.task_type)
     gold_files = _leaderboard_gold_files(spec, gold_dir) if gold_dir is not None else None
     expected = list(gold_files) if gold_files is not None else gold_languages(spec, split)
@@ -303,7 +310,7 @@ def _leaderboard_gold_files(spec: TaskSpec, gold_dir: Path) -> dict[str, Path]:
     Raises:
         MissingDataError: the folder does not exist or holds no gold file of the task.
     """
-    suffix = get_task_type(spec.task_type).prediction_suffix
+    suffix = prediction_suffix(spec.task_type)
     folder = gold_dir / spec.task if (gold_dir / spec.task).is_dir() else gold_dir
     if not folder.is_dir():
         raise MissingDataError(f"gold folder {gold_dir} does not exist")

@@ -162,3 +162,46 @@ def grid_trial_configs(config: SweepConfig) -> list[dict[str, Any]] | None:
 def trial_setting_names(config: SweepConfig) -> list[str]:
     """The ``TrainingConfig`` fields a target trial's config sets: the searched settings and ``seed``."""
     return [*config.param_space.searched(), "seed"]
+
+
+@dataclass(frozen=True)
+class TargetTrial:
+    """One target trial, derived once from its Tune config: its cell, its task (``task_overrides``
+    applied) and its training settings (:func:`target_settings`).
+
+    Attributes:
+        intermediate: the intermediate task id or multi-task name (``none``: the pretrained model).
+        target: the target task id.
+        task: the target task's spec.
+        settings: the stage's settings with the trial's searched values and seed applied.
+        searched: ``(name, value)`` of the trial's searched settings and seed, in config order.
+    """
+
+    intermediate: str
+    target: str
+    task: TaskSpec
+    settings: TrainingConfig
+    searched: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, config: SweepConfig, trial_config: Mapping[str, Any]) -> TargetTrial:
+        """The trial of Tune config ``trial_config`` (keys of :func:`target_param_space`)."""
+        settings = target_settings(config, trial_config)
+        searched = tuple((name, getattr(settings, name)) for name in trial_setting_names(config))
+        intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
+        return cls(intermediate, target, resolve_task(config, target), settings, searched)
+
+    @property
+    def run_name(self) -> str:
+        """The MLflow run name: ``target/<intermediate>-><target>``."""
+        return f"target/{self.intermediate}->{self.target}"
+
+    def folder_name(self, trial_id: str) -> str:
+        """``<intermediate>__<target>__<setting><value>...__<trial id>`` (the trial's output folder)."""
+        values = "__".join(f"{name}{value:g}" for name, value in self.searched)
+        return f"{self.intermediate}__{self.target}__{values}__{trial_id}"
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """(intermediate, target, each searched value as logged in its ``training.<name>`` param)."""
+        return (self.intermediate, self.target, *(str(value) for _, value in self.searched))

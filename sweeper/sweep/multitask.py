@@ -122,7 +122,7 @@ class Member:
     languages: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data; :meth:`MultitaskStage.from_dict` reads it back."""
+        """Plain data, hashed into the stage key."""
         task = self.task.model_dump() if self.task else None
         return {"name": self.name, "task": task, "train_split": self.train_split, "languages": list(self.languages)}
 
@@ -142,34 +142,6 @@ class MultitaskStage:
     mlm: MlmConfig | None
     settings: TrainingConfig
     key: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (for a Ray Train ``train_loop_config``); :meth:`from_dict` reads it back."""
-        return {
-            "name": self.name,
-            "members": [member.to_dict() for member in self.members],
-            "sampling": self.sampling,
-            "temperature": self.temperature,
-            "mlm": self.mlm.model_dump() if self.mlm else None,
-            "settings": self.settings.model_dump(),
-            "key": self.key,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MultitaskStage:
-        members = tuple(
-            Member(m["name"], TaskSpec.model_validate(m["task"]) if m["task"] else None, m["train_split"], tuple(m["languages"]))
-            for m in data["members"]
-        )
-        return cls(
-            name=data["name"],
-            members=members,
-            sampling=data["sampling"],
-            temperature=data["temperature"],
-            mlm=MlmConfig.model_validate(data["mlm"]) if data["mlm"] else None,
-            settings=TrainingConfig.model_validate(data["settings"]),
-            key=data["key"],
-        )
 
 
 def multitask_stage(config: SweepConfig, name: str) -> MultitaskStage:

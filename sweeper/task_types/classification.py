@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.config import TrainingConfig
 from sweeper.data.features.classification import encode_classification
 from sweeper.metrics.classification import accuracy, accuracy_and_f1
@@ -39,7 +40,7 @@ class Classification(TaskType):
     """
 
     name = "classification"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["classification"]
 
     def auto_model_class(self) -> type:
         return AutoModelForSequenceClassification

@@ -10,6 +10,7 @@ import numpy as np
 from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice
 
 from sweeper.data.features.classification import encode_multiple_choice
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.errors import DataFormatError
 from sweeper.metrics.classification import accuracy
 from sweeper.task_types.base import (
@@ -31,7 +32,7 @@ class MultipleChoice(TaskType):
     """
 
     name = "multiple_choice"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["multiple_choice"]
 
     def auto_model_class(self) -> type:
         return AutoModelForMultipleChoice

@@ -32,6 +32,7 @@ from transformers import AutoModel, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
 from sweeper.data.formats.retrieval import BuccCorpus
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.errors import ConfigError, DataFormatError
 from sweeper.progress.bars import Progress
 from sweeper.metrics.classification import accuracy
@@ -136,7 +137,7 @@ class Retrieval(TaskType):
     """Evaluation-only retrieval on the encoder's pooled hidden states (see module docstring)."""
 
     name = "retrieval"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["retrieval"]
     trainable = False
 
     def auto_model_class(self) -> type:

@@ -17,6 +17,7 @@ from sweeper.data.features.qa import prepare_qa_eval_features, prepare_qa_train_
 from sweeper.data.formats._io import load_json
 from sweeper.data.formats.qa import read_squad_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.errors import DataFormatError
 from sweeper.metrics.qa import mlqa_em_f1, squad_em_f1, squad_v2_scores
 from sweeper.registry import TaskSpec
@@ -100,7 +101,7 @@ class SpanQA(TaskType):
     """
 
     name = "span_qa"
-    prediction_suffix = "json"
+    prediction_suffix = PREDICTION_SUFFIXES["span_qa"]
 
     def auto_model_class(self) -> type:
         return AutoModelForQuestionAnswering

@@ -12,6 +12,7 @@ from transformers import (
     DataCollatorForTokenClassification,
 )
 
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.data.features.tagging import (
     align_tagging_labels,
     predictions_to_word_labels,
@@ -53,7 +54,7 @@ class TokenTagging(TaskType):
     """
 
     name = "token_tagging"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["token_tagging"]
 
     def auto_model_class(self) -> type:
         return AutoModelForTokenClassification

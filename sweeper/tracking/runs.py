@@ -20,25 +20,15 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
 
-import torch
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
 from sweeper.config import SweepConfig
 from sweeper.errors import TrackingError
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, MODEL_ALIAS, PARENT_STAGE, Tag
 
 SWEEP_FILE = "sweep.json"
-PARENT_STAGE = "sweep"
-SELECTION_KEY = "selection/english_dev"
-#: Retrieval targets with a dev split (BUCC): mean dev score over the target's languages (policy ``target_dev``).
-TARGET_DEV_KEY = "selection/target_dev"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
-#: Artifact folder of a completed target trial's best checkpoint (encoder + head, tokenizer).
-CHECKPOINT_ARTIFACT = "best_checkpoint"
-#: Alias of the registered model version that holds the selected trial's checkpoint.
-MODEL_ALIAS = "best"
-#: Run tag set on every target / retrieval run of a sweep once selection has run: ``true`` / ``false``.
-SELECTED_TAG = "selected"
 
 
 def default_tracking_uri(output_dir: Path) -> str:
@@ -79,11 +69,6 @@ def check_tracking_uri(tracking_uri: str, timeout_s: float = REACH_TIMEOUT_S) ->
             f"--tracking-uri or ${TRACKING_URI_ENV}); leave tracking.tracking_uri unset to track in an sqlite "
             "file in the output folder."
         ) from error
-
-
-def metric_key(stage: str, task: str, language: str, split: str, metric: str) -> str:
-    """``{stage}/{task}/{lang|avg}/{split}/{metric}``, e.g. ``zero_shot/panx/de/dev/f1``."""
-    return f"{stage}/{task}/{language}/{split}/{metric}"
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:
@@ -182,6 +167,34 @@ class Tracker:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
 
+    def log_artifact(self, run_id: str, local_file: Path, artifact_path: str) -> None:
+        """Log one file under the run's ``artifact_path`` folder."""
+        self.client.log_artifact(run_id, str(local_file), artifact_path)
+
+    def run_status(self, run_id: str) -> str:
+        """The run's MLflow status: ``RUNNING``, ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        return self.client.get_run(run_id).info.status
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def run_params(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.params)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.client.delete_tag(run_id, key)
+
+    def logged_steps(self, run_id: str, key: str) -> set[int]:
+        """The steps at which metric ``key`` was logged to the run (empty: never)."""
+        return {metric.step for metric in self.client.get_metric_history(run_id, key)}
+
+    def running_children(self, experiment_id: str, parent_run_id: str) -> list:
+        """The runs nested under ``parent_run_id`` whose status is still ``RUNNING`` (MLflow ``Run`` objects)."""
+        return self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{Tag.PARENT_RUN_ID}` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        )
+
 
 def find_sweep(tracker: Tracker, name: str) -> SweepRecord:
     """The sweep called ``name`` tracked at ``tracker``: its parent run (tags ``sweep=<name>``,
@@ -244,7 +257,7 @@ def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str,
     """
     chosen = set(selected.values())
     for run_id in result_run_ids:
-        tracker.set_tags(run_id, {SELECTED_TAG: "true" if run_id in chosen else "false"})
+        tracker.set_tags(run_id, {Tag.SELECTED: "true" if run_id in chosen else "false"})
     client = tracker.client
     versions: dict[str, str] = {}
     for target, run_id in sorted(selected.items()):
@@ -276,6 +289,8 @@ def environment_tags() -> dict[str, str]:
     tags = {f"env.{name}": metadata.version(name) for name in ("torch", "transformers", "ray", "mlflow", "sweeper")}
     tags["env.python"] = platform.python_version()
     tags["env.platform"] = platform.platform()
+    import torch  # only here: trial actors import this module and must not import torch
+
     tags["env.device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False

@@ -17,7 +17,8 @@ from sweeper.registry import THRESHOLD_SPLIT
 from sweeper.config import METRIC
 from sweeper.registry import TaskSpec
 from sweeper.cache.outputs import ZeroShotResult
-from sweeper.tracking.runs import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
+from sweeper.tracking.runs import Tracker
 
 
 def log_evaluation(tracker: Tracker, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:

@@ -3,7 +3,8 @@
 from matplotlib.image import imread
 from _records import record
 
-from sweeper.results.report import build_report, to_markdown
+from sweeper.results.report import build_report
+from sweeper.results.report_text import to_markdown
 from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
 
 

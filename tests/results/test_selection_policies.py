@@ -11,7 +11,8 @@ from sweeper.errors import ConfigError, MissingDataError
 from sweeper.sweep.grid import target_dev_languages
 from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.results.report import build_report, to_csv, to_markdown
+from sweeper.results.report import build_report
+from sweeper.results.report_text import to_csv, to_markdown
 from sweeper.config import TARGET_DEV
 from sweeper.results.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
 

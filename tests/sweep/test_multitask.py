@@ -1,6 +1,7 @@
 """Multi-task intermediate stages: sampling, config validation, cache keys, `sweeper plan` (no training)."""
 
 import json
+import pickle
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -166,9 +167,9 @@ def test_the_cache_key_covers_members_sampling_mlm_files_and_settings():
     assert changed_member.key != base.key, "a member's task file is part of the key"
 
 
-def test_stage_round_trips_through_plain_data():
+def test_stage_round_trips_through_pickle_as_train_workers_receive_it():
     stage = stage_of(mix(f"tasks: [anli, {{task: squad_v1, train_split: translate_train, languages: [de, es]}}, mlm], {MLM}"))
-    assert MultitaskStage.from_dict(stage.to_dict()) == stage
+    assert pickle.loads(pickle.dumps(stage)) == stage
     assert [member.name for member in stage.members] == ["anli", "squad_v1", "mlm"]
 
 

@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 from _records import record
 
 from sweeper.commands.report import write_report
-from sweeper.tracking.runs import MODEL_ALIAS, Tracker, register_selection
+from sweeper.tracking.schema import MODEL_ALIAS
+from sweeper.tracking.runs import Tracker, register_selection
 
 PANX = {"de": {"f1": 60.0}, "zh": {"f1": 40.0}}
 TATOEBA = {"de": {"accuracy": 70.0}}
