@@ -31,10 +31,12 @@ def stage_worker(loop_config: dict) -> None:
 
     A retried or restored trial's Train run hands its workers the latest checkpoint reported
     here (``ray.train.get_checkpoint``): training resumes from it (multi-task stages too). Rank 0
-    tags the run with ``world_size``, the number of data-parallel workers that trained it.
+    tags the run with ``world_size``, the number of data-parallel workers that trained it, and
+    ``node_id`` / ``node_ip``, the Ray node it runs on (each attempt overwrites them).
     """
     import torch.distributed
 
+    from sweeper.ray_cluster import node_tags
     from sweeper.registry import TaskSpec
     from sweeper.stages import is_main_process
     from sweeper.tracking import Tracker
@@ -42,7 +44,7 @@ def stage_worker(loop_config: dict) -> None:
     stage, run_id = loop_config["stage"], loop_config["run_id"]
     if is_main_process():
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-        Tracker(loop_config["tracking_uri"]).set_tags(run_id, {"world_size": world_size})
+        Tracker(loop_config["tracking_uri"]).set_tags(run_id, {"world_size": world_size, **node_tags()})
     if loop_config.get("multitask"):
         _multitask_worker(loop_config, Tracker(loop_config["tracking_uri"]) if is_main_process() else None)
         return

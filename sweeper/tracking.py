@@ -39,6 +39,10 @@ CHECKPOINT_ARTIFACT = "best_checkpoint"
 MODEL_ALIAS = "best"
 #: Run tag set on every target / retrieval run of a sweep once selection has run: ``true`` / ``false``.
 SELECTED_TAG = "selected"
+#: Run tags of a trial run: the Ray node its (rank-0) Train worker ran on, the last attempt's
+#: (``ray.get_runtime_context().get_node_id()``, hex) and that node's IP address.
+NODE_ID_TAG = "node_id"
+NODE_IP_TAG = "node_ip"
 
 
 def default_tracking_uri(output_dir: Path) -> str:
