@@ -66,3 +66,8 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest candidate, or ``""`` when none is close."""
     matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean {matches[0]!r}?" if matches else ""
+
+
+class SweepConfigWarning(UserWarning):
+    """A sweep configuration that is valid but likely to waste trials (e.g. a learning rate at
+    which the model is known to diverge); shown by ``sweeper plan`` and ``sweeper run``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import (
@@ -24,6 +24,9 @@ from pydantic import (
 )
 
 from sweeper.errors import ConfigError, UnknownTaskError
+
+if TYPE_CHECKING:
+    from sweeper.config import ZeroShotConfig
 
 TASKS_DIR_ENV = "SWEEPER_TASKS_DIR"
 DEFAULT_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
@@ -276,3 +279,26 @@ def get_task(task: str) -> TaskSpec:
     if task not in registry:
         raise UnknownTaskError(task, registry)
     return registry[task]
+
+
+#: The split whose gold tunes a retrieval task's mining threshold (BUCC: XTREME's dev = the BUCC
+#: sample set); a retrieval task that declares it besides its zero-shot split is a mining task.
+THRESHOLD_SPLIT = "dev"
+
+
+def is_retrieval(task: TaskSpec) -> bool:
+    """Whether ``task`` is evaluated on the encoder directly (BUCC, Tatoeba): no target training."""
+    return task.task_type in EVALUATION_ONLY_TYPES
+
+
+def zero_shot_languages(task: TaskSpec, zero_shot: "ZeroShotConfig") -> list[str]:
+    """The languages a target is evaluated in: the task's, restricted to ``zero_shot.languages``.
+
+    Raises:
+        ConfigError: the task declares no zero-shot evaluation (it cannot be a target).
+    """
+    if task.zero_shot is None:
+        raise ConfigError(f"task {task.task!r} declares no zero_shot languages, so it cannot be a target task")
+    if zero_shot.languages is None:
+        return list(task.zero_shot.languages)
+    return [language for language in task.zero_shot.languages if language in zero_shot.languages]

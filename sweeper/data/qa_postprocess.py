@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeper.data.features import CLS_INDEX
+from sweeper.data.features.qa import CLS_INDEX
 
 
 def postprocess_qa_predictions(
@@ -35,7 +35,7 @@ def postprocess_qa_predictions(
 
     Args:
         examples: the QA examples (``"id"`` and ``"context"`` are used), one prediction each.
-        features: the output of :func:`sweeper.data.features.prepare_qa_eval_features` (or a
+        features: the output of :func:`sweeper.data.features.qa.prepare_qa_eval_features` (or a
             ``datasets.Dataset`` made from it): columns ``example_id`` and ``offset_mapping``
             (per token a ``(start, end)`` character span of the context, ``None`` outside it).
         start_logits: shape ``(num_features, seq_len)``, row ``i`` for window ``i`` of

@@ -3,11 +3,11 @@
 Modules, one job each:
 
 * :mod:`sweeper.metrics.qa`: SQuAD v1.1, MLQA and SQuAD 2.0 exact match / F1.
-* :mod:`sweeper.metrics.tagging`: seqeval span precision/recall/F1 and token accuracy.
+* :mod:`sweeper.metrics.tagging`: chunk precision/recall/F1 with seqeval 0.0.12's chunk rule (what
+  XTREME's published scores used) and token accuracy.
 * :mod:`sweeper.metrics.classification`: accuracy, binary F1, their mean (QQP).
 * :mod:`sweeper.metrics.retrieval`: mean pooling, Tatoeba accuracy, BUCC mining and F1.
 * :mod:`sweeper.metrics.xtreme`: XTREME / XTREME-R task and benchmark aggregation.
 
-Import the module you need; this package imports none of them, so that e.g. QA scoring does not
-pull in seqeval.
+Import the module you need; this package imports none of them.
 """

@@ -1,4 +1,4 @@
-"""Token-tagging scores in [0, 100]: entity-span F1 (UD-POS, PAN-X) and token accuracy (CCG).
+"""Token-tagging scores in [0, 100]: chunk F1 as XTREME scores it (UD-POS, PAN-X), token accuracy (CCG).
 
 Inputs are sentences of string tags: ``y_true[i][j]`` is the gold tag of token ``j`` of sentence
 ``i`` and ``y_pred[i][j]`` the predicted one. Both must have the same number of sentences and
@@ -8,8 +8,6 @@ the same number of tokens in every sentence.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from seqeval.metrics import f1_score, precision_score, recall_score
 
 from sweeper.metrics._validation import check_non_empty, check_same_length
 
@@ -26,36 +24,91 @@ def _check_aligned(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
         check_same_length(f"y_true[{index}]", gold, f"y_pred[{index}]", predicted)
 
 
-def seqeval_scores(y_true: list[list[str]], y_pred: list[list[str]]) -> dict[str, float]:
-    """Entity-level precision, recall and F1 of seqeval's default (conlleval-like) mode.
+def xtreme_chunks(sentences: Sequence[Sequence[str]]) -> list[tuple[str, int, int]]:
+    """The chunks XTREME's scorer finds in tagged sentences: seqeval 0.0.12 ``get_entities``.
 
-    Source: XTREME ``evaluate.py`` ``f1()``, which calls ``seqeval.metrics.f1_score``,
-    ``precision_score`` and ``recall_score`` with default arguments and multiplies by 100. A
-    predicted span counts only if its type and both boundaries match a gold span. In the default
-    mode an ``I-X`` tag without a preceding ``B-X`` still starts a span. Tags without a
-    ``B-``/``I-`` prefix (UD-POS) are parsed as they are by XTREME: seqeval takes the first
-    character as the chunk tag and the rest as the type, so a run of identical POS tags forms one
-    span (and seqeval warns "seems not to be NE tag"). When nothing is predicted (or nothing is
-    gold) the affected score is 0 and seqeval warns.
+    Source: seqeval 0.0.12 (chakki-works/seqeval, ``seqeval/metrics/sequence_labeling.py``,
+    ``get_entities``, ``end_of_chunk``, ``start_of_chunk`` with ``suffix=False``), the version
+    behind the published XTREME results and ``evaluate_test.py``'s expected mock-submission scores.
+    The sentences are concatenated with an ``"O"`` after each one; for every tag the first
+    character is the chunk tag and the text after the last ``-`` is the type (``"B-PER"`` → B,
+    PER; ``"SCONJ"`` → S, SCONJ; ``"X"`` → X, X). A chunk ends after a tag E or S, at a B/I → B/S/O
+    transition, or where the type changes after a tag other than O or ``.``; one starts at B or S,
+    at an E/S/O → E/I transition, or where the type changes at a tag other than O or ``.``. So a
+    run of equal POS tags is one chunk, ``SCONJ`` is a one-word chunk, and ``SCONJ``/``CCONJ``
+    keep their own types. seqeval 1.x differs (it takes ``"CONJ"`` as the type of both and drops
+    a chunk tagged ``X``), which is why this function exists instead of a seqeval call; seqeval
+    0.0.12 itself depends on Keras and is not installable as a plain dependency.
+
+    Args:
+        sentences: tags, one list per sentence.
+
+    Returns:
+        ``(type, first, last)`` per chunk, positions (inclusive) in the concatenation of the
+        sentences with one ``"O"`` after each, in order.
+    """
+    sequence = [tag for sentence in sentences for tag in [*sentence, "O"]]
+    chunks = []
+    previous_tag, previous_type, begin = "O", "", 0
+    for index, label in enumerate([*sequence, "O"]):
+        tag, type_ = label[:1], label.split("-")[-1]
+        if _ends_chunk(previous_tag, tag, previous_type, type_):
+            chunks.append((previous_type, begin, index - 1))
+        if _starts_chunk(previous_tag, tag, previous_type, type_):
+            begin = index
+        previous_tag, previous_type = tag, type_
+    return chunks
+
+
+def _ends_chunk(previous_tag: str, tag: str, previous_type: str, type_: str) -> bool:
+    """seqeval 0.0.12 ``end_of_chunk``."""
+    return (
+        previous_tag in ("E", "S")
+        or (previous_tag in ("B", "I") and tag in ("B", "S", "O"))
+        or (previous_tag not in ("O", ".") and previous_type != type_)
+    )
+
+
+def _starts_chunk(previous_tag: str, tag: str, previous_type: str, type_: str) -> bool:
+    """seqeval 0.0.12 ``start_of_chunk``."""
+    return (
+        tag in ("B", "S")
+        or (previous_tag in ("E", "S", "O") and tag in ("E", "I"))
+        or (tag not in ("O", ".") and previous_type != type_)
+    )
+
+
+def seqeval_scores(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Chunk precision, recall and F1 as XTREME ``evaluate.py`` computes them (UD-POS, PAN-X).
+
+    Source: XTREME ``evaluate.py`` ``f1()``, which calls seqeval's ``f1_score``,
+    ``precision_score`` and ``recall_score`` with default arguments and multiplies by 100; the
+    chunks are those of seqeval 0.0.12 (:func:`xtreme_chunks`). A predicted chunk counts only if
+    its type and both boundaries match a gold chunk (micro-average over the set of chunks of all
+    sentences); a score whose denominator is 0 is 0, as in seqeval 0.0.12. An ``I-X`` tag
+    without a preceding ``B-X`` starts a chunk. Minimal case of the difference to seqeval 1.x:
+    gold ``DET CCONJ PUNCT PRON NOUN X``, predicted ``DET SCONJ PUNCT PRON NOUN SCONJ`` scores
+    P = R = F1 = 66.67 here (and in ``evaluate.py`` with seqeval 0.0.12), but F1 90.91 with
+    seqeval 1.2.2, which reads CCONJ and SCONJ as the same type and never counts the gold X.
 
     Args:
         y_true: gold tags, one list per sentence.
         y_pred: predicted tags, aligned with ``y_true`` token for token.
 
     Returns:
-        ``{"precision": P, "recall": R, "f1": F1}``, each in [0, 100], micro-averaged over all
-        entity spans of all sentences.
+        ``{"precision": P, "recall": R, "f1": F1}``, each in [0, 100].
 
     Raises:
         ValueError: ``y_true`` is empty, or the sentence counts or the token counts of some
             sentence differ (the message names the sentence).
     """
     _check_aligned(y_true, y_pred)
-    return {
-        "precision": 100.0 * precision_score(y_true, y_pred),
-        "recall": 100.0 * recall_score(y_true, y_pred),
-        "f1": 100.0 * f1_score(y_true, y_pred),
-    }
+    gold, predicted = set(xtreme_chunks(y_true)), set(xtreme_chunks(y_pred))
+    correct = len(gold & predicted)
+    precision = correct / len(predicted) if predicted else 0.0
+    recall = correct / len(gold) if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": 100.0 * precision, "recall": 100.0 * recall, "f1": 100.0 * f1}
 
 
 def token_accuracy(y_true: list[list[str]], y_pred: list[list[str]]) -> float:

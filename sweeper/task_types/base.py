@@ -17,8 +17,9 @@ import torch
 
 from sweeper.config import TrainingConfig
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
+from sweeper.task_types.submission_files import FileIssues
 
 # Keys a collator may see besides the tokenizer's model inputs.
 TARGET_KEYS = ("labels", "start_positions", "end_positions")
@@ -99,12 +100,33 @@ class TaskType(ABC):
         """Write predictions in the XTREME submission layout (``<task>/test-<lang>.<suffix>``)."""
 
     @abstractmethod
-    def read_predictions(self, path: Path) -> Any:
-        """Read a file written by :meth:`write_predictions` (or an XTREME submission file).
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> Any:
+        """Read a file written by :meth:`write_predictions` (or an XTREME submission file), the way
+        XTREME ``evaluate.py`` reads it (:mod:`sweeper.task_types.submission_files`).
+
+        Args:
+            issues: records what was tolerated (byte-order mark, padded lines), if given.
 
         Raises:
             MissingDataError: ``path`` does not exist. DataFormatError: it is malformed (file, line).
         """
+
+    def check_predictions(self, predictions: Any, examples: Any, spec: TaskSpec, issues: FileIssues) -> None:
+        """Record in ``issues`` what :meth:`score` will count as wrong or ignore (unknown labels,
+        missing or extra question ids); the default records nothing."""
+
+    def read_leaderboard_gold(self, path: Path) -> Any:
+        """Gold labels of one language in the XTREME leaderboard's label layout
+        (``<task>/test-<lang>.<suffix>``, what ``evaluate.py --label_folder`` reads), as the
+        examples :meth:`score` takes.
+
+        Raises:
+            ConfigError: the task type has no leaderboard label format.
+            MissingDataError: ``path`` does not exist. DataFormatError: it is malformed.
+        """
+        raise ConfigError(
+            f"task type {self.name!r} has no XTREME leaderboard label format; score it against --data-dir instead"
+        )
 
 
 _TASK_TYPES: dict[str, TaskType] = {}
@@ -162,7 +184,7 @@ def encode_in_chunks(
     encode: Callable[[list[dict]], dict[str, list]], examples: list[dict], description: str
 ) -> dict[str, list]:
     """``encode(examples)`` run on chunks of :data:`CHUNK_EXAMPLES` examples, its column-wise
-    outputs concatenated, with a progress bar (:class:`sweeper.progress_bars.Progress`, shown
+    outputs concatenated, with a progress bar (:class:`sweeper.progress.bars.Progress`, shown
     only when tokenizing takes longer than its interval: large training sets, not dev subsets).
 
     ``encode`` must give each feature values that depend on its own example only (the
@@ -207,7 +229,7 @@ def predict_logits(
 ) -> list[list[np.ndarray]]:
     """Run ``model`` over ``features`` in batches with dynamic padding (right padding).
 
-    A progress bar (:class:`sweeper.progress_bars.Progress`) appears when prediction takes longer
+    A progress bar (:class:`sweeper.progress.bars.Progress`) appears when prediction takes longer
     than its interval (a large evaluation split on a CPU).
 
     Args:

@@ -9,8 +9,7 @@ import numpy as np
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
-from sweeper.data.features import encode_classification
-from sweeper.data.formats._io import iter_lines
+from sweeper.data.features.classification import encode_classification
 from sweeper.metrics.classification import accuracy, accuracy_and_f1
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
@@ -23,6 +22,11 @@ from sweeper.task_types.base import (
     predict_logits,
     register,
     with_placeholder_gold,
+)
+from sweeper.task_types.submission_files import (
+    FileIssues,
+    check_labels,
+    read_label_lines,
 )
 
 
@@ -76,6 +80,14 @@ class Classification(TaskType):
     def write_predictions(self, predictions, path: Path) -> None:
         path.write_text("".join(f"{label}\n" for label in predictions), encoding="utf-8")
 
-    def read_predictions(self, path: Path) -> list[str]:
-        """One label name per line."""
-        return [line for _, line in iter_lines(path)]
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> list[str]:
+        """One label name per line, each stripped; blank lines are (empty) labels, as in ``evaluate.py``."""
+        return read_label_lines(path, issues)
+
+    def check_predictions(self, predictions, examples, spec, issues: FileIssues) -> None:
+        """Labels that are not label names of the task (ids, extra columns, anything else)."""
+        check_labels(predictions, [str(label) for label in spec.labels or ()], issues)
+
+    def read_leaderboard_gold(self, path: Path) -> list[dict]:
+        """One gold label per line (``evaluate.py`` ``read_label``): examples ``{"id", "label"}``."""
+        return [{"id": str(index), "label": label} for index, label in enumerate(read_label_lines(path))]

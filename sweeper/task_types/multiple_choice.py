@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice
 
-from sweeper.data.features import encode_multiple_choice
-from sweeper.data.formats._io import iter_lines
+from sweeper.data.features.classification import encode_multiple_choice
 from sweeper.errors import DataFormatError
 from sweeper.metrics.classification import accuracy
 from sweeper.task_types.base import (
@@ -21,6 +20,7 @@ from sweeper.task_types.base import (
     predict_logits,
     register,
 )
+from sweeper.task_types.submission_files import FileIssues, read_text_lines
 
 
 @register
@@ -60,10 +60,10 @@ class MultipleChoice(TaskType):
     def write_predictions(self, predictions, path: Path) -> None:
         path.write_text("".join(f"{index}\n" for index in predictions), encoding="utf-8")
 
-    def read_predictions(self, path: Path) -> list[int]:
-        """One 0-based choice index per line."""
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> list[int]:
+        """One 0-based choice index per line (lines stripped)."""
         predictions = []
-        for number, line in iter_lines(path):
+        for number, line in enumerate(read_text_lines(path, issues), start=1):
             if not line.strip().isdigit():
                 raise DataFormatError(path, number, f"expected a 0-based choice index, got {line!r}")
             predictions.append(int(line))

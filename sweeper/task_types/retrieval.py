@@ -31,10 +31,9 @@ import torch
 from transformers import AutoModel, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
-from sweeper.data.formats._io import iter_lines
 from sweeper.data.formats.retrieval import BuccCorpus
 from sweeper.errors import ConfigError, DataFormatError
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.metrics.classification import accuracy
 from sweeper.metrics.retrieval import (
     apply_threshold,
@@ -46,6 +45,7 @@ from sweeper.metrics.retrieval import (
 )
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import Evaluation, TaskType, register
+from sweeper.task_types.submission_files import FileIssues, read_text_lines
 
 #: XTREME pools layer 14 (``--specific_layer 14``) of XLM-R Large's 24 (``scripts/run_tatoeba.sh``,
 #: ``run_bucc2018.sh``); other depths use the same relative depth.
@@ -83,7 +83,7 @@ def embed_sentences(
 
     Sentences are sorted by length so that batches carry little padding; padding is masked out
     of both attention and pooling, so the result does not depend on ``batch_size`` (beyond
-    floating-point noise). A progress bar (:class:`sweeper.progress_bars.Progress`) appears
+    floating-point noise). A progress bar (:class:`sweeper.progress.bars.Progress`) appears
     when embedding takes longer than its interval (e.g. a full BUCC corpus).
 
     Args:
@@ -188,7 +188,8 @@ class Retrieval(TaskType):
                 f"{spec.task}/{language}: {len(predictions)} predictions for {len(examples)} sentence pairs; "
                 "expected one retrieved index per English sentence"
             )
-        return {"accuracy": accuracy(list(range(len(examples))), [int(index) for index in predictions])}
+        gold = [example.get("gold_index", index) for index, example in enumerate(examples)]
+        return {"accuracy": accuracy(gold, [int(index) for index in predictions])}
 
     def evaluate_bitext(
         self, model, tokenizer, dev: BuccCorpus, evaluated: BuccCorpus, spec: TaskSpec, settings: TrainingConfig,
@@ -214,10 +215,20 @@ class Retrieval(TaskType):
         lines = ["\t".join(str(part) for part in item[:2]) if isinstance(item, tuple) else str(item) for item in predictions]
         path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
-    def read_predictions(self, path: Path) -> list[int] | list[BitextPair]:
+    def read_leaderboard_gold(self, path: Path) -> list[dict] | BuccCorpus:
+        """Tatoeba: the gold index per line, examples ``{"id", "gold_index"}`` (the leaderboard's
+        English side is shuffled, so gold is not the line number); BUCC: ``source_id<TAB>english_id``
+        per gold pair, a :class:`BuccCorpus` with only ``gold`` (``evaluate.py`` ``read_label``)."""
+        predictions = self.read_predictions(path)
+        if predictions and isinstance(predictions[0], tuple):
+            return BuccCorpus(source={}, target={}, gold=set(predictions))
+        return [{"id": str(index), "gold_index": gold} for index, gold in enumerate(predictions)]
+
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> list[int] | list[BitextPair]:
         """A file of :meth:`write_predictions` (or an XTREME submission): one integer per line
-        (Tatoeba) or two tab-separated ids per line (BUCC)."""
-        rows = [(number, line.split("\t")) for number, line in iter_lines(path) if line.strip()]
+        (Tatoeba) or two tab-separated ids per line (BUCC); lines stripped, blank lines skipped."""
+        lines = enumerate(read_text_lines(path, issues), start=1)
+        rows = [(number, line.split("\t")) for number, line in lines if line]
         widths = {len(fields) for _, fields in rows}
         if widths - {1, 2} or len(widths) > 1:
             number = next(number for number, fields in rows if len(fields) != len(rows[0][1]) or len(fields) > 2)

@@ -13,8 +13,9 @@ import numpy as np
 from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
-from sweeper.data.features import prepare_qa_eval_features, prepare_qa_train_features
+from sweeper.data.features.qa import prepare_qa_eval_features, prepare_qa_train_features
 from sweeper.data.formats._io import load_json
+from sweeper.data.formats.qa import read_squad_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
 from sweeper.errors import DataFormatError
 from sweeper.metrics.qa import mlqa_em_f1, squad_em_f1, squad_v2_scores
@@ -27,6 +28,7 @@ from sweeper.task_types.base import (
     predict_logits,
     register,
 )
+from sweeper.task_types.submission_files import FileIssues, note_bom
 
 N_BEST_SIZE = 20  # xtreme_reference.md §4 (HF utils_qa.py defaults)
 MAX_ANSWER_LENGTH = 30
@@ -196,7 +198,24 @@ class SpanQA(TaskType):
         if isinstance(predictions, UnanswerablePredictions):
             na_probs_path(path).write_text(json.dumps(predictions.na_probs, indent=1), encoding="utf-8")
 
-    def read_predictions(self, path: Path) -> dict[str, str] | UnanswerablePredictions:
+    def check_predictions(self, predictions, examples, spec, issues: FileIssues) -> None:
+        """Gold questions without a prediction (scored 0) and predictions of unknown ids (ignored),
+        as the SQuAD v1.1 and MLQA scripts treat them."""
+        gold_ids = [example["id"] for example in examples]
+        answered = set(predictions)
+        known = set(gold_ids)
+        for qid in gold_ids:
+            if qid not in answered:
+                issues.add("missing_ids", qid)
+        for qid in answered:
+            if qid not in known:
+                issues.add("extra_ids", qid)
+
+    def read_leaderboard_gold(self, path: Path) -> list[dict]:
+        """A SQuAD v1.1 JSON file (``evaluate.py`` ``read_squad``): SQuAD examples."""
+        return read_squad_json(path)
+
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> dict[str, str] | UnanswerablePredictions:
         """A JSON object ``{question_id: answer_text}`` (the SQuAD/XTREME prediction file).
 
         When :func:`na_probs_path` of ``path`` exists (written for SQuAD 2.0), returns
@@ -206,6 +225,7 @@ class SpanQA(TaskType):
             MissingDataError: ``path`` does not exist. DataFormatError: either file is not the
                 expected JSON object, or the two do not cover the same question ids.
         """
+        note_bom(path, issues)
         predictions = load_json(path)
         if not isinstance(predictions, dict) or not all(isinstance(text, str) for text in predictions.values()):
             raise DataFormatError(path, None, "expected a JSON object mapping question ids to answer strings")

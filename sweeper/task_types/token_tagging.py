@@ -12,8 +12,10 @@ from transformers import (
     DataCollatorForTokenClassification,
 )
 
-from sweeper.data.features import align_tagging_labels, predictions_to_word_labels
-from sweeper.data.formats._io import iter_lines
+from sweeper.data.features.tagging import (
+    align_tagging_labels,
+    predictions_to_word_labels,
+)
 from sweeper.metrics.tagging import seqeval_scores, token_accuracy
 from sweeper.task_types.base import (
     InputsOnly,
@@ -26,8 +28,20 @@ from sweeper.task_types.base import (
     register,
     with_placeholder_gold,
 )
+from sweeper.task_types.submission_files import (
+    FileIssues,
+    check_labels,
+    read_tag_sentences,
+)
 
 logger = logging.getLogger(__name__)
+
+
+def window_overlap(tokenizer, settings) -> int:
+    """Pieces shared by consecutive prediction windows of a long sentence: ``doc_stride`` (as QA
+    uses it), at most half the pieces of a window so that each window advances."""
+    room = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    return max(0, min(settings.doc_stride, room // 2))
 
 
 @register
@@ -56,26 +70,35 @@ class TokenTagging(TaskType):
         return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
 
     def predict(self, model, tokenizer, examples, spec, settings, language) -> list[list[str]]:
-        """One label per word; sentences without gold tags (``None``, XTREME test files) are predicted too."""
+        """One label per word of every sentence; sentences without gold tags (``None``, XTREME test
+        files) are predicted too.
+
+        A sentence longer than ``max_seq_length`` tokens is cut into overlapping windows sharing
+        :func:`window_overlap` pieces; each word is predicted from the window where it has the
+        most context (:mod:`sweeper.data.features.tagging`). The log says how many sentences
+        needed more than one window.
+        """
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "tags", lambda example: [id_to_label[0]] * len(example["tokens"]))
-        encode = partial(align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        encode = partial(
+            align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length,
+            doc_stride=window_overlap(tokenizer, settings),
+        )
         columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
         features = feature_rows(columns)
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=True
         )
-        words = predictions_to_word_labels(
-            columns["word_ids"],
-            [np.argmax(row, axis=-1) for row in logits],
-            id_to_label,
-            columns["num_words"],
-            columns["num_truncated_words"],
-        )
-        if words.num_truncated_words or words.num_empty_words:
+        words = predictions_to_word_labels(columns, [np.argmax(row, axis=-1) for row in logits], id_to_label)
+        if words.num_windowed_sentences:
             logger.warning(
-                "%s/%s: %d word(s) cut by max_seq_length=%d and %d word(s) without any piece were labelled O",
-                spec.task, language, words.num_truncated_words, settings.max_seq_length, words.num_empty_words,
+                "%s/%s: %d of %d sentence(s) longer than max_seq_length=%d were predicted in overlapping windows",
+                spec.task, language, words.num_windowed_sentences, len(examples), settings.max_seq_length,
+            )
+        if words.num_empty_words:
+            logger.warning(
+                "%s/%s: %d word(s) without any piece (characters the tokenizer deletes) were labelled O",
+                spec.task, language, words.num_empty_words,
             )
         return words.labels
 
@@ -89,12 +112,16 @@ class TokenTagging(TaskType):
         sentences = ["".join(f"{label}\n" for label in labels) for labels in predictions]
         path.write_text("\n".join(sentences), encoding="utf-8")
 
-    def read_predictions(self, path: Path) -> list[list[str]]:
-        """One label per line, a blank line between sentences (XTREME's tagging submission layout)."""
-        sentences: list[list[str]] = [[]]
-        for _, line in iter_lines(path):
-            if line.strip():
-                sentences[-1].append(line.strip())
-            elif sentences[-1]:
-                sentences.append([])
-        return [labels for labels in sentences if labels]
+    def read_predictions(self, path: Path, issues: FileIssues | None = None) -> list[list[str]]:
+        """One label per line, a blank line between sentences (XTREME's tagging submission layout),
+        read as ``evaluate.py`` ``read_tag`` does: lines stripped, the whole line is the label."""
+        return read_tag_sentences(path, issues)
+
+    def check_predictions(self, predictions, examples, spec, issues: FileIssues) -> None:
+        """Tags that are not tags of the task: a ``token<TAB>TAG`` line, or an unknown tag."""
+        check_labels((tag for sentence in predictions for tag in sentence), spec.labels, issues)
+
+    def read_leaderboard_gold(self, path: Path) -> list[dict]:
+        """Gold tags, one per line, sentences separated by blank lines (``evaluate.py`` ``read_tag``):
+        examples ``{"id", "tokens": None, "tags"}`` (the leaderboard's label files hold no tokens)."""
+        return [{"id": str(index), "tokens": None, "tags": tags} for index, tags in enumerate(read_tag_sentences(path))]

@@ -233,6 +233,7 @@ def test_first_piece_of_each_word_carries_its_tag(
     examples = real("xtreme_tagging_tsv", relative)[:300]
     label_to_id = {label: i for i, label in enumerate(labels)}
     features = align_tagging_labels(examples, tokenizer, label_to_id, max_seq_length=512)
+    assert features["window_index"] == [0] * len(examples)  # nothing is longer than 512 pieces here
     multi_piece_words = 0
     for example, label_ids, word_ids in zip(examples, features["labels"], features["word_ids"], strict=True):
         pieces_per_word = Counter(word for word in word_ids if word is not None)
@@ -243,7 +244,9 @@ def test_first_piece_of_each_word_carries_its_tag(
             expected = label_to_id[example["tags"][word]] if position in first else IGNORE_INDEX
             assert label_id == expected
     assert multi_piece_words > 200
-    assert features["num_truncated_words"] == [0] * len(examples)
+    # the features are those of the tokenizer with special tokens, as run_ner.py makes them
+    reference = tokenizer([list(e["tokens"]) for e in examples], is_split_into_words=True)
+    assert features["input_ids"] == reference["input_ids"]
 
 
 def test_word_labels_round_trip_from_first_piece_predictions(tokenizer: PreTrainedTokenizerBase) -> None:
@@ -256,36 +259,55 @@ def test_word_labels_round_trip_from_first_piece_predictions(tokenizer: PreTrain
         [label if label != IGNORE_INDEX else rng.randrange(len(PANX_LABELS)) for label in labels] + [3] * 5
         for labels in features["labels"]
     ]
-    result = predictions_to_word_labels(
-        features["word_ids"],
-        predicted,
-        dict(enumerate(PANX_LABELS)),
-        features["num_words"],
-        features["num_truncated_words"],
-    )
+    result = predictions_to_word_labels(features, predicted, dict(enumerate(PANX_LABELS)))
     assert result.labels == [example["tags"] for example in examples]
-    assert result.num_truncated_words == result.num_empty_words == 0
+    assert result.num_windowed_sentences == result.num_empty_words == 0
 
 
-def test_truncated_words_are_counted_and_labelled_o(tokenizer: PreTrainedTokenizerBase) -> None:
+def test_training_features_cut_long_sentences(tokenizer: PreTrainedTokenizerBase) -> None:
     examples = [e for e in real("xtreme_tagging_tsv", "xtreme/udpos/dev-fi.tsv")[:300] if len(e["tokens"]) >= 15]
     label_to_id = {label: i for i, label in enumerate(UPOS_LABELS)}
     features = align_tagging_labels(examples, tokenizer, label_to_id, max_seq_length=16)
+    assert len(features["input_ids"]) == len(examples)
     assert all(len(ids) == 16 for ids in features["input_ids"])
-    kept = [max(w for w in word_ids if w is not None) + 1 for word_ids in features["word_ids"]]
-    assert features["num_truncated_words"] == [len(e["tokens"]) - k for e, k in zip(examples, kept, strict=True)]
+
+
+def test_long_sentences_are_predicted_word_by_word_in_overlapping_windows(tokenizer: PreTrainedTokenizerBase) -> None:
+    examples = real("xtreme_tagging_tsv", "xtreme/udpos/dev-fi.tsv")[:300]
+    label_to_id = {label: i for i, label in enumerate(UPOS_LABELS)}
+    features = align_tagging_labels(examples, tokenizer, label_to_id, max_seq_length=16, doc_stride=4)
+    assert all(len(ids) <= 16 for ids in features["input_ids"])
+    long_sentences = sum(window == 1 for window in features["window_index"])
+    assert long_sentences > 100
+    # every window's first pieces carry their gold tags: every word comes back, none is cut
     result = predictions_to_word_labels(
-        features["word_ids"],
-        [[max(label, 0) for label in labels] for labels in features["labels"]],
-        dict(enumerate(UPOS_LABELS)),
-        features["num_words"],
-        features["num_truncated_words"],
+        features, [[max(label, 0) for label in labels] for labels in features["labels"]], dict(enumerate(UPOS_LABELS))
     )
-    assert result.num_truncated_words == sum(features["num_truncated_words"]) > 0
-    assert result.num_empty_words == 0
-    for example, labels, k in zip(examples, result.labels, kept, strict=True):
-        assert labels[:k] == example["tags"][:k]  # the last kept word may have lost later pieces only
-        assert labels[k:] == ["O"] * (len(example["tokens"]) - k)
+    assert result.labels == [example["tags"] for example in examples]
+    assert result.num_windowed_sentences == long_sentences
+    # consecutive windows share 4 pieces: 14 pieces per window, each starts 10 after the previous
+    pieces = [[w for w in word_ids if w is not None] for word_ids in features["word_ids"]]
+    for index in range(1, len(pieces)):
+        if features["window_index"][index] > 0 and len(pieces[index - 1]) == 14:
+            assert pieces[index][:4] == pieces[index - 1][-4:]
+
+
+def test_each_word_is_predicted_from_the_window_where_it_has_most_context(tokenizer: PreTrainedTokenizerBase) -> None:
+    # 40 one-piece words ("▁a"); windows of 12 tokens = 10 pieces, sharing 6: pieces [0, 10),
+    # [4, 14), [8, 18), ..., [32, 40) -> 9 windows
+    example = {"id": "x", "tokens": ["a"] * 40, "tags": ["O"] * 40}
+    features = align_tagging_labels([example], tokenizer, {"O": 0}, max_seq_length=12, doc_stride=6)
+    assert features["window_index"] == list(range(9))
+    # window k predicts class k everywhere
+    predicted = [[window] * len(ids) for window, ids in enumerate(features["input_ids"])]
+    result = predictions_to_word_labels(features, predicted, {k: f"W{k}" for k in range(9)})
+    labels = result.labels[0]
+    # word 5: rank 5 of 10 in window 0 (context min(5, 4) = 4) beats rank 1 in window 1 (1)
+    # word 7: window 0 rank 7 (min(7, 2) = 2) < window 1 rank 3 (min(3, 6) = 3)
+    # word 8: window 0 (min(8, 1) = 1), window 1 (min(4, 5) = 4), window 2 (0) -> window 1
+    # word 38: only in the last window (rank 6 of 8)
+    assert (labels[0], labels[5], labels[7], labels[8], labels[38]) == ("W0", "W0", "W1", "W1", "W8")
+    assert result.num_windowed_sentences == 1
 
 
 def test_words_with_no_piece_are_counted_and_labelled_o(tokenizer: PreTrainedTokenizerBase) -> None:
@@ -296,18 +318,13 @@ def test_words_with_no_piece_are_counted_and_labelled_o(tokenizer: PreTrainedTok
     tags = sentence["tags"][:2] + ["B-LOC"] + sentence["tags"][2:] + ["B-PER", "I-PER"]
     example = {"id": "de-0+empty", "tokens": tokens, "tags": tags}
     label_to_id = {label: i for i, label in enumerate(PANX_LABELS)}
-    features = align_tagging_labels([example], tokenizer, label_to_id, max_seq_length=64)
+    features = align_tagging_labels([example], tokenizer, label_to_id, max_seq_length=64, doc_stride=8)
     empty = {2, len(tokens) - 2, len(tokens) - 1}
     assert empty.isdisjoint(features["word_ids"][0])
-    assert features["num_truncated_words"] == [0]
     result = predictions_to_word_labels(
-        features["word_ids"],
-        [[max(label, 0) for label in features["labels"][0]]],
-        dict(enumerate(PANX_LABELS)),
-        features["num_words"],
-        features["num_truncated_words"],
+        features, [[max(label, 0) for label in features["labels"][0]]], dict(enumerate(PANX_LABELS))
     )
-    assert result.num_empty_words == 3 and result.num_truncated_words == 0
+    assert result.num_empty_words == 3 and result.num_windowed_sentences == 0
     assert result.labels[0] == [tag if i not in empty else "O" for i, tag in enumerate(tags)]
 
 
@@ -317,8 +334,11 @@ def test_tagging_errors(tokenizer: PreTrainedTokenizerBase) -> None:
         align_tagging_labels([{"id": "x", "tokens": ["a", "b"], "tags": ["O"]}], tokenizer, label_to_id, 16)
     with pytest.raises(ValueError, match="unknown label 'B-XYZ'"):
         align_tagging_labels([{"id": "x", "tokens": ["a"], "tags": ["B-XYZ"]}], tokenizer, label_to_id, 16)
+    with pytest.raises(ValueError, match="doc_stride"):
+        align_tagging_labels([{"id": "x", "tokens": ["a"], "tags": ["O"]}], tokenizer, label_to_id, 16, doc_stride=14)
+    columns = {"word_ids": [[None, 0, None]], "first_piece": [[False, True, False]], "window_index": [0], "num_words": [1]}
     with pytest.raises(ValueError, match="predictions for"):
-        predictions_to_word_labels([[None, 0, None]], [[0]], {0: "O"}, [1], [0])
+        predictions_to_word_labels(columns, [[0]], {0: "O"})
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from sweeper.data.features import prepare_qa_eval_features, prepare_qa_train_features
+from sweeper.data.features.qa import prepare_qa_eval_features, prepare_qa_train_features
 from sweeper.data.formats import read_examples
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
 

@@ -35,9 +35,9 @@ from _ray_nodes import two_node_cluster
 from _sweep_cli import SMOKE
 from mlflow.tracking import MlflowClient
 
-from sweeper.ray_sweep import train_run_name
-from sweeper.shared_state import is_shared_location, read_mounts
-from sweeper.tracking import NODE_ID_TAG, SweepRecord
+from sweeper.ray_adapter.trials import train_run_name
+from sweeper.sweep.shared_state import is_shared_location, read_mounts
+from sweeper.tracking.runs import NODE_ID_TAG, SweepRecord
 
 SHRUNK = [
     "intermediate_tasks=[none]", "target_tasks=[panx]", "param_space.seed=[1,2]", "scheduler.type=fifo",
@@ -70,7 +70,7 @@ class Observed:
 
 def sweeper_cli(log: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
     with log.open("w", encoding="utf-8") as out:
-        return subprocess.Popen([sys.executable, "-m", "sweeper.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+        return subprocess.Popen([sys.executable, "-m", "sweeper.commands.cli", *args], stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env)
 
 
@@ -142,7 +142,7 @@ def _run_and_kill(cluster, root: Path, uri: str, data_dir: Path) -> Observed:
     refused_output = root / "refused"
     refused = None
     if not is_shared_location(str(refused_output), read_mounts(), shared_filesystem=False):
-        refused = subprocess.run([sys.executable, "-m", "sweeper.cli", "run", str(SMOKE), *common, "--output", str(refused_output)],
+        refused = subprocess.run([sys.executable, "-m", "sweeper.commands.cli", "run", str(SMOKE), *common, "--output", str(refused_output)],
                                  capture_output=True, text=True, timeout=600, check=False, env=cluster.env)
     output, log = root / "out", root / "sweep.log"
     started = time.monotonic()

@@ -1,8 +1,8 @@
-"""seqeval span scores and token accuracy on hand-computed cases."""
+"""XTREME chunk scores (seqeval 0.0.12 rule) and token accuracy on hand-computed cases."""
 
 import pytest
 
-from sweeper.metrics.tagging import seqeval_scores, token_accuracy
+from sweeper.metrics.tagging import seqeval_scores, token_accuracy, xtreme_chunks
 
 
 def test_wrongly_split_span_is_two_false_positives():
@@ -26,7 +26,6 @@ def test_default_mode_lets_an_inside_tag_start_a_span():
     assert seqeval_scores([["B-PER", "I-PER"]], [["I-PER", "I-PER"]])["f1"] == 100.0
 
 
-@pytest.mark.filterwarnings("ignore:.*seems not to be NE tag")
 def test_pos_tags_runs_of_the_same_tag_form_one_span():
     # XTREME scores UD-POS with seqeval: NOUN NOUN is one span, so no span matches here
     # although 2 of 3 tokens are right.
@@ -37,6 +36,32 @@ def test_pos_tags_runs_of_the_same_tag_form_one_span():
 
 def test_token_accuracy_counts_all_tokens():
     assert token_accuracy([["a", "b"], ["c"]], [["a", "x"], ["c"]]) == pytest.approx(200 / 3)
+
+
+def test_six_token_sentence_scores_as_evaluate_py_with_seqeval_0_0_12():
+    # The minimal case of issue 12: seqeval 1.2.2 gives F1 90.91 (P 83.33, R 100) because it
+    # reads CCONJ/SCONJ as prefix C/S + type "CONJ" (so confusing them costs nothing) and never
+    # counts a gold X. seqeval 0.0.12 (evaluate.py's published numbers): 6 gold chunks, 6
+    # predicted, 4 shared (DET, PUNCT, PRON, NOUN) -> P = R = F1 = 66.67.
+    y_true = [["DET", "CCONJ", "PUNCT", "PRON", "NOUN", "X"]]
+    y_pred = [["DET", "SCONJ", "PUNCT", "PRON", "NOUN", "SCONJ"]]
+    assert seqeval_scores(y_true, y_pred) == pytest.approx({"precision": 200 / 3, "recall": 200 / 3, "f1": 200 / 3})
+
+
+def test_pos_tags_keep_their_whole_name_as_type():
+    assert xtreme_chunks([["SCONJ", "CCONJ", "X"]]) == [("SCONJ", 0, 0), ("CCONJ", 1, 1), ("X", 2, 2)]
+    # a run of equal tags is one chunk; positions count an "O" after each sentence
+    assert xtreme_chunks([["NOUN", "NOUN"], ["ADJ"]]) == [("NOUN", 0, 1), ("ADJ", 3, 3)]
+
+
+def test_iobes_and_bio_chunks_as_seqeval_0_0_12_reads_them():
+    assert xtreme_chunks([["B-PER", "E-PER", "S-LOC", "I-ORG", "O", "B-MISC"]]) == [
+        ("PER", 0, 1), ("LOC", 2, 2), ("ORG", 3, 3), ("MISC", 5, 5)
+    ]
+
+
+def test_nothing_predicted_scores_zero_without_error():
+    assert seqeval_scores([["B-PER"]], [["O"]]) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
 
 
 @pytest.mark.parametrize("metric", [seqeval_scores, token_accuracy])

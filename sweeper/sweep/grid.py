@@ -1,0 +1,164 @@
+"""The stages and trials of a sweep: intermediate stages, the target grid, retrieval evaluations, trial settings (pure).
+
+This module is imported by every Ray trial actor: it must not import torch/transformers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from sweeper.config import (
+    NO_INTERMEDIATE,
+    Distribution,
+    SweepConfig,
+    TrainingConfig,
+    stable_hash,
+)
+from sweeper.data.sources import split_files
+from sweeper.sweep.multitask import MultitaskStage, multitask_stage
+from sweeper.registry import TaskSpec, is_retrieval, zero_shot_languages
+from sweeper.config import TARGET_DEV
+from sweeper.sweep.tasks import resolve_task
+
+
+@dataclass(frozen=True)
+class IntermediateStage:
+    """One intermediate-task training, shared by every target trial that starts from it.
+
+    ``key`` is a content hash of the stage's configuration: the model name, the task (spec and
+    version) and the training settings (seed included). ``sweeper.cache`` adds the resolved
+    model's and the data's fingerprints to it to locate the stage's encoder in the stage cache.
+    """
+
+    task: TaskSpec
+    settings: TrainingConfig
+    key: str
+
+    @property
+    def name(self) -> str:
+        """The name in ``intermediate_tasks``: the task id."""
+        return self.task.task
+
+
+def intermediate_stages(config: SweepConfig) -> list[IntermediateStage | MultitaskStage]:
+    """The intermediate stages of a sweep (none for the ``none`` baseline), in config order;
+    names of ``multitask`` entries give a :class:`~sweeper.sweep.multitask.MultitaskStage`."""
+    stages = []
+    for task_id in config.intermediate_tasks:
+        if task_id == NO_INTERMEDIATE:
+            continue
+        if task_id in config.multitask:
+            stages.append(multitask_stage(config, task_id))
+            continue
+        task = resolve_task(config, task_id)
+        settings = config.stage_training("intermediate", task_id)
+        key = stable_hash({"model": config.model, "task": task.model_dump(), "settings": settings.model_dump()})
+        stages.append(IntermediateStage(task=task, settings=settings, key=key))
+    return stages
+
+
+def target_dev_languages(config: SweepConfig, task: TaskSpec, data_dir: Path | None) -> list[str]:
+    """The languages a trained target trial is scored in on its target-language dev split
+    (``zero_shot.dev_split``; metric ``selection/target_dev`` is their mean), in task order.
+
+    When the dev split is the zero-shot split itself (PAN-X, TyDiQA), every zero-shot language: the
+    zero-shot scores are the dev scores, at no extra cost. Otherwise only under
+    ``selection.policy: target_dev`` (an extra evaluation), in the zero-shot languages whose dev
+    files exist ("where they exist": UD has no dev set for some treebanks); without ``data_dir``
+    (Hub data) all of them. Empty when the task declares no ``dev_split``.
+    """
+    if task.zero_shot is None or task.zero_shot.dev_split is None or is_retrieval(task):
+        return []
+    languages = zero_shot_languages(task, config.zero_shot)
+    if task.zero_shot.dev_split == task.zero_shot.split:
+        return languages
+    if config.selection.policy != TARGET_DEV:
+        return []
+    if data_dir is None:
+        return languages
+    return [
+        language for language in languages
+        if all(path.is_file() for path in split_files(task, task.zero_shot.dev_split, data_dir, language))
+    ]
+
+
+def trained_targets(config: SweepConfig) -> list[str]:
+    """The target tasks that are fine-tuned (the target grid), in config order."""
+    return [task for task in config.target_tasks if not is_retrieval(resolve_task(config, task))]
+
+
+def retrieval_evaluations(config: SweepConfig) -> list[dict[str, str]]:
+    """One evaluation per (intermediate task, retrieval target), ``none`` included, in config order.
+
+    Retrieval targets have no training data, hence no learning-rate/seed grid and no ASHA: each
+    intermediate encoder (or the pretrained model for ``none``) is evaluated once.
+    """
+    targets = [task for task in config.target_tasks if is_retrieval(resolve_task(config, task))]
+    return [
+        {"intermediate_task": intermediate, "target_task": target}
+        for target in targets
+        for intermediate in config.intermediate_tasks
+    ]
+
+
+def target_param_space(config: SweepConfig) -> dict[str, list | Distribution]:
+    """The target-stage search space: intermediate × trained target × searched settings × seed.
+
+    Values are plain lists (grid values, or choices under random/optuna search) or, for the
+    searchable settings (``config.SEARCHABLE_SETTINGS``) under random/optuna search, a
+    :class:`~sweeper.config.Distribution`. ``intermediate_task``, ``target_task`` and ``seed`` are
+    always grid dimensions. Settings the sweep does not search are absent (the stage's value is
+    used). Retrieval targets are not in it (see :func:`retrieval_evaluations`); ``target_task``
+    is empty when every target is a retrieval task. ``sweeper.ray_adapter.search`` turns it into Ray Tune's.
+    """
+    return {
+        "intermediate_task": list(config.intermediate_tasks),
+        "target_task": trained_targets(config),
+        **{name: list(values) if isinstance(values, list) else values
+           for name, values in config.param_space.searched().items()},
+        "seed": list(config.param_space.seed),
+    }
+
+
+def trials_per_cell(config: SweepConfig) -> int:
+    """How many target trials each (intermediate, trained target) cell runs.
+
+    ``grid``: the product of the searched settings' list lengths × seeds; ``random`` / ``optuna``:
+    ``search.num_samples`` configurations × seeds.
+    """
+    if config.search.algorithm != "grid":
+        return config.search.num_samples * len(config.param_space.seed)
+    return math.prod(len(values) for values in config.param_space.searched().values()) * len(config.param_space.seed)
+
+
+def target_settings(config: SweepConfig, trial_config: Mapping[str, Any]) -> TrainingConfig:
+    """The training settings of one target trial: the stage's (``target`` + the target task's
+    ``training_overrides``) with the trial's searched settings and seed applied, validated.
+
+    Raises:
+        pydantic.ValidationError: a trial value the setting does not allow (the configuration's
+            validation makes this impossible for values Tune draws from ``param_space``).
+    """
+    base = config.stage_training("target", trial_config["target_task"])
+    values = {name: trial_config[name] for name in trial_setting_names(config)}
+    return TrainingConfig.model_validate({**base.model_dump(), **values})
+
+
+def grid_trial_configs(config: SweepConfig) -> list[dict[str, Any]] | None:
+    """Every target trial's config under ``grid`` search (intermediate × target × searched
+    settings × seed, as Tune's grid expands :func:`target_param_space`); ``None`` under
+    ``random`` / ``optuna`` search, whose configurations are only known once sampled."""
+    if config.search.algorithm != "grid":
+        return None
+    space = target_param_space(config)
+    names = list(space)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(space[name] for name in names))]
+
+
+def trial_setting_names(config: SweepConfig) -> list[str]:
+    """The ``TrainingConfig`` fields a target trial's config sets: the searched settings and ``seed``."""
+    return [*config.param_space.searched(), "seed"]

@@ -1,0 +1,64 @@
+"""The progress callback driven by a real (tiny) Ray Tune run of a trivial function trainable."""
+
+import sys
+
+import pytest
+import ray
+from ray import tune
+
+from sweeper.ray_adapter.progress_callback import ProgressCallback
+from sweeper.config import METRIC, TIME_ATTR
+from sweeper.ray_adapter.scheduling import GroupedASHAScheduler
+
+LEARNING_RATES = [2e-4, 1e-4, 5e-4]  # run one at a time, in this order
+
+
+def _trainable(config: dict) -> None:
+    """No training: 2e-4 reports 21, 22, 23; 1e-4 reports 11 first (ASHA stops it); 5e-4 raises."""
+    if config["learning_rate"] == 5e-4:
+        raise RuntimeError("diverged")
+    for evaluation in (1, 2, 3):
+        tune.report({TIME_ATTR: evaluation, METRIC: config["learning_rate"] * 1e5 + evaluation})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # trial actors cannot import tests
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _tuner(tmp_path, callback: ProgressCallback) -> tune.Tuner:
+    scheduler = GroupedASHAScheduler(("target_task",), TIME_ATTR, METRIC, "max", grace_period=1, max_t=3, reduction_factor=2)
+    return tune.Tuner(
+        tune.with_resources(_trainable, {"cpu": 0.5}),
+        param_space={"intermediate_task": "none", "target_task": "panx", "learning_rate": tune.grid_search(LEARNING_RATES)},
+        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=1),
+        run_config=tune.RunConfig(name="target", storage_path=str(tmp_path), verbose=0, callbacks=[callback]),
+    )
+
+
+def test_callback_shows_outcomes_bests_and_replaces_tunes_table(tmp_path, local_ray, capsys):
+    callback = ProgressCallback("target", max_t=3)
+    results = _tuner(tmp_path, callback).fit()
+    assert len(results.errors) == 1
+    printed = capsys.readouterr()
+    lines = [line for line in printed.err.splitlines() if line.startswith("target:")]
+    assert lines[0].startswith("target: 3 pending, 0 running, 0 done, 0 early-stopped, 0 failed | 0s elapsed")
+    ended = [line for line in lines if line.startswith("target: trial ")]
+    assert len(ended) == 3
+    assert "(none → panx, lr 0.0002) done after 3 evaluation(s), best dev 23.00" in ended[0]
+    assert "(none → panx, lr 0.0001) early-stopped after 1 evaluation(s), best dev 11.00" in ended[1]
+    assert "(none → panx, lr 0.0005) failed after 0 evaluation(s)" in ended[2]
+    final = lines[-1]
+    assert final.startswith("target: 0 pending, 0 running, 1 done, 1 early-stopped, 1 failed | best dev: panx 23.00 (none, lr 0.0002) |")
+    assert final.endswith("s elapsed, finished")
+    assert "Trial status" not in printed.out + printed.err, "verbose=0: Tune's own table stays silent"
+
+    # the callback's state is saved with the experiment: a restored run shows the same counts
+    restored = tune.Tuner.restore(str(tmp_path / "target"), tune.with_resources(_trainable, {"cpu": 0.5}))
+    restored.fit()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("target:")]
+    assert lines[-1].startswith("target: 0 pending, 0 running, 1 done, 1 early-stopped, 1 failed | best dev: panx 23.00")
