@@ -14,7 +14,7 @@ mounts them at the same path, e.g. a disk image or a mount sweeper cannot recogn
 store in a local ``sqlite:`` or ``file:`` URI never counts (sqlite's locks are unreliable over
 NFS, and each node would write its own copy): a multi-node sweep needs an ``mlflow server``.
 
-No Ray here: the Ray adapter counts the nodes (``sweeper.ray_cluster``) and calls
+No Ray here: the Ray adapter counts the nodes (``sweeper.ray_adapter.cluster``) and calls
 :func:`check_shared_state`.
 """
 
@@ -109,7 +109,7 @@ def check_shared_state(
     """Refuse a sweep on a cluster of ``nodes`` > 1 nodes that keeps state on one node's disk.
 
     Args:
-        nodes: the Ray nodes trials may run on (``sweeper.ray_cluster.cluster_nodes``).
+        nodes: the Ray nodes trials may run on (``sweeper.ray_adapter.cluster.cluster_nodes``).
         output_dir: ``--output``; ``stage_cache_dir``: ``storage.stage_cache_dir`` (or its default);
             ``ray_storage``: Ray Tune / Train storage (``storage.ray_storage``: a folder or URI).
         tracking_uri: ``tracking.tracking_uri``; ``None``: sqlite in the output folder.
