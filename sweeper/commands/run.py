@@ -37,13 +37,16 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     """Run a whole sweep: intermediate phase, target phase, selection and report.
 
     Everything is validated (tasks, languages, data files, the tracking server answering, the
-    model) before Ray starts or MLflow is written to. ``OUTPUT/config.json`` keeps the validated
+    model) before Ray starts; then, on a multi-node Ray cluster, that the output folder, stage
+    cache, Ray storage and MLflow store are shared (``sweeper.sweep.shared_state``), before anything is
+    written. ``OUTPUT/config.json`` keeps the validated
     configuration and data folder and ``OUTPUT/sweep.json`` the MLflow parent run, for
     ``sweeper resume``.
 
     Raises:
-        SweeperError: invalid configuration, task, data or model, or an ``http(s)://`` tracking
-            server that does not answer (nothing has been written).
+        SweeperError: invalid configuration, task, data or model, an ``http(s)://`` tracking
+            server that does not answer, or node-local state on a multi-node cluster
+            (``NodeLocalStateError``); nothing has been written.
         RuntimeError: an intermediate trial failed, or every trial of some target did (the parent
             run is marked FAILED; the report of the other targets is written first).
     """
@@ -51,6 +54,7 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     if config.tracking.tracking_uri is not None:
         check_tracking_uri(config.tracking.tracking_uri)
     model_source = resolve_model(config.model)
+    _connect_ray(config, output_dir, ray_address)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / LAUNCH_FILE).write_text(
@@ -102,9 +106,19 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
         return SweepOutcome(record=record, report_markdown=report_from_output(output_dir), output_dir=output_dir, disk=None)
     validate_sweep(config, data_dir)
     model_source = resolve_model(config.model)
+    _connect_ray(config, output_dir, ray_address)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
     tracker.reopen(record.parent_run_id)
     return _execute(config, data_dir, output_dir, model_source, stages, record, ray_address, resume=True)
+
+
+def _connect_ray(config: SweepConfig, output_dir: Path, ray_address: str | None) -> None:
+    """Connect to Ray (or start a local Ray) and refuse node-local state on a multi-node cluster
+    (``sweeper.ray_adapter.cluster.check_cluster_state``), before the sweep writes anything."""
+    from sweeper.ray_adapter.cluster import check_cluster_state, ensure_ray
+
+    ensure_ray(config, ray_address)
+    check_cluster_state(config, output_dir)
 
 
 def _execute(

@@ -93,11 +93,17 @@ class StorageConfig(_Strict):
     a local folder or ``s3://bucket/prefix`` / ``gs://bucket/prefix`` (pyarrow file systems;
     query parameters such as ``?region=...&endpoint_override=...`` are passed on). ``None``:
     ``<output>/ray``. On more than one node it must be shared storage.
+
+    ``shared_filesystem``: the local paths of the sweep (output folder, stage cache, a folder
+    ``storage_path``) are mounted at the same path on every node of the cluster. Needed only where
+    sweeper cannot see it: a sweep on a multi-node cluster is refused when one of them is not
+    under an NFS, SMB or FUSE mount (``sweeper.sweep.shared_state``).
     """
 
     stage_cache_dir: str | None = None
     cache_target_stages: bool = True
     storage_path: str | None = None
+    shared_filesystem: bool = False
 
     @field_validator("stage_cache_dir")
     @classmethod

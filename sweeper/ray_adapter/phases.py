@@ -27,7 +27,8 @@ from __future__ import annotations
 from pathlib import Path
 from ray import tune
 from sweeper.config import SweepConfig
-from sweeper.sweep.grid import TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names
+from sweeper.sweep.grid import TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names, trials_per_cell
+from sweeper.ray_adapter.cluster import pending_trials_limit
 from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
@@ -79,17 +80,19 @@ def _tuner(
     )
 
 
-def _fit(trainable, context: SweepContext, name: str, new_tuner, resume: bool) -> tune.ResultGrid:
-    """Run experiment ``name``: restore it when ``resume`` and Tune saved it under
-    ``<Ray storage>/<name>`` (unfinished and errored trials go on, finished ones are kept), else
-    start ``new_tuner()``. A restored Tuner keeps the scheduler, search algorithm and run config
-    it was created with; only the trainable (with this sweep's context) is given again."""
+def _fit(trainable, context: SweepContext, name: str, new_tuner, resume: bool, trials: int) -> tune.ResultGrid:
+    """Run experiment ``name`` of ``trials`` trials: restore it when ``resume`` and Tune saved it
+    under ``<Ray storage>/<name>`` (unfinished and errored trials go on, finished ones are kept),
+    else start ``new_tuner()``. A restored Tuner keeps the scheduler, search algorithm and run
+    config it was created with; only the trainable (with this sweep's context) is given again.
+    Tune requests resources for every trial that may run at once (``cluster.pending_trials_limit``)."""
     path = storage_child(context.ray_storage, name)
     if resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, _trainable(trainable, context), resume_unfinished=True, resume_errored=True)
     else:
         tuner = new_tuner()
-    return tuner.fit()
+    with pending_trials_limit(trials, context.config.resources.max_concurrent_trials):
+        return tuner.fit()
 
 
 def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[str, str]:
@@ -109,7 +112,8 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
     pending = [stage.task for stage in context.stages if not stage.complete]
     if pending:
         space = {"intermediate_task": tune.grid_search(pending)}
-        results = _fit(intermediate_trial, context, "intermediate", lambda: _tuner(intermediate_trial, context, space, "intermediate", None), resume)
+        results = _fit(intermediate_trial, context, "intermediate", lambda: _tuner(intermediate_trial, context, space, "intermediate", None), resume,
+                       len(pending))
         _raise_on_errors(results, "intermediate")
     return {
         stage.task: "trained" if stage.marker().get("parent_run_id") == context.parent_run_id else "cached"
@@ -150,7 +154,8 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
         intermediates = sorted({item["intermediate_task"] for item in evaluations})
         targets = sorted({item["target_task"] for item in evaluations})
         space = {"intermediate_task": tune.grid_search(intermediates), "target_task": tune.grid_search(targets)}
-        _close_stopped_runs(context, _fit(retrieval_trial, context, "retrieval", lambda: _tuner(retrieval_trial, context, space, "retrieval", None), resume))
+        _close_stopped_runs(context, _fit(retrieval_trial, context, "retrieval", lambda: _tuner(retrieval_trial, context, space, "retrieval", None),
+                                          resume, len(evaluations)))
     param_space = target_param_space(context.config)
     if not param_space["target_task"]:
         return None
@@ -162,7 +167,8 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
         callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
         return _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)
 
-    results = _fit(target_trial, context, "target", new_tuner, resume)
+    trials = len(param_space["intermediate_task"]) * len(param_space["target_task"]) * trials_per_cell(context.config)
+    results = _fit(target_trial, context, "target", new_tuner, resume, trials)
     stopped = saved_stopped_trial_ids(context.asha_state_path)
     for result in results:
         trial_id = result.metrics.get("trial_id")

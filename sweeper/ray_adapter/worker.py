@@ -25,10 +25,12 @@ def stage_worker(loop_config: dict) -> None:
 
     A retried or restored trial's Train run hands its workers the latest checkpoint reported
     here (``ray.train.get_checkpoint``): training resumes from it (multi-task stages too). Rank 0
-    tags the run with ``world_size``, the number of data-parallel workers that trained it.
+    tags the run with ``world_size``, the number of data-parallel workers that trained it, and
+    ``node_id`` / ``node_ip``, the Ray node it runs on (each attempt overwrites them).
     """
     import torch.distributed
 
+    from sweeper.ray_adapter.cluster import node_tags
     from sweeper.tracking.runs import Tracker
     from sweeper.tracking.schema import Tag
     from sweeper.training.stages import is_main_process
@@ -37,7 +39,7 @@ def stage_worker(loop_config: dict) -> None:
     tracker = Tracker(job.tracking_uri) if is_main_process() else None
     if tracker is not None:
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-        tracker.set_tags(job.run_id, {Tag.WORLD_SIZE: world_size})
+        tracker.set_tags(job.run_id, {Tag.WORLD_SIZE: world_size, **node_tags()})
     with _resume_checkpoint() as resume_from:
         if job.multitask is not None:
             _run_multitask(job, tracker, resume_from)

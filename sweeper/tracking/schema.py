@@ -33,6 +33,9 @@ class Tag:
     TARGET_DEV_SPLIT = "target_dev_split"
     SELECTED = "selected"
     WORLD_SIZE = "world_size"
+    #: the Ray node (hex id) and its IP address that the trial's rank-0 Train worker ran on last
+    NODE_ID = "node_id"
+    NODE_IP = "node_ip"
     MULTITASK_MEMBERS = "multitask_members"
     MULTITASK_SAMPLING = "multitask_sampling"
     PARENT_RUN_ID = "mlflow.parentRunId"
