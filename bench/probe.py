@@ -1,6 +1,6 @@
 """bench/probe.py: the memory probe of a PAN-X target stage and the packing it gives.
 
-On a GPU: :func:`sweeper.memory_probe.probe_memory` (two training steps' peaks → per-example and
+On a GPU: :func:`sweeper.training.memory_probe.probe_memory` (two training steps' peaks → per-example and
 fixed bytes) for a token-classification head at ``--max-seq-length``, its wall time, and
 :func:`sweeper.sweep.packing.plan_packing` for the paper's batch (32, ``gradient_accumulation_steps:
 auto``, ``gpus_per_worker: auto``), next to the analytic estimate ``sweeper plan`` uses without a GPU.
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
               "estimate_packing": dataclasses.asdict(plan_packing(estimate, args.batch, None, None))}
     del result["estimate_packing"]["memory"]
     if torch.cuda.is_available():
-        from sweeper.memory_probe import probe_memory
+        from sweeper.training.memory_probe import probe_memory
 
         start = time.perf_counter()
         memory = probe_memory(lambda: common.build_model(args.model, AutoModelForTokenClassification, **classifier_kwargs(spec)),

@@ -55,7 +55,7 @@ def run_sweeper(args, model, features, collator) -> dict:
     from transformers import TrainerCallback
 
     from sweeper.config import TrainingConfig
-    from sweeper.training import TaskEvaluationTrainer, run_trainer
+    from sweeper.training.trainer import TaskEvaluationTrainer, run_trainer
 
     marks: dict[str, float] = {}
 

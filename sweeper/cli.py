@@ -185,7 +185,7 @@ def compare(
 ) -> None:
     """Compare two sweeps from MLflow: selected intermediate task, dev and zero-shot average per
     target, and the zero-shot average of every (intermediate, target) cell (differences B − A)."""
-    from sweeper.compare import compare_reports
+    from sweeper.results.compare import compare_reports
 
     try:
         [(record_a, report_a), (record_b, report_b)] = _tracked_reports(outputs or [], sweep or [], tracking_uri, 2)
@@ -234,7 +234,7 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score prediction files against gold data: per-language metrics and the XTREME task score."""
-    from sweeper.scoring import score_predictions
+    from sweeper.results.scoring import score_predictions
 
     try:
         result = score_predictions(

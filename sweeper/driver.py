@@ -8,18 +8,18 @@ from pathlib import Path
 
 from sweeper.config import ReportConfig, SweepConfig, check_benchmark
 from sweeper.errors import ConfigError
-from sweeper.failures import failures_markdown, targets_without_results
+from sweeper.results.failures import failures_markdown, targets_without_results
 from sweeper.models.sources import resolve_model
 from sweeper.sweep.validation import validate_sweep
-from sweeper.report import Report, build_report, to_csv, to_markdown
-from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
-from sweeper.results import load_failed_trials, load_trial_records, selection_metrics
+from sweeper.results.report import Report, build_report, to_csv, to_markdown
+from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
+from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.config import SEEDS_BEST
-from sweeper.selection import TrialRecord
-from sweeper.stage_cache import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
+from sweeper.results.selection import TrialRecord
+from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
-from sweeper.submission_export import write_submission_folder
-from sweeper.tracking import (
+from sweeper.tracking.submission_export import write_submission_folder
+from sweeper.tracking.runs import (
     SweepRecord,
     Tracker,
     check_tracking_uri,
@@ -237,7 +237,7 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
     ``failures.json`` and (when some intermediate task has a delta over the ``none`` baseline)
     ``report_deltas.png`` to ``output_dir`` and logs them to the parent run under ``report/``; then tags the runs ``selected=true/false`` and registers each
     selected target trial's checkpoint as ``<sweep>-<target>`` with alias ``best``
-    (:func:`sweeper.tracking.register_selection`).
+    (:func:`sweeper.tracking.runs.register_selection`).
 
     Returns:
         The report as Markdown.
@@ -300,7 +300,7 @@ def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[
 
 def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
     """The record and report of the sweep called ``name`` at ``tracking_uri``, found by its
-    parent run (the latest when the name ran several times, :func:`sweeper.tracking.find_sweep`).
+    parent run (the latest when the name ran several times, :func:`sweeper.tracking.runs.find_sweep`).
 
     Raises:
         ConfigError: unknown ``benchmark``.

@@ -11,11 +11,10 @@ what data ``sweeper run`` will need that is not there.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig
+from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, total_optimizer_steps
 from sweeper.data.sources import load_split
 from sweeper.errors import SweeperError
 from sweeper.sweep.multitask import MultitaskStage
@@ -32,28 +31,13 @@ from sweeper.sweep.validation import data_problems
 from sweeper.sweep.tasks import resolve_task
 from sweeper.registry import zero_shot_languages
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.stage_cache import (
-    FINGERPRINTS_FILE,
-    CachedStage,
-    StageCache,
-    locate_stage,
-    model_identity,
-    stage_cache_root,
-    sweep_stage_cache,
-)
+from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
+from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
 from sweeper.storage import human_bytes, local_bytes, ray_storage
 
 #: Task types whose training features can outnumber the examples (a long context is cut into
 #: several ``doc_stride`` windows): counted steps are then a lower bound.
 WINDOWED_TYPES = ("span_qa",)
-
-
-def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_size: int = 1) -> int:
-    """Optimizer steps of a run: ``max_steps`` or epochs × ceil(features / effective batch)."""
-    if settings.max_steps is not None:
-        return settings.max_steps
-    effective_batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * world_size
-    return max(1, math.ceil(settings.num_train_epochs * math.ceil(num_features / effective_batch)))
 
 
 @dataclass(frozen=True)

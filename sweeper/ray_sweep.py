@@ -3,9 +3,9 @@
 calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
 
 Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
-keeps its encoder in the shared stage cache (``sweeper.stage_cache``); finished encoders found
+keeps its encoder in the shared stage cache (``sweeper.cache``); finished encoders found
 there are reused, whichever sweep trained them, and a trial waits for a concurrent trial of the
-same stage instead of training it twice. Phase 2 searches the target settings (``sweeper.search``: grid, random or
+same stage instead of training it twice. Phase 2 searches the target settings (``sweeper.ray_adapter.search``: grid, random or
 Optuna TPE within every intermediate × target cell, each configuration once per seed) under
 grouped ASHA; every target trial loads the encoder of its intermediate task. Retrieval targets
 (BUCC, Tatoeba) have no training: one trial per (intermediate, retrieval target) evaluates the
@@ -48,23 +48,24 @@ from sweeper.sweep.grid import (
     target_settings,
     trial_setting_names,
 )
-from sweeper.progress import ProgressCallback
+from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_worker import stage_worker
 from sweeper.registry import TaskSpec
-from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
-from sweeper.search import tune_search
+from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
+from sweeper.ray_adapter.search import tune_search
 from sweeper.config import NO_SELECTION, TARGET_DEV
-from sweeper.stage_cache import CacheEntry, CachedStage, StageCache, train_once
-from sweeper.stage_outputs import read_evaluation, read_target_history
+from sweeper.cache.store import CacheEntry, CachedStage, StageCache
+from sweeper.cache.locks import train_once
+from sweeper.cache.outputs import read_evaluation, read_target_history
 from sweeper.storage import BEST_MODEL_DIR, remove_checkpoints, remove_storage_folder, storage_child
-from sweeper.tracking import SELECTION_KEY, Tracker, metric_key
-from sweeper.trial_logging import log_evaluation, log_retrieval, log_target_outcome
+from sweeper.tracking.runs import SELECTION_KEY, Tracker, metric_key
+from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 
 # Trial actors import this module: keep torch/transformers out of its imports (see ray_worker.py).
 WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 TRIAL_RESOURCES = {"cpu": 0.01}  # the trial actor only drives its TorchTrainer
-#: Grouped ASHA's state in the output folder (``sweeper.scheduling``), read back by ``sweeper resume``.
+#: Grouped ASHA's state in the output folder (``sweeper.ray_adapter.scheduling``), read back by ``sweeper resume``.
 ASHA_STATE_FILE = "asha_state.json"
 
 
@@ -400,7 +401,7 @@ def _trainable(trainable, context: SweepContext):
 def _tuner(
     trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()
 ) -> tune.Tuner:
-    """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.search.TuneSearch`
+    """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.ray_adapter.search.TuneSearch`
     whose ``param_space`` is given) brings its search algorithm and its own concurrency limit."""
     if search is None:
         search_config = {"max_concurrent_trials": context.config.resources.max_concurrent_trials}

@@ -35,8 +35,8 @@ def stage_worker(loop_config: dict) -> None:
     import torch.distributed
 
     from sweeper.registry import TaskSpec
-    from sweeper.stages import is_main_process
-    from sweeper.tracking import Tracker
+    from sweeper.training.stages import is_main_process
+    from sweeper.tracking.runs import Tracker
 
     stage, run_id = loop_config["stage"], loop_config["run_id"]
     if is_main_process():
@@ -70,8 +70,8 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
 
     from sweeper.config import TrainingConfig, ZeroShotConfig
     from sweeper.registry import zero_shot_languages
-    from sweeper.stage_outputs import publish_evaluation
-    from sweeper.stages import (
+    from sweeper.cache.outputs import publish_evaluation
+    from sweeper.training.stages import (
         StageInputs,
         is_main_process,
         run_intermediate_stage,
@@ -79,8 +79,8 @@ def _run_stage(loop_config: dict, stage: str, run_id: str, task, resume_from: Pa
         run_target_stage,
         run_zero_shot_stage,
     )
-    from sweeper.tracking import Tracker, metric_key
-    from sweeper.trial_logging import log_evaluation, log_retrieval, log_target_outcome
+    from sweeper.tracking.runs import Tracker, metric_key
+    from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 
     tracker = Tracker(loop_config["tracking_uri"]) if is_main_process() else None
     inputs = StageInputs(
@@ -152,8 +152,8 @@ def _multitask_worker(loop_config: dict, tracker) -> None:
     import ray.train
 
     from sweeper.sweep.multitask import MultitaskStage
-    from sweeper.multitask_training import run_multitask_stage, split_member_metric
-    from sweeper.tracking import metric_key
+    from sweeper.training.multitask import run_multitask_stage, split_member_metric
+    from sweeper.tracking.runs import metric_key
 
     stage = MultitaskStage.from_dict(loop_config["multitask"])
     run_id = loop_config["run_id"]

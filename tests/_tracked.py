@@ -1,7 +1,7 @@
 """Hand-built trial records → real MLflow runs in an sqlite store, laid out as a sweep tracks them.
 
 Shared by the tests of the report files, the Model Registry and ``sweeper compare``: each record
-becomes a nested run with the tags and metric keys ``sweeper.results`` reads back; completed
+becomes a nested run with the tags and metric keys ``sweeper.tracking.records`` reads back; completed
 target trials get a tiny ``best_checkpoint`` artifact folder.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sweeper.selection import TrialRecord
-from sweeper.tracking import (
+from sweeper.results.selection import TrialRecord
+from sweeper.tracking.runs import (
     CHECKPOINT_ARTIFACT,
     SELECTION_KEY,
     TARGET_DEV_KEY,

@@ -9,8 +9,8 @@ from test_selection_report import record
 from typer.testing import CliRunner
 
 from sweeper.cli import app
-from sweeper.compare import compare_reports
-from sweeper.report import build_report
+from sweeper.results.compare import compare_reports
+from sweeper.results.report import build_report
 
 METRICS = {"panx": "f1", "tydiqa": "f1"}
 PANX = {"de": {"f1": 60.0}}

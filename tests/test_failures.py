@@ -7,9 +7,9 @@ from _tracked import track_sweep
 from test_selection_report import record
 
 from sweeper.driver import report_from_output, write_report
-from sweeper.failures import FailedTrial, failures_markdown, targets_without_results
-from sweeper.results import load_failed_trials
-from sweeper.tracking import Tracker
+from sweeper.results.failures import FailedTrial, failures_markdown, targets_without_results
+from sweeper.tracking.records import load_failed_trials
+from sweeper.tracking.runs import Tracker
 
 PANX = {"de": {"f1": 60.0}}
 

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from test_selection_report import record
 
 from sweeper.driver import write_report
-from sweeper.tracking import MODEL_ALIAS, Tracker, register_selection
+from sweeper.tracking.runs import MODEL_ALIAS, Tracker, register_selection
 
 PANX = {"de": {"f1": 60.0}, "zh": {"f1": 40.0}}
 TATOEBA = {"de": {"accuracy": 70.0}}

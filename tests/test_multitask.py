@@ -17,7 +17,7 @@ from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_p
 from sweeper.sweep.grid import intermediate_stages
 from sweeper.sweep.validation import validate_sweep
 from sweeper.planning import build_plan, plan_lines
-from sweeper.stage_cache import locate_stage
+from sweeper.cache.store import locate_stage
 
 SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
 MLM = "mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra]}"

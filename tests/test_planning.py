@@ -12,7 +12,8 @@ from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.grid import target_settings
 from sweeper.planning import build_plan
-from sweeper.stage_cache import STAGE_MARKER, cached_intermediate_stages, sweep_stage_cache
+from sweeper.cache.markers import STAGE_MARKER
+from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "search_spaces" / "smoke.yaml"

@@ -8,7 +8,7 @@ import pytest
 
 from sweeper.config import load_config
 from sweeper.errors import ConfigError
-from sweeper.training import precision_arguments
+from sweeper.training.trainer import precision_arguments
 
 SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
 

@@ -7,7 +7,7 @@ import pytest
 
 from sweeper.config import TrainingConfig
 from sweeper.data.sources import load_split
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import get_task
 from sweeper.task_types import base, get_task_type
 

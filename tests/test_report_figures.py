@@ -3,8 +3,8 @@
 from matplotlib.image import imread
 from test_selection_report import record
 
-from sweeper.report import build_report, to_markdown
-from sweeper.report_figures import delta_grid, plot_delta_heatmap, to_html
+from sweeper.results.report import build_report, to_markdown
+from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
 
 
 def grid_records():

@@ -13,7 +13,7 @@ from sweeper.cli import app
 from sweeper.config import load_config
 from sweeper.driver import LAUNCH_FILE, resume_sweep
 from sweeper.errors import ConfigError
-from sweeper.tracking import Tracker
+from sweeper.tracking.runs import Tracker
 
 PANX = {"de": {"f1": 60.0}}
 

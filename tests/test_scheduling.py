@@ -6,7 +6,7 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from sweeper.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
+from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 
 
 def scheduler(group_by=("target_task",)):

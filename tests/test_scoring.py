@@ -13,7 +13,7 @@ from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import load_split
 from sweeper.metrics.xtreme import task_score
 from sweeper.registry import get_task
-from sweeper.stages import StageInputs, evaluate_zero_shot
+from sweeper.training.stages import StageInputs, evaluate_zero_shot
 from sweeper.task_types import get_task_type
 
 runner = CliRunner()

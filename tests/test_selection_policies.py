@@ -11,9 +11,9 @@ from sweeper.errors import ConfigError, MissingDataError
 from sweeper.sweep.grid import target_dev_languages
 from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.report import build_report, to_csv, to_markdown
+from sweeper.results.report import build_report, to_csv, to_markdown
 from sweeper.config import TARGET_DEV
-from sweeper.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
+from sweeper.results.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
 
 
 def record(intermediate, seed, dev, score, lr=1e-5, target="xnli", policy="english_dev", target_dev=None, de=None, batch="32"):

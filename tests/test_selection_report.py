@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sweeper.cli import app
-from sweeper.report import BEST_PER_TARGET, build_report, to_csv, to_markdown
-from sweeper.selection import TrialRecord, best_per_cell, select_best_intermediate
+from sweeper.results.report import BEST_PER_TARGET, build_report, to_csv, to_markdown
+from sweeper.results.selection import TrialRecord, best_per_cell, select_best_intermediate
 
 
 def record(intermediate, target, dev, score=None, lr=1e-5, seed=1, outcome="completed", zero_shot=None, run_id=None):

@@ -19,18 +19,11 @@ from sweeper.models.cache import build_once
 from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.grid import target_settings
-from sweeper.stage_cache import (
-    FINGERPRINTS_FILE,
-    STAGE_MARKER,
-    CachedStage,
-    cached_intermediate_stages,
-    file_digests,
-    lock_path,
-    stage_cache_root,
-    sweep_stage_cache,
-    train_once,
-)
-from sweeper.stage_outputs import (
+from sweeper.cache.fingerprints import FINGERPRINTS_FILE, file_digests
+from sweeper.cache.markers import STAGE_MARKER
+from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
+from sweeper.cache.locks import lock_path, train_once
+from sweeper.cache.outputs import (
     ZeroShotResult,
     publish_evaluation,
     publish_target_stage,

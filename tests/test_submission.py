@@ -11,8 +11,15 @@ from transformers import AutoTokenizer
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.metrics.xtreme import XTREME_LANGUAGES
 from sweeper.registry import get_task
-from sweeper.stages import StageInputs, evaluate_zero_shot
-from sweeper.submission import LEADERBOARD_TASKS, MANIFEST_FILE, MISSING_FILE, Gap, plan_submission, write_submission
+from sweeper.training.stages import StageInputs, evaluate_zero_shot
+from sweeper.results.submission import (
+    LEADERBOARD_TASKS,
+    MANIFEST_FILE,
+    MISSING_FILE,
+    Gap,
+    plan_submission,
+    write_submission,
+)
 from sweeper.prediction_files import trial_leaderboard_file
 from sweeper.task_types import get_task_type
 
@@ -121,8 +128,8 @@ def test_sweep_folder_takes_the_selected_trials_predictions_from_mlflow(tmp_path
     from test_selection_report import record
 
     from sweeper.config import load_config
-    from sweeper.submission_export import write_submission_folder
-    from sweeper.tracking import Tracker
+    from sweeper.tracking.submission_export import write_submission_folder
+    from sweeper.tracking.runs import Tracker
 
     output = tmp_path / "out"
     sweep = track_sweep(output, "s", [], {"tydiqa": "f1"})

@@ -5,7 +5,7 @@ import io
 import pytest
 from rich.console import Console
 
-from sweeper.sweep_progress import (
+from sweeper.progress.stage import (
     DONE,
     EARLY_STOPPED,
     FAILED,

@@ -30,7 +30,7 @@ class IntermediateStage:
     """One intermediate-task training, shared by every target trial that starts from it.
 
     ``key`` is a content hash of the stage's configuration: the model name, the task (spec and
-    version) and the training settings (seed included). ``sweeper.stage_cache`` adds the resolved
+    version) and the training settings (seed included). ``sweeper.cache`` adds the resolved
     model's and the data's fingerprints to it to locate the stage's encoder in the stage cache.
     """
 
@@ -113,7 +113,7 @@ def target_param_space(config: SweepConfig) -> dict[str, list | Distribution]:
     :class:`~sweeper.config.Distribution`. ``intermediate_task``, ``target_task`` and ``seed`` are
     always grid dimensions. Settings the sweep does not search are absent (the stage's value is
     used). Retrieval targets are not in it (see :func:`retrieval_evaluations`); ``target_task``
-    is empty when every target is a retrieval task. ``sweeper.search`` turns it into Ray Tune's.
+    is empty when every target is a retrieval task. ``sweeper.ray_adapter.search`` turns it into Ray Tune's.
     """
     return {
         "intermediate_task": list(config.intermediate_tasks),

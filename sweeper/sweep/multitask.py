@@ -7,7 +7,7 @@ names an intermediate stage that trains several tasks on one shared encoder, one
 (:class:`TaskBatchSampler`). Members may be continued masked language modelling over
 multilingual text (``mlm``) or a task trained on another split, e.g. machine-translated data
 (``train_split: translate_train``). The result is an encoder like any intermediate stage's;
-``sweeper.multitask_training`` trains it.
+``sweeper.training.multitask`` trains it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One training step's peak GPU memory grows linearly with the micro-batch at a fixed sequence
 length: weights, gradients and AdamW states are fixed, activations are per example. The memory
-probe (:mod:`sweeper.memory_probe`, on a GPU) measures the peak at two micro-batches, which gives
+probe (:mod:`sweeper.training.memory_probe`, on a GPU) measures the peak at two micro-batches, which gives
 a :class:`MemoryModel`; this module turns it into
 
 - trials per GPU: ``floor(usable / (peak × margin + context))`` where ``usable`` is the GPU's

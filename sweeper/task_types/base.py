@@ -17,7 +17,7 @@ import torch
 
 from sweeper.config import TrainingConfig
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
 
 # Keys a collator may see besides the tokenizer's model inputs.
@@ -162,7 +162,7 @@ def encode_in_chunks(
     encode: Callable[[list[dict]], dict[str, list]], examples: list[dict], description: str
 ) -> dict[str, list]:
     """``encode(examples)`` run on chunks of :data:`CHUNK_EXAMPLES` examples, its column-wise
-    outputs concatenated, with a progress bar (:class:`sweeper.progress_bars.Progress`, shown
+    outputs concatenated, with a progress bar (:class:`sweeper.progress.bars.Progress`, shown
     only when tokenizing takes longer than its interval: large training sets, not dev subsets).
 
     ``encode`` must give each feature values that depend on its own example only (the
@@ -227,7 +227,7 @@ def predict_logits(
     (outputs are returned in the order of ``features``), inputs copied from pinned memory without
     blocking, and outputs left on the GPU and copied to the host every
     :data:`DRAIN_EVERY_BATCHES` batches, so that the host collates the next batch while the GPU
-    computes (no per-batch synchronisation). A progress bar (:class:`sweeper.progress_bars.Progress`)
+    computes (no per-batch synchronisation). A progress bar (:class:`sweeper.progress.bars.Progress`)
     appears when prediction takes longer than its interval (a large evaluation split on a CPU).
 
     Args:

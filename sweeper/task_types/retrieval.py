@@ -34,7 +34,7 @@ from sweeper.config import TrainingConfig
 from sweeper.data.formats._io import iter_lines
 from sweeper.data.formats.retrieval import BuccCorpus
 from sweeper.errors import ConfigError, DataFormatError
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.metrics.classification import accuracy
 from sweeper.metrics.retrieval import (
     apply_threshold,
@@ -83,7 +83,7 @@ def embed_sentences(
 
     Sentences are sorted by length so that batches carry little padding; padding is masked out
     of both attention and pooling, so the result does not depend on ``batch_size`` (beyond
-    floating-point noise). A progress bar (:class:`sweeper.progress_bars.Progress`) appears
+    floating-point noise). A progress bar (:class:`sweeper.progress.bars.Progress`) appears
     when embedding takes longer than its interval (e.g. a full BUCC corpus).
 
     Args:

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from sweeper.cli import app
-from sweeper.tracking import SweepRecord
+from sweeper.tracking.runs import SweepRecord
 
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 runner = CliRunner()

@@ -13,7 +13,7 @@ import json
 import pytest
 from _sweep_cli import SMOKE, run_sweep
 
-from sweeper.stage_cache import STAGE_MARKER
+from sweeper.cache.markers import STAGE_MARKER
 
 OVERRIDES = [
     "intermediate_tasks=[none]", "target_tasks=[panx]", "param_space.learning_rate=[1.0e-4]", "scheduler.type=fifo",

@@ -12,13 +12,13 @@ from transformers import AutoModel, XLMRobertaConfig, XLMRobertaForMaskedLM
 from sweeper.config import SweepConfig, TrainingConfig, ZeroShotConfig
 from sweeper.errors import MissingDataError
 from sweeper.sweep.multitask import check_multitask_stage
-from sweeper.multitask_training import build_multitask_model, mlm_model, run_multitask_stage
+from sweeper.training.multitask import build_multitask_model, mlm_model, run_multitask_stage
 from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.sweep.grid import intermediate_stages
 from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.stages import StageInputs, run_target_stage
-from sweeper.training import BEST_WEIGHTS_DIR
+from sweeper.training.stages import StageInputs, run_target_stage
+from sweeper.training.trainer import BEST_WEIGHTS_DIR
 
 SETTINGS = {
     "learning_rate": 1.0e-3, "per_device_train_batch_size": 8, "max_seq_length": 96, "doc_stride": 32,
@@ -162,13 +162,13 @@ def test_classification_and_multiple_choice_heads_train_together(tiny_dir, data_
 
 
 def test_the_mlm_member_uses_a_pretrained_head_or_says_it_builds_one(tiny_dir, tmp_path, caplog):
-    with caplog.at_level("WARNING", logger="sweeper.multitask_training"):
+    with caplog.at_level("WARNING", logger="sweeper.training.multitask"):
         mlm_model(str(tiny_dir))
     assert "has no pretrained masked-LM head" in caplog.text, "tiny-xlmr is an encoder only"
     caplog.clear()
     pretrained = XLMRobertaForMaskedLM(XLMRobertaConfig.from_pretrained(tiny_dir))
     pretrained.save_pretrained(tmp_path / "with-head")
-    with caplog.at_level("WARNING", logger="sweeper.multitask_training"):
+    with caplog.at_level("WARNING", logger="sweeper.training.multitask"):
         loaded = mlm_model(str(tmp_path / "with-head"))
     assert "masked-LM head" not in caplog.text
     assert torch.equal(loaded.lm_head.dense.weight, pretrained.lm_head.dense.weight), "the pretrained lm_head is kept"

@@ -24,7 +24,7 @@ import pytest
 from _sweep_cli import SMOKE
 from mlflow.tracking import MlflowClient
 
-from sweeper.tracking import SweepRecord
+from sweeper.tracking.runs import SweepRecord
 
 SHRUNK = [
     "target_tasks=[panx]",

@@ -15,8 +15,8 @@ from sweeper.sweep.grid import retrieval_evaluations, target_param_space
 from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.config import NO_SELECTION, TARGET_DEV
-from sweeper.selection import TrialRecord, select_best_intermediate
-from sweeper.stages import run_retrieval_stage
+from sweeper.results.selection import TrialRecord, select_best_intermediate
+from sweeper.training.stages import run_retrieval_stage
 from sweeper.task_types import get_task_type
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)

@@ -23,8 +23,8 @@ from sweeper.errors import TrackingError
 from sweeper.models.sources import resolve_model
 from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.ray_sweep import SweepContext, run_intermediate_phase
-from sweeper.stage_cache import cached_intermediate_stages, sweep_stage_cache
-from sweeper.tracking import check_tracking_uri
+from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
+from sweeper.tracking.runs import check_tracking_uri
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

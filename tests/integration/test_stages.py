@@ -9,7 +9,7 @@ from transformers import AutoModelForQuestionAnswering
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.registry import TaskSpec, get_task
 from sweeper.cache.markers import encoder_is_complete
-from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(
     learning_rate=1e-3, per_device_train_batch_size=8, max_seq_length=96, doc_stride=32, max_query_length=32,

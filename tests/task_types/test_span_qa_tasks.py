@@ -1,5 +1,5 @@
 """The extractive-QA tasks (squad_v1, squad_v2, mlqa): task files, SQuAD 2.0 scoring and files,
-and one tiny training + evaluation step each through ``sweeper.stages`` (tiny XLM-R, real rows).
+and one tiny training + evaluation step each through ``sweeper.training.stages`` (tiny XLM-R, real rows).
 
 The data directory is written per module in the XTREME ``download/`` layout: SQuAD v1.1 files
 from the first XQuAD article (XQuAD's English file is a subset of SQuAD v1.1 dev), SQuAD 2.0 files
@@ -25,7 +25,7 @@ from sweeper.data.sources import check_split_files, load_split, split_files
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import get_task, load_task_file
-from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type
 from sweeper.task_types.span_qa import (
     NULL_SCORE_DIFF_THRESHOLD,
@@ -245,7 +245,7 @@ def test_squad_v2_prediction_files_round_trip_with_the_official_na_prob_file(tmp
 
 
 # --------------------------------------------------------------------------------------------
-# One tiny training + evaluation step per task, through sweeper.stages
+# One tiny training + evaluation step per task, through sweeper.training.stages
 
 
 def _intermediate(task_id: str, tiny_dir: Path, qa_data: Path, out: Path):

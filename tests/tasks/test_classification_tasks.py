@@ -1,6 +1,6 @@
 """Classification tasks of the library: MNLI, QQP, ANLI+ (three sources in three formats), XNLI,
 PAWS-X. Loading on the shared GLUE samples / ANLI dev rounds and on rows written in each release's
-format; one tiny training + evaluation step per new task through ``sweeper.stages``."""
+format; one tiny training + evaluation step per new task through ``sweeper.training.stages``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sweeper.data.sources import load_split, proportional_counts, split_files
 from sweeper.errors import ConfigError, MissingDataError, UnlabelledDataError
 from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import TaskSpec, get_task
-from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]

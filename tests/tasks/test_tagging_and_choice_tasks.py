@@ -1,5 +1,5 @@
 """CCG supertagging (labels from the data set's tags_to_id.json) and XCOPA (multiple choice): task
-files, loading rows written in the original formats, one tiny stage each through ``sweeper.stages``.
+files, loading rows written in the original formats, one tiny stage each through ``sweeper.training.stages``.
 CCGbank is LDC-licensed and XCOPA/COPA are not offline: every file here is written by the test."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.cache.markers import encoder_is_complete
 from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type
 
 XCOPA_LANGUAGES = ["et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"]

@@ -2,7 +2,7 @@
 trial that replays them from the stage cache (so a reused stage is tracked exactly like a
 trained one). No torch: trial actors import this module.
 
-Metric keys (:func:`sweeper.tracking.metric_key`): ``<stage>/<task>/en/dev/<metric>`` per
+Metric keys (:func:`sweeper.tracking.runs.metric_key`): ``<stage>/<task>/en/dev/<metric>`` per
 English-dev evaluation (with its optimizer step), ``zero_shot/<task>/<lang|avg>/<split>/<metric>``,
 ``zero_shot/<task>/avg/<split>/xtreme_score``, ``selection/english_dev`` and
 ``selection/target_dev``; artifacts ``predictions/<task>`` and ``best_checkpoint``.
@@ -16,8 +16,8 @@ from sweeper.metrics.xtreme import task_score
 from sweeper.registry import THRESHOLD_SPLIT
 from sweeper.config import METRIC
 from sweeper.registry import TaskSpec
-from sweeper.stage_outputs import ZeroShotResult
-from sweeper.tracking import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
+from sweeper.cache.outputs import ZeroShotResult
+from sweeper.tracking.runs import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
 
 
 def log_evaluation(tracker: Tracker, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweeper.failures import FailedTrial
+from sweeper.results.failures import FailedTrial
 from sweeper.config import ENGLISH_DEV
-from sweeper.selection import TrialRecord
-from sweeper.tracking import SELECTION_KEY, TARGET_DEV_KEY, Tracker
+from sweeper.results.selection import TrialRecord
+from sweeper.tracking.runs import SELECTION_KEY, TARGET_DEV_KEY, Tracker
 
 #: Stages of the nested runs that hold a target's results (``retrieval``: BUCC/Tatoeba evaluations).
 RESULT_STAGES = ("target", "retrieval")

@@ -1,7 +1,7 @@
 """What the target, zero-shot and retrieval stages leave in the stage cache, written and read back.
 
 A finished target stage folder holds ``best_model/`` (encoder, head, tokenizer) and its marker
-:data:`~sweeper.stage_cache.STAGE_MARKER` with every English-dev evaluation (``history``), the
+:data:`~sweeper.cache.markers.STAGE_MARKER` with every English-dev evaluation (``history``), the
 best score and step; a finished evaluation folder (zero-shot or retrieval) holds
 ``predictions/<task>/`` and a marker with the per-language scores. Both are published atomically
 (:func:`sweeper.models.cache.build_once`, marker written last), so a reader either finds a whole
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.models.cache import build_once
-from sweeper.stage_cache import STAGE_MARKER
+from sweeper.cache.markers import STAGE_MARKER
 from sweeper.storage import BEST_MODEL_DIR
 
 #: One English-dev evaluation: (optimizer step, metrics 0–100 with ``score`` the selection metric).

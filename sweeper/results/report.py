@@ -14,8 +14,8 @@ from typing import Any
 
 from sweeper.config import NO_INTERMEDIATE
 from sweeper.metrics.xtreme import TASK_GROUPS, XTREME_LANGUAGES, xtreme_scores
-from sweeper.published import PublishedResults, published_for_model
-from sweeper.selection import (
+from sweeper.results.published import PublishedResults, published_for_model
+from sweeper.results.selection import (
     POLICY_DESCRIPTIONS,
     SEED_DESCRIPTIONS,
     CellResult,
@@ -50,7 +50,7 @@ class ReportRow:
 
     @property
     def record(self) -> TrialRecord:
-        """The cell's representative trial (see :attr:`sweeper.selection.CellResult.record`)."""
+        """The cell's representative trial (see :attr:`sweeper.results.selection.CellResult.record`)."""
         return self.cell.record
 
 
@@ -123,13 +123,13 @@ def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme", s
 
     Each target's task score is the trial's ``zero_shot_score``: XTREME's per-task score over the
     languages evaluated (``sweeper.metrics.xtreme.task_score``: every metric averaged over
-    languages, QA (avg EM + avg F1) / 2). Trials are chosen as ``sweeper.selection`` chooses them
+    languages, QA (avg EM + avg F1) / 2). Trials are chosen as ``sweeper.results.selection`` chooses them
     (English dev; mean target dev for BUCC), never by zero-shot score: the best-per-target line
     takes each target's selection, a target without one (policy ``none``) is missing from it.
 
     Args:
         benchmark: ``xtreme`` or ``xtreme_r``.
-        seeds: ``best`` or ``mean`` (:func:`sweeper.selection.best_per_cell`); under ``mean`` a
+        seeds: ``best`` or ``mean`` (:func:`sweeper.results.selection.best_per_cell`); under ``mean`` a
             task score is the mean over the chosen configuration's seeds.
 
     Raises:
@@ -184,9 +184,9 @@ def build_report(
     Args:
         selection_metrics: target → its metric name (e.g. ``f1``), used for per-language cells.
         benchmark: the benchmark of the aggregate (see :func:`build_aggregate`).
-        seeds: ``best`` or ``mean``, the ``selection.seeds`` aggregation (:mod:`sweeper.selection`).
+        seeds: ``best`` or ``mean``, the ``selection.seeds`` aggregation (:mod:`sweeper.results.selection`).
         model: the sweep's ``model``; for XLM-R Large the report adds the published XLM-R Large
-            and X-STILTs rows (:func:`sweeper.published.published_for_model`).
+            and X-STILTs rows (:func:`sweeper.results.published.published_for_model`).
 
     Raises:
         ValueError: unknown ``benchmark`` or ``seeds``.

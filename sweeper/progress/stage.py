@@ -4,7 +4,7 @@ Pure: no Ray. :class:`StageProgress` is fed trial events (started, reported a re
 failed) with their times in seconds, and answers what the progress view shows: trials pending /
 running / done / early-stopped / failed, the best English-dev ``score`` (0–100) so far per target
 task (with the intermediate task and learning rate of that trial), the stage's elapsed time and
-an estimate of the time left. ``sweeper.progress`` feeds it from Ray Tune's callback hooks;
+an estimate of the time left. ``sweeper.ray_adapter.progress_callback`` feeds it from Ray Tune's callback hooks;
 :func:`status_line` and :func:`status_table` render it for logs and for a terminal (rich).
 
 Estimate of the time left (:meth:`StageProgress.estimate`), from the trials that ended (done or

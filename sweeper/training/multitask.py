@@ -8,7 +8,7 @@ dataloader's :class:`~sweeper.sweep.multitask.TaskBatchSampler` draws one member
 stage's sampling probabilities. Every evaluation scores each member on its English dev set
 (metrics ``<member>/<metric>``, 0–100); the selection ``score`` is their unweighted mean
 (jiant's aggregate of the tasks' main metrics). The best checkpoint's encoder is saved like a
-single-task intermediate encoder (``sweeper.stages.save_encoder``).
+single-task intermediate encoder (``sweeper.training.stages.save_encoder``).
 """
 
 from __future__ import annotations
@@ -36,10 +36,16 @@ from sweeper.config import MLM_MEMBER, MlmConfig, TrainingConfig
 from sweeper.data.sources import load_split, resolve_labels
 from sweeper.sweep.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
 from sweeper.registry import TRAIN_LANGUAGE
-from sweeper.stages import is_main_process, save_encoder
+from sweeper.training.stages import is_main_process, save_encoder
 from sweeper.task_types import get_task_type
 from sweeper.task_types.base import feature_rows
-from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, TaskEvaluationTrainer, run_trainer
+from sweeper.training.trainer import (
+    CheckpointCallback,
+    EvaluationCallback,
+    StageResult,
+    TaskEvaluationTrainer,
+    run_trainer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -281,11 +287,11 @@ def run_multitask_stage(
     language; ``mlm``: lines in all) and is scored on its English dev set (``max_dev_examples``).
     ``on_evaluation`` receives ``<member>/<metric>`` for every member and ``score``, the mean of
     the members' selection metrics, which picks the best checkpoint. The encoder (no heads) goes
-    to ``encoder_dir`` exactly as :func:`sweeper.stages.run_intermediate_stage` writes it; only
+    to ``encoder_dir`` exactly as :func:`sweeper.training.stages.run_intermediate_stage` writes it; only
     the main process writes; its marker holds the members, sampling and probabilities, and
     ``record`` (e.g. the stage's cache inputs and the run that trained it).
 
-    ``on_checkpoint`` and ``resume_from`` as in :func:`sweeper.training.train_stage`: a run
+    ``on_checkpoint`` and ``resume_from`` as in :func:`sweeper.training.trainer.train_stage`: a run
     resumed from a checkpoint of this stage continues at its step with the same batches (the
     task sampler draws each epoch from the seed and the epoch; the Trainer skips the batches the
     checkpoint had seen), so it ends as the uninterrupted run would.

@@ -1,7 +1,7 @@
 """A finished sweep's XTREME leaderboard folder from what MLflow tracked (adapter).
 
 Downloads the selected trial's ``predictions/<task>`` artifacts per target and writes
-``OUTPUT/submission/`` with :mod:`sweeper.submission` (the pure part), then logs it to the
+``OUTPUT/submission/`` with :mod:`sweeper.results.submission` (the pure part), then logs it to the
 parent run.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 from sweeper.config import SweepConfig
 from sweeper.sweep.tasks import resolve_task
 from sweeper.registry import zero_shot_languages
-from sweeper.results import download_predictions, load_trial_records
-from sweeper.selection import select_best_intermediate
-from sweeper.submission import SUBMISSION_DIRNAME, SubmissionPlan, plan_submission, write_submission
-from sweeper.tracking import SweepRecord, Tracker
+from sweeper.tracking.records import download_predictions, load_trial_records
+from sweeper.results.selection import select_best_intermediate
+from sweeper.results.submission import SUBMISSION_DIRNAME, SubmissionPlan, plan_submission, write_submission
+from sweeper.tracking.runs import SweepRecord, Tracker
 
 
 def write_submission_folder(

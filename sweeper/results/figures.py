@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from sweeper.config import NO_INTERMEDIATE
-from sweeper.report import Report
+from sweeper.results.report import Report
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,13 @@ from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
-from sweeper.progress_bars import Progress
+from sweeper.progress.bars import Progress
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.stage_outputs import ZeroShotResult, publish_target_stage
+from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.storage import BEST_MODEL_DIR
 from sweeper.prediction_files import LEADERBOARD_PREFIX, leaderboard_predictions_dir
 from sweeper.task_types import get_task_type
-from sweeper.training import CheckpointCallback, EvaluationCallback, StageResult, train_stage
+from sweeper.training.trainer import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def run_target_stage(
 
     The best model (with its head and tokenizer) is saved before the evaluation: with
     ``stage_dir`` (a target stage folder of the stage cache) it is published there with every
-    English-dev evaluation and ``record`` (:func:`sweeper.stage_outputs.publish_target_stage`), so
+    English-dev evaluation and ``record`` (:func:`sweeper.cache.outputs.publish_target_stage`), so
     a failing evaluation is retried without training again; without, to ``output_dir/best_model``.
 
     Returns:
@@ -204,7 +204,7 @@ def evaluate_zero_shot(
     ``<dev_split>-<lang>``); when that split is the evaluation split itself (PAN-X, TyDiQA), its
     scores are reused, not recomputed. When the task's leaderboard file predicts another split
     (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted too, without
-    gold, into :func:`sweeper.submission.leaderboard_predictions_dir` as ``test-<lang>.<suffix>``,
+    gold, into :func:`sweeper.results.submission.leaderboard_predictions_dir` as ``test-<lang>.<suffix>``,
     for each language whose input exists (see :func:`predict_leaderboard_split`). Each language
     done prints a progress line on stderr (the worker's log) with its selection metric.
     """
@@ -242,7 +242,7 @@ def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: 
 
     Languages whose input files are missing, or all of them when the data comes from the Hub and
     the split has no Hub source, are skipped with a warning (the sweep's submission folder lists
-    them, :mod:`sweeper.submission`); ``zero_shot.max_examples_per_language`` applies.
+    them, :mod:`sweeper.results.submission`); ``zero_shot.max_examples_per_language`` applies.
 
     Returns:
         The languages predicted.

@@ -1,6 +1,6 @@
 """Ray adapter: the live progress view of a sweep stage, as a Ray Tune ``Callback``.
 
-:class:`ProgressCallback` feeds Tune's trial events to a :class:`~sweeper.sweep_progress.StageProgress`
+:class:`ProgressCallback` feeds Tune's trial events to a :class:`~sweeper.progress.stage.StageProgress`
 and shows it on stderr: on a terminal a ``rich.live.Live`` table (counts, best English dev per
 target, elapsed, time left) with a line per trial that ends; otherwise (CI logs, ``ray job submit``
 logs, pytest) the same as plain lines: one per ended trial, a status line every ``interval_s``
@@ -29,7 +29,7 @@ from rich.live import Live
 from ray import tune
 
 from sweeper.config import METRIC, TIME_ATTR
-from sweeper.sweep_progress import StageProgress, status_line, status_table, trial_line
+from sweeper.progress.stage import StageProgress, status_line, status_table, trial_line
 
 #: Status line period when stderr is not a terminal (seconds).
 LOG_INTERVAL_S = 30.0

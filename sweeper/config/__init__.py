@@ -1,0 +1,52 @@
+"""Sweep configuration: ``search_spaces/*.yaml`` plus ``key=value`` overrides → :class:`SweepConfig`.
+
+Validated once, at the boundary (:func:`load_config`); everything downstream receives typed, frozen
+objects. Hyperparameters use Hugging Face ``TrainingArguments`` names, scheduling uses Ray Tune names.
+The public names of the modules of this package are importable from here.
+"""
+
+from sweeper.config.base import stable_hash
+from sweeper.config.names import NO_INTERMEDIATE, TIME_ATTR, METRIC, ENGLISH_DEV, TARGET_DEV, NO_SELECTION, SEEDS_BEST, SEEDS_MEAN, MLM_MEMBER
+from sweeper.config.training import TrainingConfig, total_optimizer_steps
+from sweeper.config.search import SEARCHABLE_SETTINGS, DISTRIBUTIONS, Distribution, parse_distribution, SearchConfig, ParamSpace, SchedulerConfig
+from sweeper.config.sections import ZeroShotConfig, ResourcesConfig, TrackingConfig, REMOTE_STORAGE_SCHEMES, check_storage_path, StorageConfig, check_benchmark, ReportConfig, SelectionConfig
+from sweeper.config.multitask import MultitaskMember, MlmConfig, MultitaskConfig
+from sweeper.config.sweep import SweepConfig
+from sweeper.config.loading import apply_overrides, load_config
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "Distribution",
+    "ENGLISH_DEV",
+    "METRIC",
+    "MLM_MEMBER",
+    "MlmConfig",
+    "MultitaskConfig",
+    "MultitaskMember",
+    "NO_INTERMEDIATE",
+    "NO_SELECTION",
+    "ParamSpace",
+    "REMOTE_STORAGE_SCHEMES",
+    "ReportConfig",
+    "ResourcesConfig",
+    "SEARCHABLE_SETTINGS",
+    "SEEDS_BEST",
+    "SEEDS_MEAN",
+    "SchedulerConfig",
+    "SearchConfig",
+    "SelectionConfig",
+    "StorageConfig",
+    "SweepConfig",
+    "TARGET_DEV",
+    "TIME_ATTR",
+    "TrackingConfig",
+    "TrainingConfig",
+    "ZeroShotConfig",
+    "apply_overrides",
+    "check_benchmark",
+    "check_storage_path",
+    "load_config",
+    "parse_distribution",
+    "stable_hash",
+    "total_optimizer_steps",
+]

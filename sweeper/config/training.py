@@ -1,0 +1,53 @@
+"""Hyperparameters of one training stage (:class:`TrainingConfig`, HF ``TrainingArguments`` names) and their step arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+from typing import Literal
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+)
+from sweeper.config.base import _Strict
+
+
+class TrainingConfig(_Strict):
+    """Hyperparameters of one training stage (HF ``TrainingArguments`` names).
+
+    Defaults follow the jiant recipe of Phang et al. 2020 (xtreme_reference.md §4).
+    ``eval_steps`` is in optimizer steps; ``max_*_examples`` subsample for CPU budgets
+    (``None``: all). ``mixed_precision``: ``auto`` trains in bf16 on a GPU that supports it,
+    fp16 (with loss scaling) on an older GPU and fp32 on the CPU; ``bf16`` / ``fp16`` / ``no``
+    force one (see :func:`sweeper.training.trainer.precision_arguments`).
+    """
+
+    learning_rate: PositiveFloat = 1e-5
+    per_device_train_batch_size: PositiveInt = 4
+    per_device_eval_batch_size: PositiveInt = 64
+    gradient_accumulation_steps: PositiveInt = 1
+    num_train_epochs: PositiveFloat = 3
+    max_steps: PositiveInt | None = None
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: NonNegativeFloat = 0.01
+    max_grad_norm: PositiveFloat = 1.0
+    adam_epsilon: PositiveFloat = 1e-8
+    max_seq_length: PositiveInt = 256
+    doc_stride: PositiveInt = 128
+    max_query_length: PositiveInt = 64
+    eval_steps: PositiveInt = 1000
+    max_train_examples: PositiveInt | None = None
+    max_dev_examples: PositiveInt | None = 500
+    freeze_word_embeddings: bool = False
+    mixed_precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
+    seed: int = 1
+
+
+def total_optimizer_steps(num_features: int, settings: TrainingConfig, world_size: int = 1) -> int:
+    """Optimizer steps of a run: ``max_steps`` or epochs × ceil(features / effective batch)."""
+    if settings.max_steps is not None:
+        return settings.max_steps
+    effective_batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * world_size
+    return max(1, math.ceil(settings.num_train_epochs * math.ceil(num_features / effective_batch)))
