@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _common as common  # noqa: E402
+from bench import _common as common
 
 
 def bare_inference(model, features: list[dict], collator, batch_size: int) -> float:
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import AutoModelForTokenClassification
 
     from sweeper.config import TrainingConfig
-    from sweeper.task_types import get_task_type
     from sweeper.data.features import align_tagging_labels
+    from sweeper.task_types import get_task_type
     from sweeper.task_types.base import classifier_kwargs, feature_rows, label_maps, predict_logits
 
     spec = common.panx_spec()

@@ -58,6 +58,8 @@ from sweeper.config import NO_SELECTION, TARGET_DEV
 from sweeper.cache.store import CacheEntry, CachedStage, StageCache
 from sweeper.cache.locks import train_once
 from sweeper.cache.outputs import read_evaluation, read_target_history
+from sweeper.models.cache import cache_root
+from sweeper.sweep.packing import worker_gpus
 from sweeper.storage import BEST_MODEL_DIR, remove_checkpoints, remove_storage_folder, storage_child
 from sweeper.tracking.runs import SELECTION_KEY, Tracker, metric_key
 from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
@@ -108,16 +110,18 @@ class SweepContext:
         return self.output_dir / ASHA_STATE_FILE
 
 
-def _scaling_config(config: SweepConfig) -> ScalingConfig:
+def _scaling_config(config: SweepConfig, context: SweepContext) -> ScalingConfig:
     resources = config.resources
     per_worker = {"CPU": resources.cpus_per_worker}
-    if resources.use_gpu:
-        per_worker["GPU"] = resources.gpus_per_worker or 1
+    if resources.use_gpu:  # a fraction under trial packing (sweeper.sweep.packing)
+        per_worker["GPU"] = worker_gpus(config, context.model_source, cache_root())
     return ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu, resources_per_worker=per_worker)
 
 
 def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
+    scaling = _scaling_config(context.config, context)
     shared = {
+        "gpu_fraction": scaling.resources_per_worker.get("GPU", 1),
         "model_source": context.model_source,
         "data_dir": str(context.data_dir) if context.data_dir else None,
         "tracking_uri": context.tracking_uri,
@@ -125,7 +129,7 @@ def _fit_stage(context: SweepContext, loop_config: dict, name: str) -> None:
     trainer = TorchTrainer(
         stage_worker,
         train_loop_config={**shared, **loop_config},
-        scaling_config=_scaling_config(context.config),
+        scaling_config=scaling,
         run_config=TrainRunConfig(
             name=name,
             storage_path=storage_child(context.ray_storage, "train"),

@@ -8,6 +8,8 @@ typed objects.
 
 from __future__ import annotations
 
+import os
+
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +36,9 @@ def stage_worker(loop_config: dict) -> None:
     """
     import torch.distributed
 
+    from sweeper.training.memory_probe import GPU_FRACTION_ENV
+
+    os.environ[GPU_FRACTION_ENV] = str(loop_config.get("gpu_fraction", 1))  # the trial's share, for auto micro-batches
     from sweeper.registry import TaskSpec
     from sweeper.training.stages import is_main_process
     from sweeper.tracking.runs import Tracker

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sweeper.config import stable_hash
+from sweeper.config import SweepConfig, stable_hash
+from sweeper.errors import ConfigError
 
 GIB = 1024**3
 #: Safety factor on the probed peak: dynamic padding, allocator fragmentation, the evaluation.
@@ -231,9 +233,117 @@ def plan_packing(memory: MemoryModel, batch: int, accumulation: int | None, tria
     return Packing(count, gpu_fraction(count), micro, accumulation, peak, memory)
 
 
-def gpu_hours(steps: int, seconds_per_step: float, trials_per_gpu: int, packed_speedup: float) -> float:
-    """GPU-hours of ``steps`` optimizer steps: ``steps × seconds_per_step / 3600`` for one trial per
-    GPU, divided by ``packed_speedup`` (aggregate throughput of ``trials_per_gpu`` packed trials
-    over one trial alone, measured by ``bench/packing.py``) when packed."""
-    hours = steps * seconds_per_step / 3600
-    return hours if trials_per_gpu == 1 else hours / packed_speedup
+#: ``config.json`` fields the memory of training an encoder depends on (the head adds little).
+ARCHITECTURE_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                       "intermediate_size")
+#: xlm-roberta-large's ``config.json`` (the paper's model), for plans where its weights are not on disk.
+XLMR_LARGE_CONFIG = {"model_type": "xlm-roberta", "vocab_size": 250002, "hidden_size": 1024, "num_hidden_layers": 24,
+                     "num_attention_heads": 16, "intermediate_size": 4096}
+
+
+def model_architecture(model_source: str) -> dict | None:
+    """The :data:`ARCHITECTURE_FIELDS` of ``model_source``: its folder's ``config.json``, or
+    :data:`XLMR_LARGE_CONFIG` for the Hub id ``xlm-roberta-large``; ``None`` when unknown."""
+    config_file = Path(model_source) / "config.json"
+    if config_file.is_file():
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        return {name: config.get(name) for name in ARCHITECTURE_FIELDS}
+    return dict(XLMR_LARGE_CONFIG) if model_source.rstrip("/").endswith("xlm-roberta-large") else None
+
+
+def architecture_key(architecture: Mapping, choices: int | None = None) -> str:
+    """The model part of a probe's cache key: its architecture (not its weights: target stages from
+    different intermediate encoders share one probe) and, for multiple choice, the choices per example."""
+    return stable_hash({**{name: architecture.get(name) for name in ARCHITECTURE_FIELDS}, "choices": choices})
+
+
+def shape_of(architecture: Mapping) -> ModelShape:
+    """:class:`ModelShape` of an architecture (parameters: embeddings + 4h² + 2·h·ffn per layer)."""
+    h, layers = architecture["hidden_size"], architecture["num_hidden_layers"]
+    parameters = architecture["vocab_size"] * h + layers * (4 * h * h + 2 * h * architecture["intermediate_size"])
+    return ModelShape(parameters, h, layers, architecture["num_attention_heads"])
+
+
+def stage_memory(cache_root: Path, architecture: Mapping, seq_length: int, precision: str) -> MemoryModel:
+    """The cached probe of this architecture, sequence length and precision, else :func:`estimate_memory`."""
+    cached = read_cached_probe(cache_root, probe_key(architecture_key(architecture), "train", seq_length, precision))
+    return cached or estimate_memory(shape_of(architecture), seq_length, precision)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Training throughput of one trial alone on a GPU, and the aggregate of packed trials over it.
+
+    Attributes:
+        tokens_per_s: padded tokens per second of one trial on one GPU.
+        packed_speedup: trials per GPU → aggregate throughput over one trial alone.
+        source: where the figures were measured (docs/benchmarks.md).
+    """
+
+    tokens_per_s: float
+    packed_speedup: Mapping[int, float]
+    source: str
+
+    def speedup(self, trials: int) -> float:
+        """The measured speedup of the largest measured packing ≤ ``trials`` (1.0 for one trial)."""
+        measured = [count for count in self.packed_speedup if count <= trials]
+        return self.packed_speedup[max(measured)] if measured else 1.0
+
+    def gpu_hours(self, tokens: int, trials_per_gpu: int) -> float:
+        """GPU-hours of training ``tokens`` tokens with ``trials_per_gpu`` trials sharing each GPU."""
+        return tokens / (self.tokens_per_s * self.speedup(trials_per_gpu)) / 3600
+
+
+#: XLM-R-Large-shaped model, PAN-X English, batch 32, bf16 on one NVIDIA H200 (bench/trainer.py and
+#: bench/packing.py, 2026-12-04; docs/benchmarks.md): 17,315 padded tokens/s for one trial, and the
+#: aggregate of 2, 4, 8 packed trials over one. The plan scales GPU-hours from these by tokens.
+H200_XLMR_LARGE = Throughput(17_315, {1: 1.0, 2: 2.08, 4: 3.71, 8: 4.81}, "H200, XLM-R Large, bench/packing.py 2026-12-04")
+
+
+def _precision(setting: str) -> str:
+    """The precision a stage trains in on a current GPU (``auto``: bf16)."""
+    return "bf16" if setting == "auto" else setting
+
+
+def target_packings(config: SweepConfig, model_source: str, cache_root: Path) -> dict[str, Packing | str]:
+    """Trained target → its :class:`Packing` under ``config.resources`` (cached probe or estimate),
+    or the reason it cannot be packed (unknown architecture, does not fit)."""
+    from sweeper.sweep.grid import trained_targets
+
+    architecture = model_architecture(model_source)
+    resources = config.resources
+    packings: dict[str, Packing | str] = {}
+    for target in trained_targets(config):
+        if architecture is None:
+            packings[target] = f"architecture of {model_source!r} unknown (no config.json)"
+            continue
+        settings = config.stage_training("target", target)
+        memory = stage_memory(cache_root, architecture, settings.max_seq_length, _precision(settings.mixed_precision))
+        accumulation = None if settings.gradient_accumulation_steps == "auto" else settings.gradient_accumulation_steps
+        try:
+            packings[target] = plan_packing(memory, settings.optimizer_batch, accumulation,
+                                            resources.trials_per_gpu or (None if resources.gpus_per_worker == "auto" else 1))
+        except ValueError as error:
+            packings[target] = str(error)
+    return packings
+
+
+def worker_gpus(config: SweepConfig, model_source: str, cache_root: Path) -> float:
+    """Ray ``num_gpus`` of each Train worker: ``1 / trials_per_gpu``; under ``gpus_per_worker: auto``
+    the fraction of the target stage that fits fewest trials per GPU (:func:`target_packings`); else
+    ``gpus_per_worker`` (1 when 0).
+
+    Raises:
+        ConfigError: ``gpus_per_worker: auto`` and some target cannot be packed (the reason is named).
+    """
+    resources = config.resources
+    if resources.trials_per_gpu:
+        return gpu_fraction(resources.trials_per_gpu)
+    if resources.gpus_per_worker != "auto":
+        return resources.gpus_per_worker or 1
+    packings = target_packings(config, model_source, cache_root)
+    problems = {target: packing for target, packing in packings.items() if isinstance(packing, str)}
+    if problems:
+        target, reason = next(iter(problems.items()))
+        raise ConfigError(f"resources.gpus_per_worker: auto cannot pack target {target!r}: {reason}")
+    return gpu_fraction(min((packing.trials_per_gpu for packing in packings.values()), default=1))

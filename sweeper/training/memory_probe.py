@@ -10,11 +10,29 @@ peaks give :class:`sweeper.sweep.packing.MemoryModel`, cached on disk by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sweeper.sweep.packing import MemoryModel, probe_key, read_cached_probe, write_cached_probe
+from sweeper.config import TrainingConfig
+from sweeper.models.cache import cache_root
+from sweeper.sweep.packing import (
+    ARCHITECTURE_FIELDS,
+    MemoryModel,
+    architecture_key,
+    probe_key,
+    read_cached_probe,
+    split_batch,
+    usable_bytes,
+    write_cached_probe,
+)
 
+#: The share of its GPU a trial holds (Ray's fractional ``num_gpus``), set by the Ray adapter for
+#: the training process; absent: the whole GPU.
+GPU_FRACTION_ENV = "SWEEPER_GPU_FRACTION"
+
+#: Choices per example a multiple-choice head is probed with (CommonsenseQA has 5, the most of the tasks).
+MULTIPLE_CHOICE_PROBE_CHOICES = 5
 #: Micro-batches probed: the line through both gives the per-example bytes.
 PROBE_BATCHES = (1, 8)
 
@@ -46,7 +64,8 @@ def probe_memory(build_model: Callable[[], object], seq_length: int, precision: 
     """Measure the :class:`MemoryModel` of training ``build_model()`` at ``seq_length`` tokens.
 
     Args:
-        build_model: returns the model with its head (on the CPU or the GPU; moved to the GPU).
+        build_model: returns the model with its head (on the CPU or the GPU; moved to the GPU). Its
+            weights are left unchanged (optimizer steps at learning rate 0), and so is the RNG.
         precision: ``bf16``, ``fp16`` or ``no`` (fp32), as resolved for the GPU.
         choices: multiple-choice heads: choices per example (inputs ``(batch, choices, seq)``).
 
@@ -60,11 +79,13 @@ def probe_memory(build_model: Callable[[], object], seq_length: int, precision: 
         raise RuntimeError("the memory probe needs a CUDA GPU; none is visible")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "no": None}[precision]
     model = build_model().to("cuda").train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
-    peaks = [_step_peak(model, optimizer, batch, seq_length, choices, dtype) for batch in batches]
+    # lr 0 and no weight decay: the steps leave the weights as they were (the model may be the one to train)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.0, weight_decay=0.0, fused=True)
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()]):  # dropout draws leave the RNG untouched
+        peaks = [_step_peak(model, optimizer, batch, seq_length, choices, dtype) for batch in batches]
     name = torch.cuda.get_device_name()
     total = torch.cuda.get_device_properties(0).total_memory
-    del model, optimizer
+    del optimizer
     torch.cuda.empty_cache()
     return MemoryModel.from_two_points(batches[0], peaks[0], batches[1], peaks[1], name, total)
 
@@ -80,3 +101,25 @@ def cached_probe(cache_root: Path, model: str, task_type: str, seq_length: int, 
     memory = probe_memory(build_model, seq_length, precision, choices)
     write_cached_probe(cache_root, key, memory)
     return memory
+
+
+def auto_micro_batch(model, settings: TrainingConfig, precision: str, choices: int | None = None) -> tuple[int, int]:
+    """``(per_device_train_batch_size, gradient_accumulation_steps)`` for ``gradient_accumulation_steps: auto``.
+
+    On a GPU: the memory probe of ``model`` at ``max_seq_length`` (cached under the sweeper cache
+    root, :func:`sweeper.models.cache.cache_root`), then :func:`sweeper.sweep.packing.split_batch`
+    of ``per_device_train_batch_size`` within this process's share of the GPU
+    (:data:`GPU_FRACTION_ENV` × usable memory). On the CPU: the whole batch, no accumulation.
+
+    Raises:
+        ValueError: not even one example fits the share (the message says what to change).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return settings.per_device_train_batch_size, 1
+    architecture = {name: getattr(model.config, name, None) for name in ARCHITECTURE_FIELDS}
+    memory = cached_probe(cache_root(), architecture_key(architecture, choices), "train", settings.max_seq_length, precision,
+                          lambda: model, choices)
+    share = int(usable_bytes(torch.cuda.get_device_properties(0).total_memory) * float(os.environ.get(GPU_FRACTION_ENV, "1")))
+    return split_batch(settings.per_device_train_batch_size, share, memory)
