@@ -2,7 +2,8 @@
 
 A step is forward, backward and a fused AdamW step under the stage's autocast precision (as the
 HF Trainer runs it: fp32 weights, bf16/fp16 autocast), on random token ids of the full
-``max_seq_length`` (dynamic padding never exceeds it), measured with
+``max_seq_length`` (dynamic padding never exceeds it), every other row padded from half its
+length (so attention takes the masked kernel path real batches take), measured with
 ``torch.cuda.max_memory_allocated`` after a first step has created the optimizer states. The two
 peaks give :class:`sweeper.sweep.packing.MemoryModel`, cached on disk by
 :func:`sweeper.sweep.packing.probe_key`. torch is imported inside the functions.
@@ -43,7 +44,10 @@ def _step_peak(model, optimizer, batch: int, seq_length: int, choices: int | Non
     shape = (batch, choices, seq_length) if choices else (batch, seq_length)
     vocab = model.get_input_embeddings().num_embeddings
     input_ids = torch.randint(5, vocab, shape, device="cuda")
+    # a padded batch, as dynamic padding gives: attention takes the masked (not the flash) kernel path,
+    # which keeps more for the backward pass
     attention_mask = torch.ones_like(input_ids)
+    attention_mask[..., seq_length // 2 :] = torch.arange(batch, device="cuda").remainder(2).view(-1, *[1] * (len(shape) - 1))
     for measured in (False, True):  # the first step creates AdamW's states
         if measured:
             torch.cuda.synchronize()

@@ -44,8 +44,8 @@ def test_two_probe_points_give_the_line_through_them():
 
 
 def test_trials_per_gpu_is_the_floor_of_usable_over_footprint():
-    # 0.95 × 100 GiB = 95 GiB usable; each trial 10 GiB × 1.2 + 0.75 GiB context = 12.75 GiB → 7 trials
-    assert trials_per_gpu(100 * GIB, 10 * GIB) == 7
+    # 0.95 × 100 GiB = 95 GiB usable; each trial 10 GiB × 1.5 + 0.75 GiB context = 15.75 GiB → 6 trials
+    assert trials_per_gpu(100 * GIB, 10 * GIB) == 6
     assert trials_per_gpu(100 * GIB, 10 * GIB, margin=1.0) == 8
     assert trials_per_gpu(10 * GIB, 10 * GIB) == 0
     assert CONTEXT_BYTES < GIB
@@ -61,16 +61,16 @@ def test_ray_fraction_never_overcommits_a_gpu(trials, fraction):
 
 def test_auto_accumulation_keeps_the_batch_and_takes_the_largest_micro_batch_that_fits():
     memory = MemoryModel(10 * GIB, GIB, "gpu", 100 * GIB, "probe")
-    # budget 40 GiB: footprint(b) = (10 + b) × 1.2 + 0.75 ≤ 40 → b ≤ 22.7; largest divisor of 32 is 16
+    # budget 40 GiB: footprint(b) = (10 + b) × 1.5 + 0.75 ≤ 40 → b ≤ 16.2; largest divisor of 32 is 16
     assert split_batch(32, 40 * GIB, memory) == (16, 2)
     assert split_batch(32, 100 * GIB, memory) == (32, 1)
     with pytest.raises(ValueError, match="one example needs"):
         split_batch(32, 12 * GIB, memory)
 
 
-def test_h200_probe_packs_nine_paper_trials_and_refuses_too_many():
+def test_h200_probe_packs_seven_paper_trials_and_refuses_too_many():
     packing = plan_packing(H200_PROBE, 32, None, None)
-    assert (packing.trials_per_gpu, packing.micro_batch, packing.accumulation, packing.num_gpus) == (9, 32, 1, 0.1111)
+    assert (packing.trials_per_gpu, packing.micro_batch, packing.accumulation, packing.num_gpus) == (7, 32, 1, 0.1428)
     assert plan_packing(H200_PROBE, 32, 8, 4).micro_batch == 4
     with pytest.raises(ValueError, match="lower resources.trials_per_gpu"):
         plan_packing(H200_PROBE, 32, 1, 12)
