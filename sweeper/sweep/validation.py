@@ -8,17 +8,18 @@ files: :func:`validate_sweep` is what ``sweeper run`` checks, :func:`check_tasks
 from __future__ import annotations
 
 from pathlib import Path
+
 from sweeper.config import (
     NO_INTERMEDIATE,
+    TARGET_DEV,
     SweepConfig,
 )
 from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels
 from sweeper.errors import ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
-from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
 from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, all_tasks, is_retrieval, zero_shot_languages
-from sweeper.config import TARGET_DEV
-from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.grid import target_dev_languages
+from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
+from sweeper.sweep.tasks import resolve_task
 
 
 def _trained_targets_without_dev_split(config: SweepConfig, targets: list[TaskSpec]) -> None:
