@@ -103,7 +103,7 @@ def _cells(report: Report) -> dict[tuple[str, str], float | None]:
 
 
 def compare_reports(a: Report, b: Report, name_a: str, name_b: str) -> Comparison:
-    """Compare the reports of sweeps A and B (e.g. ``sweeper.driver.load_output_report``).
+    """Compare the reports of sweeps A and B (e.g. ``sweeper.commands.report.load_output_report``).
 
     Selections and cells are those of each report (:mod:`sweeper.results.selection`: chosen on dev
     scores, never on zero-shot); a target or cell present in only one sweep has ``None`` on the

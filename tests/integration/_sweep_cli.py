@@ -10,7 +10,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.tracking.runs import SweepRecord
 
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"

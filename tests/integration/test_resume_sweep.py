@@ -36,11 +36,11 @@ SWEEP_TIMEOUT_S = 1200  # generous: a shared 2-core machine can be many times sl
 
 
 def sweeper(log: Path, *args: str) -> subprocess.Popen:
-    """``python -m sweeper.cli ARGS`` in a new session, its output to ``log``; its local Ray's
+    """``python -m sweeper.commands.cli ARGS`` in a new session, its output to ``log``; its local Ray's
     processes are its descendants (see :func:`kill_tree`)."""
     with log.open("w", encoding="utf-8") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sweeper.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "sweeper.commands.cli", *args], stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""},
         )
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.config import SweepConfig, TrainingConfig
 from sweeper.data.formats.retrieval import read_bucc
 from sweeper.data.sources import load_split

@@ -14,7 +14,7 @@ import pyarrow.fs
 import pytest
 from _sweep_cli import SMOKE, run_sweep, runner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.storage import storage_bytes, storage_child
 
 LANGUAGES = ("ar", "de", "fi", "sw", "zh")  # smoke's zero-shot languages that Tatoeba has

@@ -129,7 +129,7 @@ def test_gradient_accumulation_auto_counts_the_optimizer_batch():
 
 
 def test_plan_refuses_data_parallel_packing_with_exit_2():
-    command = [sys.executable, "-m", "sweeper.cli", "plan", str(PAPER), "resources.num_workers=2"]
+    command = [sys.executable, "-m", "sweeper.commands.cli", "plan", str(PAPER), "resources.num_workers=2"]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO, timeout=300)
     assert result.returncode == 2, result.stderr
     assert "Duplicate GPU" in result.stdout + result.stderr

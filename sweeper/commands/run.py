@@ -1,21 +1,16 @@
-"""``sweeper run``, ``sweeper resume`` and ``sweeper report``: validate, track, schedule, select, report."""
+"""``sweeper run`` and ``sweeper resume``: validate, track, schedule (through the Ray adapter), select, report."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from sweeper.config import ReportConfig, SweepConfig, check_benchmark
+from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError
-from sweeper.results.failures import failures_markdown, targets_without_results
+from sweeper.results.failures import targets_without_results
 from sweeper.models.sources import resolve_model
 from sweeper.sweep.validation import validate_sweep
-from sweeper.results.report import Report, build_report, to_csv, to_markdown
-from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
-from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
-from sweeper.config import SEEDS_BEST
-from sweeper.results.selection import TrialRecord
+from sweeper.tracking.records import load_trial_records
 from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.storage import DiskUsage, local_bytes, ray_storage, storage_bytes
 from sweeper.tracking.submission_export import write_submission_folder
@@ -24,23 +19,10 @@ from sweeper.tracking.runs import (
     Tracker,
     check_tracking_uri,
     default_tracking_uri,
-    find_sweep,
-    register_selection,
 )
+from sweeper.commands.report import REPORT_MD, report_from_output, write_report
 
-REPORT_MD = "report.md"
-REPORT_CSV = "report.csv"
-REPORT_HTML = "report.html"
-#: Heatmap of the zero-shot deltas over the ``none`` baseline (written only when a delta exists).
-REPORT_PNG = "report_deltas.png"
-#: The parent run's artifact folder holding the report files.
-REPORT_ARTIFACTS = "report"
-#: The failed trials with their errors (a JSON list; also a section of the report).
-FAILURES_JSON = "failures.json"
-#: The parent run's parameters (the flattened sweep configuration) the report reads back.
-BENCHMARK_PARAM = "report.benchmark"
-SEEDS_PARAM = "selection.seeds"
-MODEL_PARAM = "model"
+
 #: What ``sweeper resume`` needs besides ``sweep.json``: the validated configuration and data folder.
 LAUNCH_FILE = "config.json"
 
@@ -135,12 +117,9 @@ def _execute(
     record: SweepRecord, ray_address: str | None, resume: bool,
 ) -> SweepOutcome:
     """Run (or, with ``resume``, continue) the phases of a tracked sweep, then report."""
-    from sweeper.ray_sweep import (
-        SweepContext,
-        ensure_ray,
-        run_intermediate_phase,
-        run_target_phase,
-    )
+    from sweeper.ray_adapter.context import SweepContext
+    from sweeper.ray_adapter.cluster import ensure_ray
+    from sweeper.ray_adapter.phases import run_intermediate_phase, run_target_phase
 
     tracker = Tracker(record.tracking_uri)
     parent_run_id = record.parent_run_id
@@ -204,111 +183,3 @@ def measure_disk(
         ray_storage=storage_bytes(ray_location),
         mlflow_artifacts=local_bytes(output_dir / "mlartifacts") if local_store else None,
     )
-
-
-def load_report(tracker: Tracker, record: SweepRecord, benchmark: str | None = None) -> Report:
-    """The report of a tracked sweep, built from its MLflow runs alone.
-
-    The seed aggregation (``selection.seeds``) and the model (for the published comparison
-    rows) are read from the parent run's params, as is the aggregate's benchmark unless
-    ``benchmark`` (``xtreme`` or ``xtreme_r``) is given; sweeps that predate a setting get its
-    default.
-    """
-    return _records_and_report(tracker, record, benchmark)[1]
-
-
-def _records_and_report(tracker: Tracker, record: SweepRecord, benchmark: str | None) -> tuple[list[TrialRecord], Report]:
-    params = tracker.client.get_run(record.parent_run_id).data.params
-    records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
-    report = build_report(
-        records,
-        selection_metrics(tracker, record.experiment_id, record.parent_run_id),
-        benchmark or params.get(BENCHMARK_PARAM, ReportConfig().benchmark),
-        params.get(SEEDS_PARAM, SEEDS_BEST),
-        params.get(MODEL_PARAM),
-    )
-    return records, report
-
-
-def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchmark: str) -> str:
-    """Build the report from MLflow, publish it and register the selected models.
-
-    Writes ``report.md`` (with a ``## Failed trials`` section), ``report.csv``, ``report.html``,
-    ``failures.json`` and (when some intermediate task has a delta over the ``none`` baseline)
-    ``report_deltas.png`` to ``output_dir`` and logs them to the parent run under ``report/``; then tags the runs ``selected=true/false`` and registers each
-    selected target trial's checkpoint as ``<sweep>-<target>`` with alias ``best``
-    (:func:`sweeper.tracking.runs.register_selection`).
-
-    Returns:
-        The report as Markdown.
-
-    Raises:
-        RuntimeError: a selected target trial has no ``best_checkpoint`` artifact.
-    """
-    records, report = _records_and_report(tracker, record, benchmark)
-    title = f"sweeper report: {record.name}"
-    failures = load_failed_trials(tracker, record.experiment_id, record.parent_run_id)
-    markdown = to_markdown(report, title) + "\n" + failures_markdown(failures)
-    grid = delta_grid(report)
-    figure = output_dir / REPORT_PNG
-    if grid is None:
-        figure.unlink(missing_ok=True)  # a previous sweep's heatmap in the same folder is not this report's
-    else:
-        plot_delta_heatmap(grid, figure, f"{record.name}: zero-shot Δ vs none")
-    texts = {REPORT_MD: markdown, REPORT_CSV: to_csv(report), REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None),
-             FAILURES_JSON: json.dumps([failure.to_json() for failure in failures], indent=2)}
-    for name, text in texts.items():
-        (output_dir / name).write_text(text, encoding="utf-8")
-    for name in [*texts, *([REPORT_PNG] if grid else [])]:
-        tracker.client.log_artifact(record.parent_run_id, str(output_dir / name), REPORT_ARTIFACTS)
-    selected = {target: selection.record.run_id for target, selection in report.selections.items()}
-    register_selection(tracker, record.name, selected, [trial.run_id for trial in records])
-    return markdown
-
-
-def report_markdown(record: SweepRecord, report: Report) -> str:
-    """The report of a tracked sweep as Markdown, with its ``## Failed trials`` section."""
-    failures = load_failed_trials(Tracker(record.tracking_uri), record.experiment_id, record.parent_run_id)
-    return to_markdown(report, f"sweeper report: {record.name}") + "\n" + failures_markdown(failures)
-
-
-def report_from_output(output_dir: Path, benchmark: str | None = None) -> str:
-    """Re-build the report of a finished sweep from what MLflow tracked (no Ray needed), as
-    Markdown (see :func:`load_output_report` for the arguments and errors)."""
-    return report_markdown(*load_output_report(output_dir, benchmark))
-
-
-def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
-    """The sweep record and report of the sweep in ``output_dir``, from MLflow alone (no Ray).
-
-    Args:
-        benchmark: the aggregate's benchmark (``xtreme`` or ``xtreme_r``); ``None``: the sweep's
-            ``report.benchmark`` as logged with its parent run (``xtreme`` for sweeps that
-            predate the setting).
-
-    Raises:
-        FileNotFoundError: ``output_dir`` holds no ``sweep.json``.
-        ConfigError: unknown ``benchmark`` (with a did-you-mean).
-        TrackingError: the sweep's ``http(s)://`` tracking server does not answer.
-    """
-    if benchmark is not None:
-        check_benchmark(benchmark)
-    record = SweepRecord.read(output_dir)
-    check_tracking_uri(record.tracking_uri)
-    return record, load_report(Tracker(record.tracking_uri), record, benchmark)
-
-
-def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
-    """The record and report of the sweep called ``name`` at ``tracking_uri``, found by its
-    parent run (the latest when the name ran several times, :func:`sweeper.tracking.runs.find_sweep`).
-
-    Raises:
-        ConfigError: unknown ``benchmark``.
-        TrackingError: the server does not answer, or holds no sweep called ``name``.
-    """
-    if benchmark is not None:
-        check_benchmark(benchmark)
-    check_tracking_uri(tracking_uri)
-    tracker = Tracker(tracking_uri)
-    record = find_sweep(tracker, name)
-    return record, load_report(tracker, record, benchmark)

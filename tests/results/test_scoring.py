@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import load_split
 from sweeper.metrics.xtreme import task_score
@@ -171,7 +171,7 @@ def test_score_of_zero_shot_predictions_equals_the_logged_metrics(task, language
     assert list(result["languages"]) == languages
     for language in languages:  # same files, same metric code: equal, not only to two decimals
         assert result["languages"][language]["metrics"] == pytest.approx(logged.per_language[language], abs=1e-9)
-    # the number ray_worker logs as zero_shot/<task>/avg/<split>/xtreme_score
+    # the number the Train worker logs as zero_shot/<task>/avg/<split>/xtreme_score
     assert result["task_score"] == pytest.approx(task_score(task, logged.per_language), abs=1e-9)
 
 

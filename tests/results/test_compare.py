@@ -5,10 +5,10 @@ import json
 
 import pytest
 from _tracked import track_sweep
-from test_selection_report import record
+from _records import record
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.results.compare import compare_reports
 from sweeper.results.report import build_report
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 import pytest
 from _tracked import add_trials, track_sweep
 from mlflow.tracking import MlflowClient
-from test_selection_report import record
+from _records import record
 
-from sweeper.driver import write_report
+from sweeper.commands.report import write_report
 from sweeper.tracking.runs import MODEL_ALIAS, Tracker, register_selection
 
 PANX = {"de": {"f1": 60.0}, "zh": {"f1": 40.0}}

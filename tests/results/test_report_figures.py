@@ -1,7 +1,7 @@
 """Delta heatmap data, the PNG and the HTML report, on hand-built trial records with known numbers."""
 
 from matplotlib.image import imread
-from test_selection_report import record
+from _records import record
 
 from sweeper.results.report import build_report, to_markdown
 from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html

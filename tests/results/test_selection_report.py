@@ -4,25 +4,12 @@ import csv
 import io
 
 import pytest
+from _records import record
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.results.report import BEST_PER_TARGET, build_report, to_csv, to_markdown
 from sweeper.results.selection import TrialRecord, best_per_cell, select_best_intermediate
-
-
-def record(intermediate, target, dev, score=None, lr=1e-5, seed=1, outcome="completed", zero_shot=None, run_id=None):
-    return TrialRecord(
-        run_id=run_id or f"{intermediate}-{target}-{lr}-{seed}",
-        intermediate_task=intermediate,
-        target_task=target,
-        learning_rate=lr,
-        seed=seed,
-        outcome=outcome,
-        english_dev=dev if outcome == "completed" else None,
-        zero_shot=zero_shot or {},
-        zero_shot_score=score,
-    )
 
 
 def test_best_per_cell_uses_english_dev_not_zero_shot():

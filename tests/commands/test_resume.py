@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from _tracked import track_sweep
-from test_selection_report import record
+from _records import record
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.config import load_config
-from sweeper.driver import LAUNCH_FILE, resume_sweep
+from sweeper.commands.run import LAUNCH_FILE, resume_sweep
 from sweeper.errors import ConfigError
 from sweeper.tracking.runs import Tracker
 
@@ -39,7 +39,7 @@ def test_a_sweep_without_its_saved_config_is_a_clear_error(sweep):
 
 def test_a_finished_sweep_only_prints_its_report(sweep):
     output, record_ = sweep
-    config = load_config(Path(__file__).parents[1] / "search_spaces" / "smoke.yaml")
+    config = load_config(Path(__file__).parents[2] / "search_spaces" / "smoke.yaml")
     (output / LAUNCH_FILE).write_text(json.dumps({"config": config.model_dump(mode="json"), "data_dir": None}))
     tracker = Tracker(record_.tracking_uri)
     tracker.finish(record_.parent_run_id)

@@ -8,7 +8,7 @@ import pytest
 import ray
 import yaml
 
-CLUSTER = Path(__file__).resolve().parent.parent / "cluster"
+CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 SCHEMA = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
 
 

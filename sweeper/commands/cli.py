@@ -55,7 +55,7 @@ def run(
 
     try:
         sweep = load_config(config, overrides or [])
-        from sweeper.driver import run_sweep
+        from sweeper.commands.run import run_sweep
 
         outcome = run_sweep(sweep, data_dir, output or Path("runs") / sweep.name, ray_address)
     except SweeperError as error:
@@ -80,7 +80,7 @@ def resume(
     trials go on from their last checkpoint in their own MLflow runs. A finished sweep's report
     is printed as is.
     """
-    from sweeper.driver import resume_sweep
+    from sweeper.commands.run import resume_sweep
 
     try:
         outcome = resume_sweep(output_dir, ray_address, data_dir)
@@ -105,7 +105,7 @@ def plan(
     from sweeper.config import load_config
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import check_tasks
-    from sweeper.planning import build_plan, plan_lines
+    from sweeper.commands.plan import build_plan, plan_lines
 
     try:
         sweep = load_config(config, overrides or [])
@@ -128,7 +128,7 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
     Raises:
         ConfigError: not ``count`` sweeps given, folders mixed with names, or names without a URI.
     """
-    from sweeper.driver import load_output_report, load_sweep_report
+    from sweeper.commands.report import load_output_report, load_sweep_report
     from sweeper.errors import ConfigError
 
     what = "an output folder or --sweep NAME" if count == 1 else "two output folders, or --sweep NAME_A --sweep NAME_B"
@@ -155,7 +155,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.driver import report_markdown
+    from sweeper.commands.report import report_markdown
 
     try:
         [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)

@@ -6,16 +6,16 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sweeper.cli import app
+from sweeper.commands.cli import app
 from sweeper.config import SweepConfig, load_config
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.grid import target_settings
-from sweeper.planning import build_plan
+from sweeper.commands.plan import build_plan
 from sweeper.cache.markers import STAGE_MARKER
 from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "search_spaces" / "smoke.yaml"
 PAPER = REPO / "search_spaces" / "paper.yaml"
 INTERMEDIATE = ["none", "anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "commonsenseqa"]

@@ -4,9 +4,9 @@ targets have nothing but failures."""
 import json
 
 from _tracked import track_sweep
-from test_selection_report import record
+from _records import record
 
-from sweeper.driver import report_from_output, write_report
+from sweeper.commands.report import report_from_output, write_report
 from sweeper.results.failures import FailedTrial, failures_markdown, targets_without_results
 from sweeper.tracking.records import load_failed_trials
 from sweeper.tracking.runs import Tracker

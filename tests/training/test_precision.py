@@ -10,7 +10,7 @@ from sweeper.config import load_config
 from sweeper.errors import ConfigError
 from sweeper.training.trainer import precision_arguments
 
-SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
+SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
 @pytest.mark.parametrize(
