@@ -11,7 +11,7 @@ what data ``sweeper run`` will need that is not there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, total_optimizer_steps
@@ -34,6 +34,9 @@ from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
 from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
 from sweeper.storage import human_bytes, local_bytes, ray_storage
+from sweeper.models.cache import cache_root as model_cache_root
+from sweeper.sweep.packing import target_packings
+from sweeper.sweep.packing_report import packing_lines
 
 #: Task types whose training features can outnumber the examples (a long context is cut into
 #: several ``doc_stride`` windows): counted steps are then a lower bound.
@@ -68,7 +71,7 @@ def stage_cost(task: TaskSpec | None, settings: TrainingConfig, num_workers: int
     with files missing, the cost is unknown (``None``). ``task`` ``None``: a multi-task stage,
     whose epoch-based cost is not counted (its members' features are mixed by sampling).
     """
-    batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * num_workers
+    batch = settings.optimizer_batch * num_workers
     if settings.max_steps is not None:
         return Cost(settings.max_steps, settings.max_steps * batch * settings.max_seq_length)
     if data_dir is None or task is None:
@@ -148,6 +151,8 @@ class SweepPlan:
     data_problems: list[str]
     retrieval_cached: int | None = None
     cache_unknown: str | None = None
+    #: trained target → GPU packing, or why none (``resources.use_gpu`` only; :mod:`sweeper.sweep.packing`)
+    packings: dict = field(default_factory=dict)
 
     @property
     def intermediate_to_train(self) -> int:
@@ -235,6 +240,7 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
         ray_storage(config, output_dir), [str(problem) for problem in problems],
         _cached_retrieval_evaluations(config, cache, encoders) if cache else None,
         _cache_unknown(config, cache),
+        target_packings(config, model_source, model_cache_root()) if config.resources.use_gpu else {},
     )
 
 
@@ -370,6 +376,9 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         f"- Stage cache: `{plan.stage_cache}` ({human_bytes(plan.stage_cache_bytes)} in use)",
         f"- Ray storage: `{plan.ray_storage}`",
     ]
+    if plan.packings:
+        tokens = {t.task: None if t.cost.tokens is None else t.cost.tokens * t.to_train for t in plan.targets}
+        lines += packing_lines(config, plan.packings, tokens)
     if plan.data_problems:
         lines += ["", f"## Data `sweeper run` will need ({len(plan.data_problems)} missing)", ""]
         # `<data-dir>` in a message is no HTML tag: escaped so the Markdown renderer keeps it

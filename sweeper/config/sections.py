@@ -9,6 +9,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     field_validator,
+    model_validator,
 )
 from sweeper.errors import ConfigError, did_you_mean
 from sweeper.metrics.xtreme import TASK_GROUPS
@@ -25,12 +26,20 @@ class ZeroShotConfig(_Strict):
 class ResourcesConfig(_Strict):
     """Ray resources per trial: ``num_workers`` data-parallel Ray Train workers, each with
     ``cpus_per_worker`` and ``gpus_per_worker``. At least one worker: Train V2 refuses
-    ``ray.train.report`` from worker-less training inside a Tune trial."""
+    ``ray.train.report`` from worker-less training inside a Tune trial.
+
+    Trial packing (one worker per trial only): ``trials_per_gpu: N`` runs N trials on each GPU
+    (Ray ``num_gpus`` 1/N); ``gpus_per_worker: auto`` packs as many as fit by the memory probe of
+    the target stages (:mod:`sweeper.sweep.packing`). Data-parallel workers of one trial never
+    share a GPU: NCCL refuses two ranks on one device ("Duplicate GPU detected",
+    ray-project/ray#48012).
+    """
 
     num_workers: PositiveInt = 1
     use_gpu: bool = False
     cpus_per_worker: PositiveFloat = 1
-    gpus_per_worker: NonNegativeFloat = 0
+    gpus_per_worker: NonNegativeFloat | Literal["auto"] = 0
+    trials_per_gpu: PositiveInt | None = None
     max_concurrent_trials: PositiveInt = 2
     controller_failure_limit: NonNegativeInt = 1
     #: Tune retries of a failed trial (Tune ``FailureConfig(max_failures)``); each retry resumes
@@ -39,6 +48,27 @@ class ResourcesConfig(_Strict):
     #: how long a trial's Train worker group may wait for resources (seconds); Ray's 60 s default
     #: fails trials that start while a trial stopped by ASHA still releases its workers.
     worker_group_start_timeout_s: PositiveFloat = 600
+
+    @model_validator(mode="after")
+    def _packing_possible(self) -> ResourcesConfig:
+        if (self.packed or self.trials_per_gpu is not None) and not self.use_gpu:
+            raise ValueError("trial packing (trials_per_gpu, gpus_per_worker: auto or < 1) needs resources.use_gpu: true")
+        if self.trials_per_gpu is not None and self.gpus_per_worker not in (0, 1):
+            raise ValueError(
+                f"set either trials_per_gpu ({self.trials_per_gpu}) or gpus_per_worker ({self.gpus_per_worker}), not both"
+            )
+        if self.packed and self.num_workers > 1:
+            raise ValueError(
+                f"num_workers {self.num_workers} with packed trials: data-parallel workers of one trial would share a GPU, "
+                "which NCCL refuses (\"Duplicate GPU detected\", ray-project/ray#48012); use num_workers: 1 with packing, "
+                "or whole GPUs (gpus_per_worker: 1, no trials_per_gpu) for data-parallel trials"
+            )
+        return self
+
+    @property
+    def packed(self) -> bool:
+        """Whether trials share GPUs (``trials_per_gpu`` > 1, ``gpus_per_worker`` ``auto`` or < 1)."""
+        return self.gpus_per_worker == "auto" or (self.trials_per_gpu or 1) > 1 or 0 < self.gpus_per_worker < 1
 
 
 class TrackingConfig(_Strict):

@@ -8,7 +8,7 @@ Kept light on purpose: the Train controller unpickles it, so it imports no torch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,7 @@ class StageJob:
         evaluation: where the zero-shot or retrieval evaluation is published (``None``: not cached).
         best_score: the cached target stage's best English-dev score, 0–100 (``zero_shot`` only).
         multitask: the multi-task intermediate stage to train (``task`` is then ``None``).
+        gpu_fraction: the share of one GPU each worker was given (``resources``, trial packing: 1/N).
     """
 
     stage: StageKind
@@ -68,7 +69,8 @@ class StageJob:
     target_stage: Publication | None = None
     evaluation: Publication | None = None
     best_score: float | None = None
-    multitask: MultitaskStage | None = field(default=None)
+    multitask: MultitaskStage | None = None
+    gpu_fraction: float = 1.0
 
     def for_run(self, run_id: str) -> StageJob:
         """This job logging to MLflow run ``run_id`` (known once the trial's run exists)."""

@@ -24,6 +24,8 @@ from sweeper.cache.locks import train_once
 from sweeper.cache.outputs import read_evaluation, read_target_history
 from sweeper.cache.store import CacheEntry
 from sweeper.config import METRIC, NO_SELECTION, TARGET_DEV, TIME_ATTR, SweepConfig
+from sweeper.models.cache import cache_root
+from sweeper.sweep.packing import worker_gpus
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.job import Publication, StageJob
 from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
@@ -76,11 +78,11 @@ def _trial_id() -> str:
     return tune.get_context().get_trial_id()
 
 
-def _scaling_config(config: SweepConfig) -> ScalingConfig:
+def _scaling_config(config: SweepConfig, context: SweepContext) -> ScalingConfig:
     resources = config.resources
     per_worker = {"CPU": resources.cpus_per_worker}
-    if resources.use_gpu:
-        per_worker["GPU"] = resources.gpus_per_worker or 1
+    if resources.use_gpu:  # a fraction under trial packing (sweeper.sweep.packing)
+        per_worker["GPU"] = worker_gpus(config, context.model_source, cache_root())
     return ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.use_gpu, resources_per_worker=per_worker)
 
 
@@ -89,10 +91,12 @@ def _fit(context: SweepContext, job: StageJob, name: str) -> None:
     workers report to Tune. A finished run's resume checkpoint is deleted."""
     from ray.train.torch import TorchTrainer  # imports torch: only in the trial that trains
 
+    scaling = _scaling_config(context.config, context)
+    job = replace(job, gpu_fraction=scaling.resources_per_worker.get("GPU", 1.0))
     trainer = TorchTrainer(
         stage_worker,
         train_loop_config={"job": job},
-        scaling_config=_scaling_config(context.config),
+        scaling_config=scaling,
         run_config=TrainRunConfig(
             name=name,
             storage_path=storage_child(context.ray_storage, "train"),

@@ -7,6 +7,7 @@ workers that need them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,11 +32,13 @@ def stage_worker(loop_config: dict) -> None:
     import torch.distributed
 
     from sweeper.ray_adapter.cluster import node_tags
+    from sweeper.training.memory_probe import GPU_FRACTION_ENV
     from sweeper.tracking.runs import Tracker
     from sweeper.tracking.schema import Tag
     from sweeper.training.stages import is_main_process
 
     job: StageJob = loop_config["job"]
+    os.environ[GPU_FRACTION_ENV] = str(job.gpu_fraction)  # the trial's share of its GPU, for auto micro-batches
     tracker = Tracker(job.tracking_uri) if is_main_process() else None
     if tracker is not None:
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1

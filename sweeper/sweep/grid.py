@@ -11,17 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 from sweeper.config import (
     NO_INTERMEDIATE,
+    TARGET_DEV,
     Distribution,
     SweepConfig,
     TrainingConfig,
     stable_hash,
 )
 from sweeper.data.sources import split_files
-from sweeper.sweep.multitask import MultitaskStage, multitask_stage
 from sweeper.registry import TaskSpec, is_retrieval, zero_shot_languages
-from sweeper.config import TARGET_DEV
+from sweeper.sweep.multitask import MultitaskStage, multitask_stage
 from sweeper.sweep.tasks import resolve_task
 
 

@@ -249,12 +249,24 @@ def run_trainer(
     eval_steps = min(settings.eval_steps, total_steps)
     if eval_steps < settings.eval_steps:
         logger.info("%s: %d steps < eval_steps=%d; evaluating at step %d", label, total_steps, settings.eval_steps, eval_steps)
+    precision = precision_arguments(
+        settings.mixed_precision, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
+    micro_batch, accumulation = settings.per_device_train_batch_size, settings.gradient_accumulation_steps
+    if accumulation == "auto":
+        from sweeper.training.memory_probe import MULTIPLE_CHOICE_PROBE_CHOICES, auto_micro_batch
+
+        choices = MULTIPLE_CHOICE_PROBE_CHOICES if "MultipleChoice" in type(model).__name__ else None
+        resolved = "bf16" if precision["bf16"] else "fp16" if precision["fp16"] else "no"
+        micro_batch, accumulation = auto_micro_batch(model, settings, resolved, choices)
+        logger.info("%s: batch %d run as %d × %d accumulated (gradient_accumulation_steps: auto)", label,
+                    settings.per_device_train_batch_size, micro_batch, accumulation)
     args = TrainingArguments(
         output_dir=str(output_dir / TRAINER_DIR),
         learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.per_device_train_batch_size,
+        per_device_train_batch_size=micro_batch,
         per_device_eval_batch_size=settings.per_device_eval_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        gradient_accumulation_steps=accumulation,
         num_train_epochs=settings.num_train_epochs,
         max_steps=settings.max_steps or -1,
         warmup_steps=settings.warmup_ratio,
@@ -279,9 +291,7 @@ def run_trainer(
         # one worker; when every parameter is used in forward, skip DDP's unused-parameter search.
         ddp_find_unused_parameters=not all_parameters_used,
         use_cpu=not torch.cuda.is_available(),
-        **precision_arguments(
-            settings.mixed_precision, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        ),
+        **precision,
     )
     result = StageResult(best_score=-math.inf, best_step=0)
     trainer = (make_trainer or TaskEvaluationTrainer)(
