@@ -34,6 +34,7 @@ from sweeper.storage import BEST_MODEL_DIR, storage_child
 from sweeper.tracking.runs import SELECTION_KEY, Tracker, metric_key
 from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 from sweeper.ray_adapter.context import SweepContext
+from sweeper.ray_adapter.outcomes import FAILED, close_after_error, close_trial_run, trial_outcome
 
 
 # Trial actors import this module: keep torch/transformers out of its imports (see worker.py).
@@ -109,7 +110,9 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, name: str,
 
     A failing trial closes its run as FAILED and re-raises (Tune records the error and retries it
     up to ``resources.max_failures`` times; each attempt continues the same run, tag ``attempts``).
-    A trial stopped by ASHA is closed by the driver after the experiment (its actor is gone).
+    What a trial that grouped ASHA stopped raises while its Train controller is torn down is not
+    a failure: its run is closed as early-stopped (:func:`sweeper.ray_adapter.outcomes.trial_outcome`);
+    one whose actor is gone before it can close its run is closed by the driver after the experiment.
     """
     tracker = Tracker(context.tracking_uri)
     trial_id = _trial_id()
@@ -131,16 +134,16 @@ def _run_trial_stage(context: SweepContext, tags: dict, params: dict, name: str,
         run_id = existing.info.run_id
         tracker.reopen(run_id)
         tracker.set_tags(run_id, {"attempts": int(existing.data.tags.get("attempts", "1")) + 1})
+    earlier_tags = existing.data.tags if existing is not None else {}
     try:
         outcome = work(run_id)
     except Exception as error:
-        tracker.set_tags(run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
-        tracker.finish(run_id, "FAILED")
-        raise
-    if existing is not None and "error" in existing.data.tags:
-        tracker.client.delete_tag(run_id, "error")  # an earlier attempt's error; this one succeeded
-    tracker.set_tags(run_id, {"asha_outcome": "completed", **outcome})
-    tracker.finish(run_id)
+        # Grouped ASHA's record decides: a trial it stopped is early-stopped whatever its teardown raised.
+        if close_after_error(tracker, run_id, trial_id, context.asha_state_path, error, earlier_tags).outcome == FAILED:
+            raise
+        return
+    tracker.set_tags(run_id, outcome)
+    close_trial_run(tracker, run_id, trial_outcome(trial_id, (), None), earlier_tags)
 
 
 def intermediate_trial(trial_config: dict, context: SweepContext) -> None:

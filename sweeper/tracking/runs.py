@@ -20,7 +20,6 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
 
-import torch
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
@@ -276,6 +275,8 @@ def environment_tags() -> dict[str, str]:
     tags = {f"env.{name}": metadata.version(name) for name in ("torch", "transformers", "ray", "mlflow", "sweeper")}
     tags["env.python"] = platform.python_version()
     tags["env.platform"] = platform.platform()
+    import torch  # heavy: only once a sweep is tracked, never at import time
+
     tags["env.device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False

@@ -67,6 +67,20 @@ def test_one_parent_run_with_nested_trial_runs(smoke):
 
 
 @pytest.mark.slow
+def test_every_outcome_agrees_with_the_schedulers_record(smoke):
+    """Issue 16: one source of truth. A trial grouped ASHA stopped (asha_state.json) is early-stopped
+    in MLflow, absent from failures.json and counted early-stopped in the progress view; no other is."""
+    output, _, _, _, children = smoke
+    stopped = set(json.loads((output / "asha_state.json").read_text(encoding="utf-8"))["stopped"])
+    targets = [run for run in children if run.data.tags["stage"] == "target"]
+    assert stopped, "smoke.yaml's grid makes ASHA stop some trials"
+    for run in targets:
+        expected = ("early_stopped", "KILLED") if run.data.tags["ray_trial_id"] in stopped else ("completed", "FINISHED")
+        assert (run.data.tags["asha_outcome"], run.info.status) == expected
+    assert json.loads((output / "failures.json").read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.slow
 def test_completed_target_runs_hold_metric_histories_and_artifacts(smoke):
     _, _, _, client, children = smoke
     completed = [r for r in children if r.data.tags["stage"] == "target" and r.data.tags["asha_outcome"] == "completed"]
