@@ -30,7 +30,10 @@ DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
 
 def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``error`` as one message (credentials inside URIs redacted) and exit with code 2."""
+    from sweeper.redaction import redact
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(redact(str(error)))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -104,17 +107,21 @@ def plan(
     missing instead of refusing, and starts nothing (no Ray, no output written).
     """
     from sweeper.config import load_config
-    from sweeper.models.sources import resolve_model
+    from sweeper.models.availability import check_model
+    from sweeper.redaction import redact
     from sweeper.sweep.validation import check_tasks
-    from sweeper.commands.plan import build_plan, plan_lines
 
     try:
         sweep = load_config(config, overrides or [])
         check_tasks(sweep)
+        check_model(sweep)
+        from sweeper.commands.plan import build_plan, plan_lines
+        from sweeper.models.sources import resolve_model
+
         plan = build_plan(sweep, output or Path("runs") / sweep.name, data_dir, resolve_model(sweep.model))
     except SweeperError as error:
         _fail(error)
-    console.print(Markdown("\n".join(plan_lines(sweep, plan))))
+    console.print(Markdown(redact("\n".join(plan_lines(sweep, plan)))))
 
 
 TrackingUriOption = Annotated[
