@@ -136,7 +136,6 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
     Raises:
         ConfigError: not ``count`` sweeps given, folders mixed with names, or names without a URI.
     """
-    from sweeper.commands.report import load_output_report, load_sweep_report
     from sweeper.errors import ConfigError
 
     what = "an output folder or --sweep NAME" if count == 1 else "two output folders, or --sweep NAME_A --sweep NAME_B"
@@ -144,6 +143,11 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
         raise ConfigError(f"give {what}")
     if sweeps and tracking_uri is None:
         raise ConfigError("--sweep needs the MLflow tracking URI the sweep ran with: --tracking-uri URI or $MLFLOW_TRACKING_URI")
+    for output in outputs:  # before MLflow is imported: a wrong folder is refused at once
+        if not (output / "sweep.json").is_file():
+            raise ConfigError(f"{output / 'sweep.json'} not found: {output} is not the output folder of a `sweeper run`")
+    from sweeper.commands.report import load_output_report, load_sweep_report
+
     if outputs:
         return [load_output_report(output, benchmark) for output in outputs]
     return [load_sweep_report(name, tracking_uri, benchmark) for name in sweeps]
@@ -163,12 +167,12 @@ def report(
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.commands.report import report_markdown
-
     try:
         [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
+    from sweeper.commands.report import report_markdown
+
     console.print(Markdown(report_markdown(record, built)))
 
 
