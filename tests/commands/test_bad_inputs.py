@@ -170,7 +170,7 @@ CASES = [
     ("plan-config-missing", plan_args(config="nope.yaml"), ["nope.yaml", "does not exist"]),
     ("plan-target-typo", plan_args("target_tasks=[xnlii]"), ["xnlii", "Did you mean 'xnli'"]),
     ("plan-training-overrides-typo", plan_args("training_overrides={panxx: {max_steps: 2}}"), ["training_overrides.panxx"]),
-    ("plan-hub-id-not-cached", plan_args("model=no-such-org/no-such-model"), ["no-such-org/no-such-model", "Hugging Face cache"]),
+    ("plan-model-path-missing", plan_args("model=../models/xlmr"), ["models/xlmr", "does not exist"]),
     ("plan-seq-length-over-model", plan_args("target.max_seq_length=600"), ["target.max_seq_length", "512"]),
     # -- resume ----------------------------------------------------------------------------------------
     ("resume-not-an-output-folder", raw("resume", "{root}/not-a-sweep"), ["sweep.json", "not found"]),

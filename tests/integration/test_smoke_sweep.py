@@ -19,7 +19,7 @@ from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.commands.cli import app
 from sweeper.config import load_config
-from sweeper.errors import TrackingError
+from sweeper.errors import ConfigError, TrackingError
 from sweeper.models.sources import resolve_model
 from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.ray_adapter.context import SweepContext
@@ -250,7 +250,9 @@ def test_an_unreachable_tracking_server_fails_fast():
         uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with pytest.raises(TrackingError, match="waited at most 0.5 s"):
             check_tracking_uri(uri, timeout_s=0.5)
-    check_tracking_uri("sqlite:///nowhere/mlflow.db")  # not a server: nothing to check
+    with pytest.raises(ConfigError, match="folder /nowhere does not exist"):
+        check_tracking_uri("sqlite:///nowhere/mlflow.db")  # MLflow creates the file, not its folder
+    check_tracking_uri(f"sqlite:///{Path.cwd()}/mlflow.db")  # an existing folder: fine
 
 
 def test_unreachable_tracking_server_fails_before_launch(tmp_path, data_dir):
