@@ -29,6 +29,7 @@ def track_sweep(output: Path, name: str, records: Sequence[TrialRecord], metrics
     record = SweepRecord(name=name, tracking_uri=tracker.tracking_uri, experiment_id=experiment_id, parent_run_id=parent)
     record.write(output)
     add_trials(record, records, metrics)
+    tracker.finish(parent)  # a finished sweep: `sweeper report` / `compare` refuse a RUNNING one
     return record
 
 

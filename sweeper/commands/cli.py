@@ -30,7 +30,10 @@ DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
 
 def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``error`` as one message (credentials inside URIs redacted) and exit with code 2."""
+    from sweeper.redaction import redact
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(redact(str(error)))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -104,17 +107,21 @@ def plan(
     missing instead of refusing, and starts nothing (no Ray, no output written).
     """
     from sweeper.config import load_config
-    from sweeper.models.sources import resolve_model
+    from sweeper.models.availability import check_model
+    from sweeper.redaction import redact
     from sweeper.sweep.validation import check_tasks
-    from sweeper.commands.plan import build_plan, plan_lines
 
     try:
         sweep = load_config(config, overrides or [])
         check_tasks(sweep)
+        check_model(sweep, require_available=False)  # a Hub model to download is what `run` needs, not an error
+        from sweeper.commands.plan import build_plan, plan_lines
+        from sweeper.models.sources import resolve_model
+
         plan = build_plan(sweep, output or Path("runs") / sweep.name, data_dir, resolve_model(sweep.model))
     except SweeperError as error:
         _fail(error)
-    console.print(Markdown("\n".join(plan_lines(sweep, plan))))
+    console.print(Markdown(redact("\n".join(plan_lines(sweep, plan)))))
 
 
 TrackingUriOption = Annotated[
@@ -129,7 +136,6 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
     Raises:
         ConfigError: not ``count`` sweeps given, folders mixed with names, or names without a URI.
     """
-    from sweeper.commands.report import load_output_report, load_sweep_report
     from sweeper.errors import ConfigError
 
     what = "an output folder or --sweep NAME" if count == 1 else "two output folders, or --sweep NAME_A --sweep NAME_B"
@@ -137,6 +143,15 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
         raise ConfigError(f"give {what}")
     if sweeps and tracking_uri is None:
         raise ConfigError("--sweep needs the MLflow tracking URI the sweep ran with: --tracking-uri URI or $MLFLOW_TRACKING_URI")
+    if benchmark is not None:
+        from sweeper.config import check_benchmark
+
+        check_benchmark(benchmark)  # before anything is read
+    for output in outputs:  # before MLflow is imported: a wrong folder is refused at once
+        if not (output / "sweep.json").is_file():
+            raise ConfigError(f"{output / 'sweep.json'} not found: {output} is not the output folder of a `sweeper run`")
+    from sweeper.commands.report import load_output_report, load_sweep_report
+
     if outputs:
         return [load_output_report(output, benchmark) for output in outputs]
     return [load_sweep_report(name, tracking_uri, benchmark) for name in sweeps]
@@ -156,12 +171,12 @@ def report(
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.commands.report import report_markdown
-
     try:
         [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
+    from sweeper.commands.report import report_markdown
+
     console.print(Markdown(report_markdown(record, built)))
 
 

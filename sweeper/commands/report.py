@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from sweeper.config import ReportConfig, check_benchmark
+from sweeper.errors import ConfigError
 from sweeper.results.failures import failures_markdown
 from sweeper.results.report import Report, build_report
 from sweeper.results.report_text import to_csv, to_markdown
@@ -135,7 +136,9 @@ def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[
         check_benchmark(benchmark)
     record = SweepRecord.read(output_dir)
     check_tracking_uri(record.tracking_uri)
-    return record, load_report(Tracker(record.tracking_uri), record, benchmark)
+    tracker = Tracker(record.tracking_uri)
+    check_finished(tracker, record, f"`sweeper resume {output_dir}` finishes it")
+    return record, load_report(tracker, record, benchmark)
 
 
 def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
@@ -151,4 +154,20 @@ def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None
     check_tracking_uri(tracking_uri)
     tracker = Tracker(tracking_uri)
     record = find_sweep(tracker, name)
+    check_finished(tracker, record, "`sweeper resume OUTPUT` (its output folder) finishes it")
     return record, load_report(tracker, record, benchmark)
+
+
+def check_finished(tracker: Tracker, record: SweepRecord, fix: str) -> None:
+    """Refuse to report a sweep whose parent run is still ``RUNNING`` (interrupted, or running now):
+    its tables would be partial. A ``FAILED`` sweep is reported (its failed trials are listed).
+
+    Raises:
+        ConfigError: naming the sweep, its parent run and ``fix``.
+    """
+    status = tracker.client.get_run(record.parent_run_id).info.status
+    if status in ("RUNNING", "SCHEDULED"):
+        raise ConfigError(
+            f"sweep {record.name!r} (MLflow parent run {record.parent_run_id}) has not finished (status {status}): "
+            f"its report would be partial. Wait for it, or if it was interrupted, {fix}"
+        )

@@ -106,7 +106,8 @@ class SearchConfig(_Strict):
     """
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
-    num_samples: PositiveInt = 1
+    #: at most 10 000 configurations per cell (more is a typo, not a sweep)
+    num_samples: PositiveInt = Field(1, le=10_000)
     seed: int | None = None
 
 

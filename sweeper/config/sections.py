@@ -97,7 +97,7 @@ def check_storage_path(value: str) -> str:
         raise ValueError(
             f"{value!r}: unsupported scheme {scheme!r}; use a local folder, s3://bucket/prefix or gs://bucket/prefix"
         )
-    if not rest.split("/", 1)[0].split("?", 1)[0]:
+    if not rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]:  # the bucket follows any user-info
         raise ValueError(f"{value!r} names no bucket; write {scheme}://bucket/prefix")
     return value
 

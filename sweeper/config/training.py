@@ -40,7 +40,7 @@ class TrainingConfig(_Strict):
     weight_decay: NonNegativeFloat = 0.01
     max_grad_norm: PositiveFloat = 1.0
     adam_epsilon: PositiveFloat = 1e-8
-    max_seq_length: PositiveInt = 256
+    max_seq_length: PositiveInt = Field(256, le=8192)  # the model's own bound is checked by sweeper.models.availability
     doc_stride: PositiveInt = 128
     max_query_length: PositiveInt = 64
     eval_steps: PositiveInt = 1000

@@ -172,13 +172,14 @@ class StageProgress:
             return trial.status
         return self._finish(trial, EARLY_STOPPED if trial.stop_requested else DONE, now)
 
-    def failed(self, trial_id: str, config: Mapping[str, Any], now: float) -> str:
-        """A trial raised. One Tune already stopped counts as early-stopped: tearing down its
-        Train controller can surface as an error (see ``GroupedASHAScheduler.stopped_trial_ids``)."""
+    def failed(self, trial_id: str, config: Mapping[str, Any], now: float, stopped: bool = False) -> str:
+        """A trial raised. One the scheduler stopped (``stopped``: its record lists the trial) or
+        Tune already stopped counts as early-stopped: tearing down its Train controller can surface
+        as an error (see ``sweeper.ray_adapter.outcomes``)."""
         trial = self._trial(trial_id, config)
         if trial.status not in (RUNNING, PENDING):
             return trial.status
-        return self._finish(trial, EARLY_STOPPED if trial.stop_requested else FAILED, now)
+        return self._finish(trial, EARLY_STOPPED if trial.stop_requested or stopped else FAILED, now)
 
     def _finish(self, trial: TrialProgress, outcome: str, now: float) -> str:
         trial.seconds, trial.started_at, trial.status = trial.wall_seconds(now), None, outcome

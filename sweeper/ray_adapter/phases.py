@@ -37,7 +37,8 @@ from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_c
 from sweeper.tracking.runs import Tracker
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.trials import TRIAL_RESOURCES, intermediate_trial, retrieval_trial, target_trial, target_trial_dir, train_run_name
-from sweeper.tracking.schema import RESULT_STAGES, Outcome, Tag
+from sweeper.tracking.schema import Tag
+from sweeper.ray_adapter.outcomes import reconcile_trial_runs
 
 
 class _RemoveStoppedCheckpoints(tune.Callback):
@@ -74,7 +75,14 @@ def _tuner(
         tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
         run_config=tune.RunConfig(
             name=name, storage_path=context.ray_storage, verbose=0,  # the progress view replaces Tune's table
-            callbacks=[ProgressCallback(name, context.config.scheduler.max_t if scheduler is not None else None), *callbacks],
+            callbacks=[
+                ProgressCallback(
+                    name,
+                    context.config.scheduler.max_t if scheduler is not None else None,
+                    state_path=context.asha_state_path if scheduler is not None else None,
+                ),
+                *callbacks,
+            ],
             failure_config=tune.FailureConfig(max_failures=context.config.resources.max_failures),
         ),
     )
@@ -198,26 +206,22 @@ def _run_key(config: SweepConfig, run) -> tuple:
 def _close_stopped_runs(
     context: SweepContext, results: tune.ResultGrid, stopped_trial_ids: frozenset[str] = frozenset()
 ) -> None:
-    """Close the runs of trials that could not close their own.
+    """Make every target / retrieval run's outcome agree with grouped ASHA's record (authoritative).
 
-    A trial stopped by ASHA (its id in ``stopped_trial_ids``) is ended by Tune before it returns:
-    its run is marked ``KILLED`` with ``asha_outcome=early_stopped``, even when tearing down its
-    Train controller left an error in ``results``. Any other trial with an error in ``results``
-    (e.g. its process was killed for memory) is marked ``FAILED`` with the error.
+    A trial ASHA stopped (its id in ``stopped_trial_ids``) is marked ``KILLED`` with
+    ``asha_outcome=early_stopped`` whether its run is still ``RUNNING`` (its actor was ended before
+    it could close it) or was closed ``FAILED`` (an error raised while its Train controller was
+    torn down); any ``error`` tag is removed. Any other run left ``RUNNING`` is marked ``FAILED``
+    with the error in ``results`` (e.g. its process was killed for memory), or, when Tune reports
+    none, as having ended without closing its run. The decision is
+    :func:`sweeper.ray_adapter.outcomes.trial_outcome`.
     """
-    tracker = Tracker(context.tracking_uri)
     config = context.config
     errors = {_result_key(config, result.config): result.error for result in results if result.error is not None}
-    for run in tracker.running_children(context.experiment_id, context.parent_run_id):
-        error = errors.get(_run_key(config, run)) if run.data.tags.get(Tag.STAGE) in RESULT_STAGES else None
-        if error is not None and run.data.tags.get(Tag.RAY_TRIAL_ID) not in stopped_trial_ids:
-            tracker.set_tags(run.info.run_id, {Tag.OUTCOME: Outcome.FAILED, Tag.ERROR: f"{type(error).__name__}: {error}"[:5000]})
-            tracker.finish(run.info.run_id, "FAILED")
-        else:
-            if Tag.ERROR in run.data.tags:  # written by the trial while its stopped controller was torn down
-                tracker.delete_tag(run.info.run_id, Tag.ERROR)
-            tracker.set_tags(run.info.run_id, {Tag.OUTCOME: Outcome.EARLY_STOPPED})
-            tracker.finish(run.info.run_id, "KILLED")
+    reconcile_trial_runs(
+        Tracker(context.tracking_uri), context.experiment_id, context.parent_run_id, stopped_trial_ids,
+        lambda run: errors.get(_run_key(config, run)),
+    )
 
 
 def _raise_on_errors(results: tune.ResultGrid, phase: str) -> None:

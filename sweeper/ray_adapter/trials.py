@@ -33,13 +33,15 @@ from sweeper.ray_adapter.worker import stage_worker
 from sweeper.registry import THRESHOLD_SPLIT, zero_shot_languages
 from sweeper.storage import BEST_MODEL_DIR, storage_child
 from sweeper.sweep.grid import TargetTrial, target_dev_languages
+from sweeper.sweep.resources import TRIAL_ACTOR_CPUS
 from sweeper.sweep.multitask import MultitaskStage
 from sweeper.sweep.tasks import resolve_task
 from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import SELECTION_KEY, Outcome, Tag, metric_key
 from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
+from sweeper.ray_adapter.outcomes import FAILED, close_after_error, close_trial_run, trial_outcome
 
-TRIAL_RESOURCES = {"cpu": 0.01}  # the trial actor only drives its TorchTrainer
+TRIAL_RESOURCES = {"cpu": TRIAL_ACTOR_CPUS}  # the trial actor only drives its TorchTrainer
 
 #: A trial's work once its MLflow run exists: gets the run id, returns tags for the finished run.
 TrialWork = Callable[[str], dict[str, str]]
@@ -126,7 +128,9 @@ def _run_trial(context: SweepContext, run: TrialRun, work: TrialWork) -> None:
 
     A failing trial closes its run as FAILED and re-raises (Tune records the error and retries it
     up to ``resources.max_failures`` times; each attempt continues the same run, tag ``attempts``).
-    A trial stopped by ASHA is closed by the driver after the experiment (its actor is gone).
+    What a trial that grouped ASHA stopped raises while its Train controller is torn down is not
+    a failure: its run is closed as early-stopped (:func:`sweeper.ray_adapter.outcomes.trial_outcome`);
+    one whose actor is gone before it can close its run is closed by the driver after the experiment.
     """
     tracker = Tracker(context.tracking_uri)
     trial_id = _trial_id()
@@ -148,16 +152,16 @@ def _run_trial(context: SweepContext, run: TrialRun, work: TrialWork) -> None:
         run_id = existing.info.run_id
         tracker.reopen(run_id)
         tracker.set_tags(run_id, {Tag.ATTEMPTS: int(existing.data.tags.get(Tag.ATTEMPTS, "1")) + 1})
+    earlier_tags = existing.data.tags if existing is not None else {}
     try:
         outcome = work(run_id)
     except Exception as error:
-        tracker.set_tags(run_id, {Tag.OUTCOME: Outcome.FAILED, Tag.ERROR: f"{type(error).__name__}: {error}"[:5000]})
-        tracker.finish(run_id, "FAILED")
-        raise
-    if existing is not None and Tag.ERROR in existing.data.tags:
-        tracker.delete_tag(run_id, Tag.ERROR)  # an earlier attempt's error; this one succeeded
-    tracker.set_tags(run_id, {Tag.OUTCOME: Outcome.COMPLETED, **outcome})
-    tracker.finish(run_id)
+        # Grouped ASHA's record decides: a trial it stopped is early-stopped whatever its teardown raised.
+        if close_after_error(tracker, run_id, trial_id, context.asha_state_path, error, earlier_tags).outcome == FAILED:
+            raise
+        return
+    tracker.set_tags(run_id, outcome)
+    close_trial_run(tracker, run_id, trial_outcome(trial_id, (), None), earlier_tags)
 
 
 def _job(context: SweepContext, **fields) -> StageJob:

@@ -22,6 +22,7 @@ from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
 from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, all_tasks, is_retrieval, zero_shot_languages
 from sweeper.sweep.grid import target_dev_languages
 from sweeper.sweep.tasks import resolve_task
+from sweeper.sweep.data_checks import content_problems
 
 
 def _trained_targets_without_dev_split(config: SweepConfig, targets: list[TaskSpec]) -> None:
@@ -81,6 +82,8 @@ def check_tasks(config: SweepConfig) -> None:
 
     Raises:
         UnknownTaskError: a task id is not registered (with did-you-mean).
+        ConfigError: a ``training_overrides`` / ``task_overrides`` key is no registered task or
+            ``multitask`` stage (with did-you-mean).
         ConfigError: a retrieval task as intermediate/target-trained task, a target without
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
         UnknownTaskError: a member of a ``multitask`` stage is not registered.
@@ -91,11 +94,14 @@ def check_tasks(config: SweepConfig) -> None:
         SweepConfigWarning: the model is known to diverge at a configured learning rate
             (:mod:`sweeper.models.learning_rates`: XLM-R Large at >= 1e-4).
     """
-    from sweeper.task_types import get_task_type
-
     for field, tasks in (("intermediate_tasks", config.intermediate_tasks), ("target_tasks", config.target_tasks)):
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"{field} lists a task twice: {tasks}")
+    for field in ("training_overrides", "task_overrides"):
+        for task in getattr(config, field):
+            if task not in all_tasks() and task not in config.multitask:
+                error = UnknownTaskError(task, [*all_tasks(), *config.multitask])
+                raise ConfigError(f"{field}.{task}: {error}")
     single = [task for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask]
     unknown = [task for task in single if task not in all_tasks()]
     if unknown:  # suggest the sweep's multi-task stage names too
@@ -105,7 +111,7 @@ def check_tasks(config: SweepConfig) -> None:
         if name in config.multitask:
             multitask_stage(config, name)  # resolves the members: unknown ones fail here
     for spec in specs:
-        if not get_task_type(spec.task_type).trainable:
+        if is_retrieval(spec):  # evaluation-only task types (the registry's vocabulary; no task-type code imported)
             raise ConfigError(f"intermediate task {spec.task!r} is a {spec.task_type} task and cannot be trained")
     targets = [resolve_task(config, task) for task in config.target_tasks]
     for spec in targets:
@@ -151,7 +157,9 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
     nothing). ``sweeper run`` refuses the first; ``sweeper plan`` lists them all as what ``run``
     will need.
 
-    With ``data_dir``: missing files (:class:`MissingDataError`, naming paths and layout). Without:
+    With ``data_dir``: missing files (:class:`MissingDataError`, naming paths and layout), then, when
+    none is missing, corrupt, empty or unlabelled ones (:class:`DataFormatError` with file and line,
+    :func:`sweeper.sweep.data_checks.content_problems`). Without:
     splits with no Hub source and tasks whose labels are kept in a local ``labels_file``
     (:class:`ConfigError`, saying to pass ``--data-dir``). Also: a ``multitask`` stage's members
     and files (:func:`sweeper.sweep.multitask.check_multitask_stage`), and under
@@ -178,6 +186,8 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
                 check_split_files(spec, split, data_dir, languages)
         except SweeperError as error:
             problems.append(error)
+    if data_dir is not None and not problems:  # every file is there: open and parse them
+        problems += content_problems(config, data_dir, read)
     checks = [lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
               for name in config.intermediate_tasks if name in config.multitask]
     checks.append(lambda: _check_target_dev_data(config, [resolve_task(config, task) for task in config.target_tasks], data_dir))

@@ -12,20 +12,19 @@ import platform
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlparse
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
 from sweeper.config import SweepConfig
-from sweeper.errors import TrackingError
+from sweeper.errors import ConfigError, TrackingError
+from sweeper.redaction import map_strings, redact, strip_credentials
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, MODEL_ALIAS, PARENT_STAGE, Tag
+from sweeper.tracking.uris import REACH_TIMEOUT_S
 
 SWEEP_FILE = "sweep.json"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
@@ -36,39 +35,16 @@ def default_tracking_uri(output_dir: Path) -> str:
     return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
 
 
-#: How long an ``http(s)://`` tracking server may take to answer before a sweep or report gives up.
-REACH_TIMEOUT_S = 5.0
-#: Tracking-URI environment variable of MLflow, the default of ``--tracking-uri``.
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-
-
 def check_tracking_uri(tracking_uri: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
-    """Fail fast when an ``http(s)://`` tracking server does not answer (other URIs: no check).
-
-    Sends ``GET <uri>/health`` (the ``mlflow server`` health endpoint) with a timeout of
-    ``timeout_s`` seconds. Any HTTP answer counts as reachable, even an error status (a proxy or
-    an authenticating server answers too; MLflow reports what it refuses); a refused connection,
-    an unknown host, a TLS failure or no answer within the timeout does not. Without this check
-    MLflow's client retries for minutes before it fails.
+    """Fail fast when a tracking URI cannot work: see :func:`sweeper.tracking.uris.check_tracking_uri`
+    (kept here for callers that already import this module).
 
     Raises:
-        TrackingError: the server cannot be reached; names the URI, the reason and the fixes.
+        TrackingError / ConfigError: as that function.
     """
-    if urlparse(tracking_uri).scheme not in ("http", "https"):
-        return
-    try:
-        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout_s).close()
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise TrackingError(
-            f"MLflow tracking server {tracking_uri} cannot be reached ({reason}; waited at most {timeout_s:g} s). "
-            f"Start it (e.g. `mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow.db`), "
-            "or correct the URI (tracking.tracking_uri in the sweep file, the override tracking.tracking_uri=URI, "
-            f"--tracking-uri or ${TRACKING_URI_ENV}); leave tracking.tracking_uri unset to track in an sqlite "
-            "file in the output folder."
-        ) from error
+    from sweeper.tracking.uris import check_tracking_uri as check
+
+    check(tracking_uri, timeout_s)
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:
@@ -94,7 +70,8 @@ class SweepRecord:
     parent_run_id: str
 
     def write(self, output_dir: Path) -> None:
-        (output_dir / SWEEP_FILE).write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+        saved = {**self.__dict__, "tracking_uri": strip_credentials(self.tracking_uri)}  # credentials: from the environment
+        (output_dir / SWEEP_FILE).write_text(json.dumps(saved, indent=2), encoding="utf-8")
 
     @classmethod
     def read(cls, output_dir: Path) -> SweepRecord:
@@ -102,7 +79,10 @@ class SweepRecord:
         path = output_dir / SWEEP_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: {output_dir} is not the output folder of a `sweeper run`")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path} is not a sweep record written by `sweeper run` ({error}); it is damaged") from None
 
 
 class Tracker:
@@ -123,9 +103,9 @@ class Tracker:
     def start_parent(self, experiment_id: str, config: SweepConfig, model_source: str, raw_config: str) -> str:
         """Create the sweep's parent run with the flattened config, environment and resolved config."""
         run = self.client.create_run(experiment_id, run_name=config.name, tags={"stage": PARENT_STAGE, "sweep": config.name})
-        self.log_params(run.info.run_id, {**flatten(config.model_dump()), "model_source": model_source})
+        self.log_params(run.info.run_id, {**flatten(map_strings(config.model_dump(), redact)), "model_source": redact(model_source)})
         self.set_tags(run.info.run_id, environment_tags())
-        self.client.log_text(run.info.run_id, raw_config, "config/resolved_config.json")
+        self.client.log_text(run.info.run_id, redact(raw_config), "config/resolved_config.json")
         return run.info.run_id
 
     def start_child(self, experiment_id: str, parent_run_id: str, run_name: str, tags: Mapping[str, str], params: Mapping) -> str:
@@ -155,7 +135,8 @@ class Tracker:
             self.client.log_batch(run_id, params=items[start : start + MLFLOW_PARAM_LIMIT])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+        """Set run tags; credentials inside URI values are redacted (:func:`sweeper.redaction.redact`)."""
+        self.client.log_batch(run_id, tags=[RunTag(key, redact(str(value))) for key, value in tags.items()])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = int(time.time() * 1000)
@@ -188,11 +169,10 @@ class Tracker:
         """The steps at which metric ``key`` was logged to the run (empty: never)."""
         return {metric.step for metric in self.client.get_metric_history(run_id, key)}
 
-    def running_children(self, experiment_id: str, parent_run_id: str) -> list:
-        """The runs nested under ``parent_run_id`` whose status is still ``RUNNING`` (MLflow ``Run`` objects)."""
+    def children(self, experiment_id: str, parent_run_id: str) -> list:
+        """Every run nested under ``parent_run_id`` (MLflow ``Run`` objects)."""
         return self.client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{Tag.PARENT_RUN_ID}` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+            [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN_ID}` = '{parent_run_id}'", max_results=50000
         )
 
 

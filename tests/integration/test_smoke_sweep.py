@@ -19,7 +19,7 @@ from _sweep_cli import SMOKE, run_sweep, runner
 
 from sweeper.commands.cli import app
 from sweeper.config import load_config
-from sweeper.errors import TrackingError
+from sweeper.errors import ConfigError, TrackingError
 from sweeper.models.sources import resolve_model
 from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.ray_adapter.context import SweepContext
@@ -64,6 +64,19 @@ def test_one_parent_run_with_nested_trial_runs(smoke):
         assert run.info.status in ("FINISHED", "KILLED")
         assert run.data.tags["asha_outcome"] in ("completed", "early_stopped")
         assert "error" not in run.data.tags, "an early stop is not a failure"
+
+
+@pytest.mark.slow
+def test_every_outcome_agrees_with_the_schedulers_record(smoke):
+    """Issue 16: one source of truth. A trial grouped ASHA stopped (asha_state.json) is early-stopped
+    in MLflow, absent from failures.json and counted early-stopped in the progress view; no other is."""
+    output, _, _, _, children = smoke
+    stopped = set(json.loads((output / "asha_state.json").read_text(encoding="utf-8"))["stopped"])
+    targets = [run for run in children if run.data.tags["stage"] == "target"]
+    for run in targets:
+        expected = ("early_stopped", "KILLED") if run.data.tags["ray_trial_id"] in stopped else ("completed", "FINISHED")
+        assert (run.data.tags["asha_outcome"], run.info.status) == expected
+    assert json.loads((output / "failures.json").read_text(encoding="utf-8")) == []
 
 
 @pytest.mark.slow
@@ -237,7 +250,9 @@ def test_an_unreachable_tracking_server_fails_fast():
         uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with pytest.raises(TrackingError, match="waited at most 0.5 s"):
             check_tracking_uri(uri, timeout_s=0.5)
-    check_tracking_uri("sqlite:///nowhere/mlflow.db")  # not a server: nothing to check
+    with pytest.raises(ConfigError, match="folder /nowhere does not exist"):
+        check_tracking_uri("sqlite:///nowhere/mlflow.db")  # MLflow creates the file, not its folder
+    check_tracking_uri(f"sqlite:///{Path.cwd()}/mlflow.db")  # an existing folder: fine
 
 
 def test_unreachable_tracking_server_fails_before_launch(tmp_path, data_dir):
