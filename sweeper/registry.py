@@ -291,7 +291,7 @@ def is_retrieval(task: TaskSpec) -> bool:
     return task.task_type in EVALUATION_ONLY_TYPES
 
 
-def zero_shot_languages(task: TaskSpec, zero_shot: "ZeroShotConfig") -> list[str]:
+def zero_shot_languages(task: TaskSpec, zero_shot: ZeroShotConfig) -> list[str]:
     """The languages a target is evaluated in: the task's, restricted to ``zero_shot.languages``.
 
     Raises:

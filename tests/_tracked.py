@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 from sweeper.tracking.runs import SweepRecord, Tracker, default_tracking_uri
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 
 def track_sweep(output: Path, name: str, records: Sequence[TrialRecord], metrics: dict[str, str]) -> SweepRecord:

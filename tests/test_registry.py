@@ -6,10 +6,10 @@ import pytest
 
 from sweeper.config import load_config
 from sweeper.data.sources import load_split, split_files
-from sweeper.errors import MissingDataError, UnknownTaskError, ConfigError
+from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
+from sweeper.registry import all_tasks, get_task
 from sweeper.sweep.grid import intermediate_stages
 from sweeper.sweep.validation import validate_sweep
-from sweeper.registry import all_tasks, get_task
 from sweeper.task_types import get_task_type
 
 TASKS = sorted(all_tasks())

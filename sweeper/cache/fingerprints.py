@@ -8,14 +8,14 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
 from filelock import FileLock
+
 from sweeper.config import MLM_MEMBER, SweepConfig
 from sweeper.data.sources import labels_path, layout_root, task_split
-from sweeper.sweep.multitask import MultitaskStage, mlm_path
+from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, is_retrieval, zero_shot_languages
 from sweeper.sweep.grid import target_dev_languages
-from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-
+from sweeper.sweep.multitask import MultitaskStage, mlm_path
 
 FINGERPRINTS_FILE = "fingerprints.json"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweeper.models.cache import build_once
 from sweeper.cache.markers import STAGE_MARKER
+from sweeper.models.cache import build_once
 from sweeper.storage import BEST_MODEL_DIR
 
 #: One English-dev evaluation: (optimizer step, metrics 0–100 with ``score`` the selection metric).

@@ -44,17 +44,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from sweeper.cache.fingerprints import (
+    FINGERPRINTS_FILE,
+    data_version,
+    evaluation_data_version,
+    model_identity,
+    multitask_data_version,
+)
+from sweeper.cache.markers import ENCODER_MARKER, STAGE_MARKER
 from sweeper.config import SweepConfig, TrainingConfig, stable_hash
 from sweeper.models.cache import cache_root
-from sweeper.sweep.multitask import MultitaskStage
-from sweeper.cache.markers import ENCODER_MARKER
+from sweeper.registry import TaskSpec, is_retrieval
 from sweeper.sweep.grid import IntermediateStage, intermediate_stages
+from sweeper.sweep.multitask import MultitaskStage
 from sweeper.sweep.tasks import resolve_task
-from sweeper.registry import is_retrieval
-from sweeper.registry import TaskSpec
-from sweeper.cache.markers import STAGE_MARKER
-from sweeper.cache.fingerprints import model_identity, data_version, multitask_data_version, evaluation_data_version, FINGERPRINTS_FILE
-
 
 #: Bumped when the layout or the meaning of a cached stage changes: older entries are not reused.
 #: 2: the world size joined the keys; target, zero-shot and retrieval stages are cached.

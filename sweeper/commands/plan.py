@@ -14,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
+from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, total_optimizer_steps
 from sweeper.data.sources import load_split
 from sweeper.errors import SweeperError
-from sweeper.sweep.multitask import MultitaskStage
+from sweeper.models.cache import cache_root as model_cache_root
+from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, zero_shot_languages
+from sweeper.storage import human_bytes, local_bytes, ray_storage
 from sweeper.sweep.grid import (
     IntermediateStage,
     grid_trial_configs,
@@ -27,16 +31,11 @@ from sweeper.sweep.grid import (
     trained_targets,
     trials_per_cell,
 )
-from sweeper.sweep.validation import data_problems
-from sweeper.sweep.tasks import resolve_task
-from sweeper.registry import zero_shot_languages
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
-from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
-from sweeper.storage import human_bytes, local_bytes, ray_storage
-from sweeper.models.cache import cache_root as model_cache_root
+from sweeper.sweep.multitask import MultitaskStage
 from sweeper.sweep.packing import target_packings
 from sweeper.sweep.packing_report import packing_lines
+from sweeper.sweep.tasks import resolve_task
+from sweeper.sweep.validation import data_problems
 
 #: Task types whose training features can outnumber the examples (a long context is cut into
 #: several ``doc_stride`` windows): counted steps are then a lower bound.

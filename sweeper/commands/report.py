@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from sweeper.config import ReportConfig, check_benchmark
+
+from sweeper.config import SEEDS_BEST, ReportConfig, check_benchmark
 from sweeper.errors import ConfigError
 from sweeper.results.failures import failures_markdown
+from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results.report import Report, build_report
 from sweeper.results.report_text import to_csv, to_markdown
-from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
-from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
-from sweeper.config import SEEDS_BEST
 from sweeper.results.selection import TrialRecord
+from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, find_sweep, register_selection
-
 
 REPORT_MD = "report.md"
 

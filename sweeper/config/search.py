@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+
 from pydantic import (
     Field,
     PositiveInt,
@@ -13,10 +14,10 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from sweeper.errors import did_you_mean
+
 from sweeper.config.base import _Strict
 from sweeper.config.training import TrainingConfig
-
+from sweeper.errors import did_you_mean
 
 #: The target-stage settings a search space may vary, each with the Python type of its values.
 SEARCHABLE_SETTINGS: dict[str, type] = {

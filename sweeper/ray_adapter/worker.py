@@ -32,9 +32,9 @@ def stage_worker(loop_config: dict) -> None:
     import torch.distributed
 
     from sweeper.ray_adapter.cluster import node_tags
-    from sweeper.training.memory_probe import GPU_FRACTION_ENV
     from sweeper.tracking.runs import Tracker
     from sweeper.tracking.schema import Tag
+    from sweeper.training.memory_probe import GPU_FRACTION_ENV
     from sweeper.training.stages import is_main_process
 
     job: StageJob = loop_config["job"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from sweeper.config import NO_INTERMEDIATE
+
+from sweeper.config import NO_INTERMEDIATE, SEEDS_BEST
 from sweeper.metrics.xtreme import TASK_GROUPS, xtreme_scores
 from sweeper.results.published import PublishedResults, published_for_model
 from sweeper.results.selection import (
@@ -19,8 +20,6 @@ from sweeper.results.selection import (
     best_per_cell,
     select_best_intermediate,
 )
-from sweeper.config import SEEDS_BEST
-
 
 BEST_PER_TARGET = "best per target"
 
@@ -181,7 +180,7 @@ def build_report(
     cells = best_per_cell(records, seeds)
     selections = select_best_intermediate(records, seeds)
     rows: dict[str, list[ReportRow]] = {}
-    for (intermediate, target), cell in sorted(cells.items(), key=lambda item: (item[0][1], item[0][0] != NO_INTERMEDIATE, item[0][0])):
+    for (_intermediate, target), cell in sorted(cells.items(), key=lambda item: (item[0][1], item[0][0] != NO_INTERMEDIATE, item[0][0])):
         baseline = cells.get((NO_INTERMEDIATE, target))
         delta = None
         if baseline is not None and baseline.zero_shot_score[0] is not None and cell.zero_shot_score[0] is not None:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from sweeper.config import NO_INTERMEDIATE
+
+from sweeper.config import NO_INTERMEDIATE, SEEDS_MEAN, TARGET_DEV
 from sweeper.metrics.xtreme import TASK_GROUPS, XTREME_LANGUAGES, xtreme_scores
 from sweeper.results.published import PublishedResults
+from sweeper.results.report import BEST_PER_TARGET, BenchmarkAggregate, Report, ReportRow
 from sweeper.results.selection import (
     POLICY_DESCRIPTIONS,
     SEED_DESCRIPTIONS,
     CellResult,
     Selection,
 )
-from sweeper.config import SEEDS_MEAN, TARGET_DEV
-from sweeper.results.report import BEST_PER_TARGET, BenchmarkAggregate, Report, ReportRow
-
 
 CSV_COLUMNS = (
     "target_task", "intermediate_task", "selected", "english_dev", "zero_shot_avg", "delta_vs_none",

@@ -19,22 +19,19 @@ per file in :attr:`LanguageScore.warnings`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper.data.sources import load_split, task_split
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.metrics.xtreme import TASK_METRICS, task_score
+from sweeper.prediction_files import LEADERBOARD_PREFIX, prediction_suffix
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
-from sweeper.prediction_files import LEADERBOARD_PREFIX
-from sweeper.prediction_files import prediction_suffix
 
 if TYPE_CHECKING:
     from sweeper.task_types.submission_files import FileIssues

@@ -16,13 +16,13 @@ from sweeper.config import (
     SweepConfig,
 )
 from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels
+from sweeper.errors import ConfigError, MissingDataError, SweepConfigWarning, SweeperError, UnknownTaskError, did_you_mean
 from sweeper.models.learning_rates import configured_learning_rates, unstable_rate_warning
-from sweeper.errors import SweepConfigWarning, ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
-from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
 from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, all_tasks, is_retrieval, zero_shot_languages
-from sweeper.sweep.grid import target_dev_languages
-from sweeper.sweep.tasks import resolve_task
 from sweeper.sweep.data_checks import content_problems
+from sweeper.sweep.grid import target_dev_languages
+from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
+from sweeper.sweep.tasks import resolve_task
 
 
 def _trained_targets_without_dev_split(config: SweepConfig, targets: list[TaskSpec]) -> None:

@@ -111,7 +111,7 @@ class TaskType(ABC):
             MissingDataError: ``path`` does not exist. DataFormatError: it is malformed (file, line).
         """
 
-    def check_predictions(self, predictions: Any, examples: Any, spec: TaskSpec, issues: FileIssues) -> None:
+    def check_predictions(self, predictions: Any, examples: Any, spec: TaskSpec, issues: FileIssues) -> None:  # noqa: B027 (a hook; types override it)
         """Record in ``issues`` what :meth:`score` will count as wrong or ignore (unknown labels,
         missing or extra question ids); the default records nothing."""
 

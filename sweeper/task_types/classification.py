@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.config import TrainingConfig
 from sweeper.data.features.classification import encode_classification
 from sweeper.metrics.classification import accuracy, accuracy_and_f1
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
     InputsOnly,

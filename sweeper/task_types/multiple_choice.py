@@ -10,9 +10,9 @@ import numpy as np
 from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice
 
 from sweeper.data.features.classification import encode_multiple_choice
-from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.errors import DataFormatError
 from sweeper.metrics.classification import accuracy
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.task_types.base import (
     InputsOnly,
     TaskType,

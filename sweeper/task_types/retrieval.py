@@ -32,9 +32,7 @@ from transformers import AutoModel, DataCollatorWithPadding
 
 from sweeper.config import TrainingConfig
 from sweeper.data.formats.retrieval import BuccCorpus
-from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.errors import ConfigError, DataFormatError
-from sweeper.progress.bars import Progress
 from sweeper.metrics.classification import accuracy
 from sweeper.metrics.retrieval import (
     apply_threshold,
@@ -44,6 +42,8 @@ from sweeper.metrics.retrieval import (
     mine_pairs,
     tatoeba_accuracy,
 )
+from sweeper.prediction_files import PREDICTION_SUFFIXES
+from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import Evaluation, TaskType, register
 from sweeper.task_types.submission_files import FileIssues, read_text_lines

@@ -17,9 +17,9 @@ from sweeper.data.features.qa import prepare_qa_eval_features, prepare_qa_train_
 from sweeper.data.formats._io import load_json
 from sweeper.data.formats.qa import read_squad_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
-from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.errors import DataFormatError
 from sweeper.metrics.qa import mlqa_em_f1, squad_em_f1, squad_v2_scores
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
     InputsOnly,

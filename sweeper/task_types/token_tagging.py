@@ -12,12 +12,12 @@ from transformers import (
     DataCollatorForTokenClassification,
 )
 
-from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.data.features.tagging import (
     align_tagging_labels,
     predictions_to_word_labels,
 )
 from sweeper.metrics.tagging import seqeval_scores, token_accuracy
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.task_types.base import (
     InputsOnly,
     TaskType,

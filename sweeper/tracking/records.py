@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweeper.results.failures import FailedTrial
 from sweeper.config import ENGLISH_DEV
+from sweeper.results.failures import FailedTrial
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.schema import AVERAGE, RESULT_STAGES, Outcome, Tag, parse_metric_key, SELECTION_KEY, TARGET_DEV_KEY
 from sweeper.tracking.runs import Tracker
+from sweeper.tracking.schema import AVERAGE, RESULT_STAGES, SELECTION_KEY, TARGET_DEV_KEY, Outcome, Tag, parse_metric_key
+
 
 def _result_runs(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list:
     runs = tracker.client.search_runs(

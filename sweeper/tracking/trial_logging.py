@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweeper.metrics.xtreme import task_score
-from sweeper.registry import THRESHOLD_SPLIT
-from sweeper.config import METRIC
-from sweeper.registry import TaskSpec
 from sweeper.cache.outputs import ZeroShotResult
-from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
+from sweeper.config import METRIC
+from sweeper.metrics.xtreme import task_score
+from sweeper.registry import THRESHOLD_SPLIT, TaskSpec
 from sweeper.tracking.runs import Tracker
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 
 def log_evaluation(tracker: Tracker, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:

@@ -34,11 +34,11 @@ from transformers.utils import WEIGHTS_NAME
 
 from sweeper.config import MLM_MEMBER, MlmConfig, TrainingConfig
 from sweeper.data.sources import load_split, resolve_labels
-from sweeper.sweep.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
 from sweeper.registry import TRAIN_LANGUAGE
-from sweeper.training.stages import is_main_process, save_encoder
+from sweeper.sweep.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
 from sweeper.task_types import get_task_type
 from sweeper.task_types.base import feature_rows
+from sweeper.training.stages import is_main_process, save_encoder
 from sweeper.training.trainer import (
     CheckpointCallback,
     EvaluationCallback,

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, set_seed
 
+from sweeper.cache.markers import ENCODER_MARKER
+from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import (
     load_split,
@@ -33,13 +35,10 @@ from sweeper.data.sources import (
 )
 from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
-from sweeper.cache.markers import ENCODER_MARKER
-from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
-from sweeper.progress.bars import Progress
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
-from sweeper.storage import BEST_MODEL_DIR
 from sweeper.prediction_files import LEADERBOARD_PREFIX, leaderboard_predictions_dir
+from sweeper.progress.bars import Progress
+from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, is_retrieval, zero_shot_languages
+from sweeper.storage import BEST_MODEL_DIR
 from sweeper.task_types import get_task_type
 from sweeper.training.trainer import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 

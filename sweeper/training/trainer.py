@@ -23,8 +23,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from sweeper.config import TrainingConfig
-from sweeper.config import total_optimizer_steps
+from sweeper.config import TrainingConfig, total_optimizer_steps
 from sweeper.registry import TaskSpec
 from sweeper.storage import TRAINER_DIR
 from sweeper.task_types import TaskType

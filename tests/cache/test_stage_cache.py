@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.config import SweepConfig
-from sweeper.models.cache import build_once
-from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
-from sweeper.sweep.tasks import resolve_task
-from sweeper.sweep.grid import target_settings
 from sweeper.cache.fingerprints import FINGERPRINTS_FILE, file_digests
-from sweeper.cache.markers import STAGE_MARKER
-from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.cache.locks import lock_path, train_once
+from sweeper.cache.markers import ENCODER_MARKER, STAGE_MARKER, encoder_is_complete
 from sweeper.cache.outputs import (
     ZeroShotResult,
     publish_evaluation,
@@ -30,6 +24,11 @@ from sweeper.cache.outputs import (
     read_evaluation,
     read_target_history,
 )
+from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
+from sweeper.config import SweepConfig
+from sweeper.models.cache import build_once
+from sweeper.sweep.grid import target_settings
+from sweeper.sweep.tasks import resolve_task
 
 ANLI = {"anli": {"splits": {
     "train": {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]},

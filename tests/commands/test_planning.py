@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sweeper.commands.cli import app
-from sweeper.config import SweepConfig, load_config
-from sweeper.cache.markers import ENCODER_MARKER
-from sweeper.sweep.tasks import resolve_task
-from sweeper.sweep.grid import target_settings
-from sweeper.commands.plan import build_plan
-from sweeper.cache.markers import STAGE_MARKER
+from sweeper.cache.markers import ENCODER_MARKER, STAGE_MARKER
 from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
+from sweeper.commands.cli import app
+from sweeper.commands.plan import build_plan
+from sweeper.config import SweepConfig, load_config
 from sweeper.errors import SweepConfigWarning
+from sweeper.sweep.grid import target_settings
+from sweeper.sweep.tasks import resolve_task
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "search_spaces" / "smoke.yaml"

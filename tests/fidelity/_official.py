@@ -152,7 +152,7 @@ def f1(labels, predictions, language=None):
 
 
 def accuracy(labels, predictions, language=None):
-    correct = sum([int(p == l) for p, l in zip(predictions, labels)])
+    correct = sum([int(p == l) for p, l in zip(predictions, labels)])  # noqa: E741 (transcribed as in evaluate.py)
     return {"accuracy": float(correct) / len(predictions) * 100}
 
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 from transformers import AutoModel, XLMRobertaConfig, XLMRobertaForMaskedLM
 
+from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.config import SweepConfig, TrainingConfig, ZeroShotConfig
 from sweeper.errors import MissingDataError
-from sweeper.sweep.multitask import check_multitask_stage
-from sweeper.training.multitask import build_multitask_model, mlm_model, run_multitask_stage
-from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
-from sweeper.sweep.grid import intermediate_stages
-from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
+from sweeper.sweep.grid import intermediate_stages
+from sweeper.sweep.multitask import check_multitask_stage
+from sweeper.sweep.validation import validate_sweep
+from sweeper.training.multitask import build_multitask_model, mlm_model, run_multitask_stage
 from sweeper.training.stages import StageInputs, run_target_stage
 from sweeper.training.trainer import BEST_WEIGHTS_DIR
 
@@ -196,7 +196,7 @@ def test_a_multitask_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_o
     for evaluation, folder in kept.items():
         resumed_evaluations = []
         resumed = run_multitask_stage(stage, str(tiny_dir), data_dir, tmp_path / f"resumed-{evaluation}",
-                                      tmp_path / f"resumed-{evaluation}-encoder", lambda *args: resumed_evaluations.append(args),
+                                      tmp_path / f"resumed-{evaluation}-encoder", lambda *args, out=resumed_evaluations: out.append(args),
                                       resume_from=folder)
         assert resumed_evaluations == evaluations[evaluation:], "the evaluations after the checkpoint, numbered as before"
         assert resumed.result.history == full.result.history

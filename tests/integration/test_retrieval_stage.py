@@ -7,17 +7,16 @@ import pytest
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
-from sweeper.config import SweepConfig, TrainingConfig
+from sweeper.config import NO_SELECTION, TARGET_DEV, SweepConfig, TrainingConfig
 from sweeper.data.formats.retrieval import read_bucc
 from sweeper.data.sources import load_split
 from sweeper.errors import ConfigError, MissingDataError
+from sweeper.registry import get_task
+from sweeper.results.selection import TrialRecord, select_best_intermediate
 from sweeper.sweep.grid import retrieval_evaluations, target_param_space
 from sweeper.sweep.validation import validate_sweep
-from sweeper.registry import get_task
-from sweeper.config import NO_SELECTION, TARGET_DEV
-from sweeper.results.selection import TrialRecord, select_best_intermediate
-from sweeper.training.stages import run_retrieval_stage
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import run_retrieval_stage
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)
 RETRIEVAL = get_task_type("retrieval")

@@ -17,14 +17,14 @@ import pytest
 from _mlflow_server import free_port, mlflow_server
 from _sweep_cli import SMOKE, run_sweep, runner
 
+from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
+from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 from sweeper.commands.cli import app
 from sweeper.config import load_config
 from sweeper.errors import ConfigError, TrackingError
 from sweeper.models.sources import resolve_model
-from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.phases import run_intermediate_phase
-from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 from sweeper.tracking.runs import check_tracking_uri
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,9 +6,9 @@ import shutil
 import pytest
 from transformers import AutoModelForQuestionAnswering
 
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.registry import TaskSpec, get_task
-from sweeper.cache.markers import encoder_is_complete
 from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(

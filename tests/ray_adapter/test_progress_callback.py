@@ -6,8 +6,8 @@ import pytest
 import ray
 from ray import tune
 
-from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.config import METRIC, TIME_ATTR
+from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler
 
 LEARNING_RATES = [2e-4, 1e-4, 5e-4]  # run one at a time, in this order

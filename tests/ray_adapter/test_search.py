@@ -13,8 +13,8 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from sweeper.config import Distribution, SweepConfig, load_config
 from sweeper.errors import ConfigError
-from sweeper.sweep.grid import target_param_space, target_settings, trials_per_cell
 from sweeper.ray_adapter.search import CellSearcher, tune_search
+from sweeper.sweep.grid import target_param_space, target_settings, trials_per_cell
 
 BASE = """
 name: t

@@ -4,8 +4,8 @@ folders with real MLflow runs."""
 import json
 
 import pytest
-from _tracked import track_sweep
 from _records import record
+from _tracked import track_sweep
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app

@@ -3,8 +3,8 @@ targets have nothing but failures."""
 
 import json
 
-from _tracked import track_sweep
 from _records import record
+from _tracked import track_sweep
 
 from sweeper.commands.report import report_from_output, write_report
 from sweeper.results.failures import FailedTrial, failures_markdown, targets_without_results

@@ -1,11 +1,11 @@
 """Delta heatmap data, the PNG and the HTML report, on hand-built trial records with known numbers."""
 
-from matplotlib.image import imread
 from _records import record
+from matplotlib.image import imread
 
+from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
 from sweeper.results.report import build_report
 from sweeper.results.report_text import to_markdown
-from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
 
 
 def grid_records():

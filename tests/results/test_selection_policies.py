@@ -6,15 +6,14 @@ import io
 
 import pytest
 
-from sweeper.config import SweepConfig
+from sweeper.config import TARGET_DEV, SweepConfig
 from sweeper.errors import ConfigError, MissingDataError
-from sweeper.sweep.grid import target_dev_languages
-from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
 from sweeper.results.report import build_report
 from sweeper.results.report_text import to_csv, to_markdown
-from sweeper.config import TARGET_DEV
 from sweeper.results.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
+from sweeper.sweep.grid import target_dev_languages
+from sweeper.sweep.validation import validate_sweep
 
 
 def record(intermediate, seed, dev, score, lr=1e-5, target="xnli", policy="english_dev", target_dev=None, de=None, batch="32"):

@@ -8,9 +8,8 @@ from _records import record
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
-from sweeper.results.report import BEST_PER_TARGET
+from sweeper.results.report import BEST_PER_TARGET, build_report
 from sweeper.results.report_text import to_csv, to_markdown
-from sweeper.results.report import build_report
 from sweeper.results.selection import TrialRecord, best_per_cell, select_best_intermediate
 
 

@@ -10,8 +10,8 @@ from transformers import AutoTokenizer
 
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.metrics.xtreme import XTREME_LANGUAGES
+from sweeper.prediction_files import trial_leaderboard_file
 from sweeper.registry import get_task
-from sweeper.training.stages import StageInputs, evaluate_zero_shot
 from sweeper.results.submission import (
     LEADERBOARD_TASKS,
     MANIFEST_FILE,
@@ -20,8 +20,8 @@ from sweeper.results.submission import (
     plan_submission,
     write_submission,
 )
-from sweeper.prediction_files import trial_leaderboard_file
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import StageInputs, evaluate_zero_shot
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)
 
@@ -128,8 +128,8 @@ def test_sweep_folder_takes_the_selected_trials_predictions_from_mlflow(tmp_path
     from test_selection_report import record
 
     from sweeper.config import load_config
-    from sweeper.tracking.submission_export import write_submission_folder
     from sweeper.tracking.runs import Tracker
+    from sweeper.tracking.submission_export import write_submission_folder
 
     output = tmp_path / "out"
     sweep = track_sweep(output, "s", [], {"tydiqa": "f1"})

@@ -10,15 +10,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from sweeper.cache.store import locate_stage
 from sweeper.commands.cli import app
+from sweeper.commands.plan import build_plan, plan_lines
 from sweeper.config import load_config
 from sweeper.data.formats import read_examples
 from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
-from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
 from sweeper.sweep.grid import intermediate_stages
+from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
 from sweeper.sweep.validation import validate_sweep
-from sweeper.commands.plan import build_plan, plan_lines
-from sweeper.cache.store import locate_stage
 
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 MLM = "mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra]}"

@@ -17,21 +17,20 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from sweeper.data.hub import load_dataset_arguments
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.formats import read_examples
-from sweeper.data.hub import squad_rows
+from sweeper.data.hub import load_dataset_arguments, squad_rows
 from sweeper.data.sources import check_split_files, load_split, split_files
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
-from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import get_task, load_task_file
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type
 from sweeper.task_types.span_qa import (
     NULL_SCORE_DIFF_THRESHOLD,
     UnanswerablePredictions,
     na_probs_path,
 )
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(
     learning_rate=1e-3, per_device_train_batch_size=8, max_seq_length=96, doc_stride=32, max_query_length=32,

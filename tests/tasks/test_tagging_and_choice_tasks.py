@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from _task_data import TINY, write_jsonl, write_text
 
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import SweepConfig, ZeroShotConfig
 from sweeper.data.sources import load_split, resolve_labels
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
-from sweeper.cache.markers import encoder_is_complete
-from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.sweep.validation import validate_sweep
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 XCOPA_LANGUAGES = ["et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"]
 

@@ -4,13 +4,13 @@
 from dataclasses import replace
 
 import pytest
+from _records import record
 from _tracked import add_trials, track_sweep
 from mlflow.tracking import MlflowClient
-from _records import record
 
 from sweeper.commands.report import write_report
-from sweeper.tracking.schema import MODEL_ALIAS
 from sweeper.tracking.runs import Tracker, register_selection
+from sweeper.tracking.schema import MODEL_ALIAS
 
 PANX = {"de": {"f1": 60.0}, "zh": {"f1": 40.0}}
 TATOEBA = {"de": {"accuracy": 70.0}}

@@ -15,7 +15,6 @@ from typing import Any
 from sweeper.data.formats._io import get_field, load_json
 from sweeper.errors import DataFormatError
 
-
 _STRIPPED_ANSWERS = {"text": [""], "answer_start": [0]}
 """What google-research/xtreme ``utils_preprocess.py`` ``remove_qa_test_annotations`` leaves of
 every question's answers in the XQuAD and MLQA test files (and, in some versions, TyDiQA-GoldP
