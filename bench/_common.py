@@ -55,8 +55,16 @@ def build_model(size: str, auto_class, seed: int = 1, **head_kwargs):
         return auto_class.from_pretrained(resolve_model("tiny-xlmr"), **head_kwargs).to(device())
     if size != "xlmr-large":
         raise SystemExit(f"--model must be tiny or xlmr-large, not {size!r}")
-    config = XLMRobertaConfig(vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
-                              bos_token_id=0, eos_token_id=2, **XLMR_LARGE_DIMS, **head_kwargs)
+    config = XLMRobertaConfig(
+        vocab_size=250002,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        **XLMR_LARGE_DIMS,
+        **head_kwargs,
+    )
     with torch.device(device()):
         return auto_class.from_config(config)
 

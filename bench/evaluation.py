@@ -34,8 +34,11 @@ def bare_inference(model, features: list[dict], collator, batch_size: int) -> fl
     predictions = []
     with torch.inference_mode(), inference_autocast(model.device):
         for index in range(0, len(ordered), batch_size):
-            batch = {key: (value.pin_memory() if gpu else value).to(model.device, non_blocking=True)
-                     for key, value in collator(ordered[index : index + batch_size]).items() if key != "labels"}
+            batch = {
+                key: (value.pin_memory() if gpu else value).to(model.device, non_blocking=True)
+                for key, value in collator(ordered[index : index + batch_size]).items()
+                if key != "labels"
+            }
             predictions.append(model(**batch).logits.argmax(-1))
     return common.now() - start
 
@@ -82,13 +85,23 @@ def main(argv: list[str] | None = None) -> dict:
     bare_s = sum(bare_inference(model, rows, collator, args.batch) for rows in features.values())
     sentences = sum(len(rows) for rows in examples.values())
     result = {
-        "bench": "evaluation", "model": args.model, "gpu": common.gpu_name(), "languages": args.languages,
-        "sentences": sentences, "batch": args.batch, "sweeper_evaluate_s": sweeper_s, "sweeper_predict_s": predict_s,
-        "bare_s": bare_s, "ratio_evaluate": bare_s / sweeper_s, "ratio_predict": bare_s / predict_s,
+        "bench": "evaluation",
+        "model": args.model,
+        "gpu": common.gpu_name(),
+        "languages": args.languages,
+        "sentences": sentences,
+        "batch": args.batch,
+        "sweeper_evaluate_s": sweeper_s,
+        "sweeper_predict_s": predict_s,
+        "bare_s": bare_s,
+        "ratio_evaluate": bare_s / sweeper_s,
+        "ratio_predict": bare_s / predict_s,
         "threads": torch.get_num_threads(),
     }
-    print(f"{sentences:,} sentences: sweeper evaluate {sweeper_s:.2f} s (tokenize + predict + seqeval), "
-          f"predict_logits {predict_s:.2f} s, bare loop {bare_s:.2f} s")
+    print(
+        f"{sentences:,} sentences: sweeper evaluate {sweeper_s:.2f} s (tokenize + predict + seqeval), "
+        f"predict_logits {predict_s:.2f} s, bare loop {bare_s:.2f} s"
+    )
     print(f"speed vs bare: evaluate {result['ratio_evaluate']:.2f}×, predict {result['ratio_predict']:.2f}× (goal >= 0.9)")
     common.emit(result)
     return result

@@ -31,27 +31,61 @@ def run_packed(args, count: int) -> dict:
     threads = max(1, args.cpus // count)
     with tempfile.TemporaryDirectory() as barrier:
         commands = [
-            [sys.executable, str(TRAINER), "--only", "sweeper", "--model", args.model, "--steps", str(args.steps),
-             "--warmup", str(args.warmup), "--batch", str(args.batch), "--train-examples", str(args.train_examples),
-             "--threads", str(threads), "--barrier", barrier, "--workers", str(count), "--index", str(index)]
+            [
+                sys.executable,
+                str(TRAINER),
+                "--only",
+                "sweeper",
+                "--model",
+                args.model,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--batch",
+                str(args.batch),
+                "--train-examples",
+                str(args.train_examples),
+                "--threads",
+                str(threads),
+                "--barrier",
+                barrier,
+                "--workers",
+                str(count),
+                "--index",
+                str(index),
+            ]
             for index in range(count)
         ]
         environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "BENCH_JSON_OUT": ""}
         logs = [Path(barrier) / f"stderr-{index}.log" for index in range(count)]
-        processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=environment)
-                     for command, log in zip(commands, logs)]
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=environment)
+            for command, log in zip(commands, logs)
+        ]
         outputs = [process.communicate(timeout=args.timeout_s)[0] for process in processes]
         failed = [index for index, process in enumerate(processes) if process.returncode]
         if failed:
             print(logs[failed[0]].read_text()[-3000:], file=sys.stderr)
             raise SystemExit(f"{len(failed)} of {count} packed processes failed (exit {processes[failed[0]].returncode})")
-    rates = [json.loads(line.removeprefix("BENCH_JSON "))["sweeper"] for output in outputs for line in output.splitlines()
-             if line.startswith("BENCH_JSON ")]
-    figures = {"trials": count, "threads_per_trial": threads, "aggregate_steps_per_s": sum(r["steps_per_s"] for r in rates),
-               "per_trial_steps_per_s": [round(r["steps_per_s"], 3) for r in rates],
-               "peak_memory_gib_per_trial": max((r.get("peak_memory_gib") or 0) for r in rates)}
-    print(f"{count} trial(s) per GPU, {threads} thread(s) each: aggregate {figures['aggregate_steps_per_s']:.2f} steps/s "
-          f"(per trial {figures['per_trial_steps_per_s']})", flush=True)
+    rates = [
+        json.loads(line.removeprefix("BENCH_JSON "))["sweeper"]
+        for output in outputs
+        for line in output.splitlines()
+        if line.startswith("BENCH_JSON ")
+    ]
+    figures = {
+        "trials": count,
+        "threads_per_trial": threads,
+        "aggregate_steps_per_s": sum(r["steps_per_s"] for r in rates),
+        "per_trial_steps_per_s": [round(r["steps_per_s"], 3) for r in rates],
+        "peak_memory_gib_per_trial": max((r.get("peak_memory_gib") or 0) for r in rates),
+    }
+    print(
+        f"{count} trial(s) per GPU, {threads} thread(s) each: aggregate {figures['aggregate_steps_per_s']:.2f} steps/s "
+        f"(per trial {figures['per_trial_steps_per_s']})",
+        flush=True,
+    )
     return figures
 
 

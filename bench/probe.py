@@ -38,16 +38,24 @@ def main(argv: list[str] | None = None) -> dict:
 
     spec = common.panx_spec()
     estimate = estimate_memory(XLMR_LARGE, args.max_seq_length, "bf16")
-    result = {"bench": "probe", "model": args.model, "gpu": common.gpu_name(), "max_seq_length": args.max_seq_length,
-              "estimate_xlmr_large": dataclasses.asdict(estimate),
-              "estimate_packing": dataclasses.asdict(plan_packing(estimate, args.batch, None, None))}
+    result = {
+        "bench": "probe",
+        "model": args.model,
+        "gpu": common.gpu_name(),
+        "max_seq_length": args.max_seq_length,
+        "estimate_xlmr_large": dataclasses.asdict(estimate),
+        "estimate_packing": dataclasses.asdict(plan_packing(estimate, args.batch, None, None)),
+    }
     del result["estimate_packing"]["memory"]
     if torch.cuda.is_available():
         from sweeper.training.memory_probe import probe_memory
 
         start = time.perf_counter()
-        memory = probe_memory(lambda: common.build_model(args.model, AutoModelForTokenClassification, **classifier_kwargs(spec)),
-                              args.max_seq_length, "bf16")
+        memory = probe_memory(
+            lambda: common.build_model(args.model, AutoModelForTokenClassification, **classifier_kwargs(spec)),
+            args.max_seq_length,
+            "bf16",
+        )
         result["probe_s"] = time.perf_counter() - start
         result["probe"] = dataclasses.asdict(memory)
         packing = {}
@@ -59,14 +67,18 @@ def main(argv: list[str] | None = None) -> dict:
             except ValueError as error:
                 packing[label] = {"error": str(error)}
         result["probe_packing"] = packing
-        print(f"probe ({result['probe_s']:.1f} s): fixed {memory.static_bytes / GIB:.2f} GiB + "
-              f"{memory.per_example_bytes / GIB:.3f} GiB per example at {args.max_seq_length} tokens; "
-              f"estimate: {estimate.static_bytes / GIB:.2f} GiB + {estimate.per_example_bytes / GIB:.3f} GiB")
+        print(
+            f"probe ({result['probe_s']:.1f} s): fixed {memory.static_bytes / GIB:.2f} GiB + "
+            f"{memory.per_example_bytes / GIB:.3f} GiB per example at {args.max_seq_length} tokens; "
+            f"estimate: {estimate.static_bytes / GIB:.2f} GiB + {estimate.per_example_bytes / GIB:.3f} GiB"
+        )
         for label, plan in packing.items():
             print(f"  {label}: {plan}")
     else:
-        print(f"no GPU: estimate for XLM-R Large at {args.max_seq_length} tokens: {estimate.static_bytes / GIB:.2f} GiB + "
-              f"{estimate.per_example_bytes / GIB:.3f} GiB per example; packing {result['estimate_packing']}")
+        print(
+            f"no GPU: estimate for XLM-R Large at {args.max_seq_length} tokens: {estimate.static_bytes / GIB:.2f} GiB + "
+            f"{estimate.per_example_bytes / GIB:.3f} GiB per example; packing {result['estimate_packing']}"
+        )
     common.emit(result)
     return result
 

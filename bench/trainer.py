@@ -73,11 +73,27 @@ def run_sweeper(args, model, features, collator) -> dict:
         trainer.add_callback(Window())
         return trainer
 
-    settings = TrainingConfig(per_device_train_batch_size=args.batch, learning_rate=2e-5, max_steps=args.warmup + args.steps + 1,
-                              eval_steps=args.warmup + args.steps + 1, max_seq_length=args.max_seq_length, seed=1)
+    settings = TrainingConfig(
+        per_device_train_batch_size=args.batch,
+        learning_rate=2e-5,
+        max_steps=args.warmup + args.steps + 1,
+        eval_steps=args.warmup + args.steps + 1,
+        max_seq_length=args.max_seq_length,
+        seed=1,
+    )
     with tempfile.TemporaryDirectory() as output:
-        run_trainer(model, features, [], collator, lambda trained: {"score": 0.0}, settings, Path(output),
-                    lambda *report: None, label="panx", make_trainer=make_trainer)
+        run_trainer(
+            model,
+            features,
+            [],
+            collator,
+            lambda trained: {"score": 0.0},
+            settings,
+            Path(output),
+            lambda *report: None,
+            label="panx",
+            make_trainer=make_trainer,
+        )
     return {"steps_per_s": args.steps / (marks["end"] - marks["start"])}
 
 
@@ -87,11 +103,19 @@ def run_bare(args, model, features, collator) -> dict:
     import torch
 
     gpu = torch.cuda.is_available()
-    loader = torch.utils.data.DataLoader(features, batch_size=args.batch, shuffle=True, collate_fn=collator, pin_memory=gpu,
-                                         generator=torch.Generator().manual_seed(1))
+    loader = torch.utils.data.DataLoader(
+        features,
+        batch_size=args.batch,
+        shuffle=True,
+        collate_fn=collator,
+        pin_memory=gpu,
+        generator=torch.Generator().manual_seed(1),
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, fused=gpu)
     total = args.warmup + args.steps
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / (0.1 * total), (total - step) / (0.9 * total)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / (0.1 * total), (total - step) / (0.9 * total))
+    )
     model.train()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=gpu and torch.cuda.is_bf16_supported())
     step, start = 0, None
@@ -141,10 +165,22 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = common.load_tokenizer()
     from sweeper.config import TrainingConfig
 
-    features = task_type.train_features(common.panx_examples("train", "en", args.train_examples), tokenizer, spec,
-                                        TrainingConfig(max_seq_length=args.max_seq_length))
-    result = {"bench": "trainer", "model": args.model, "gpu": common.gpu_name(), "batch": args.batch,
-              "steps": args.steps, "warmup": args.warmup, "threads": torch.get_num_threads(), "features": len(features)}
+    features = task_type.train_features(
+        common.panx_examples("train", "en", args.train_examples),
+        tokenizer,
+        spec,
+        TrainingConfig(max_seq_length=args.max_seq_length),
+    )
+    result = {
+        "bench": "trainer",
+        "model": args.model,
+        "gpu": common.gpu_name(),
+        "batch": args.batch,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "threads": torch.get_num_threads(),
+        "features": len(features),
+    }
     for side in ("sweeper", "bare"):
         if args.only not in (None, side):
             continue
@@ -155,13 +191,18 @@ def main(argv: list[str] | None = None) -> dict:
         figures = (run_sweeper if side == "sweeper" else run_bare)(args, model, features, collator)
         tokens_per_step = collator.tokens / collator.batches
         flops_per_step = common.training_flops(model, collator.tokens, collator.squared) / collator.batches
-        figures |= {"mean_padded_length": round(collator.tokens / collator.batches / args.batch, 1),
-                    "tokens_per_s": figures["steps_per_s"] * tokens_per_step,
-                    "mfu": common.mfu(figures["steps_per_s"] * flops_per_step)}
+        figures |= {
+            "mean_padded_length": round(collator.tokens / collator.batches / args.batch, 1),
+            "tokens_per_s": figures["steps_per_s"] * tokens_per_step,
+            "mfu": common.mfu(figures["steps_per_s"] * flops_per_step),
+        }
         if torch.cuda.is_available():
             figures["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         result[side] = figures
-        print(f"{side}: {figures['steps_per_s']:.2f} steps/s, {figures['tokens_per_s']:,.0f} tokens/s, MFU {figures['mfu']}", flush=True)
+        print(
+            f"{side}: {figures['steps_per_s']:.2f} steps/s, {figures['tokens_per_s']:,.0f} tokens/s, MFU {figures['mfu']}",
+            flush=True,
+        )
         del model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

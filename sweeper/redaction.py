@@ -20,7 +20,9 @@ MASK = "***"
 SECRET_PARAMETERS = ("access_key", "secret_key", "session_token", "token", "password", "secret", "key", "sig", "signature")
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s'\"]+)@")
 _SECRET_QUERY = re.compile(
-    r"(?P<name>[?&](?:" + "|".join(SECRET_PARAMETERS) + r"|[A-Za-z_]*(?:secret|token|password)[A-Za-z_]*)=)(?P<value>[^&#\s'\"]+)",
+    r"(?P<name>[?&](?:"
+    + "|".join(SECRET_PARAMETERS)
+    + r"|[A-Za-z_]*(?:secret|token|password)[A-Za-z_]*)=)(?P<value>[^&#\s'\"]+)",
     re.IGNORECASE,
 )
 

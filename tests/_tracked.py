@@ -45,8 +45,12 @@ def add_trials(sweep: SweepRecord, records: Sequence[TrialRecord], metrics: dict
         target = trial.target_task
         stage = "target" if trial.learning_rate is not None else "retrieval"
         tags = {
-            "stage": stage, "intermediate_task": trial.intermediate_task, "target_task": target, "asha_outcome": trial.outcome,
-            "selection_metric": metrics[target], "selection_policy": trial.selection_policy,
+            "stage": stage,
+            "intermediate_task": trial.intermediate_task,
+            "target_task": target,
+            "asha_outcome": trial.outcome,
+            "selection_metric": metrics[target],
+            "selection_policy": trial.selection_policy,
         }
         if trial.learning_rate is not None:
             tags.update(learning_rate=str(trial.learning_rate), seed=str(trial.seed))

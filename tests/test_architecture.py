@@ -22,7 +22,10 @@ def test_import_linter_contracts_hold():
     progress), Ray only in ray_adapter, MLflow only in tracking: ``lint-imports`` on pyproject.toml."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports")), "--config", str(REPO / "pyproject.toml")],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout

@@ -46,9 +46,7 @@ def test_unknown_task_has_did_you_mean():
 
 def sweep(tmp_path: Path, body: str, overrides=()):
     path = tmp_path / "sweep.yaml"
-    path.write_text(
-        "name: t\nmodel: tiny-xlmr\nparam_space: {learning_rate: [1e-4]}\n" + body, encoding="utf-8"
-    )
+    path.write_text("name: t\nmodel: tiny-xlmr\nparam_space: {learning_rate: [1e-4]}\n" + body, encoding="utf-8")
     return load_config(path, list(overrides))
 
 

@@ -211,7 +211,9 @@ class StageCache:
     evaluation_data: dict[str, dict[str, Any]]
     enabled: bool = True
 
-    def target_stage(self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig) -> CacheEntry:
+    def target_stage(
+        self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig
+    ) -> CacheEntry:
         """The target training of ``task`` with ``settings`` (a trial's: learning rate, seed, ...)
         from ``intermediate``'s encoder (``None``: the pretrained model, ``intermediate_name`` ``none``)."""
         inputs = {
@@ -224,8 +226,14 @@ class StageCache:
         }
         return _entry(CacheEntry, self.root, TARGET, f"{intermediate_name}__{task.task}", inputs)
 
-    def zero_shot(self, target_stage: CacheEntry, task: TaskSpec, languages: list[str], max_examples_per_language: int | None,
-                  dev_languages: list[str]) -> CacheEntry:
+    def zero_shot(
+        self,
+        target_stage: CacheEntry,
+        task: TaskSpec,
+        languages: list[str],
+        max_examples_per_language: int | None,
+        dev_languages: list[str],
+    ) -> CacheEntry:
         """The zero-shot evaluation of ``target_stage``'s best model in ``languages`` (and on the
         target-language dev split in ``dev_languages``), ``max_examples_per_language`` each."""
         inputs = {
@@ -237,8 +245,15 @@ class StageCache:
         }
         return _entry(CacheEntry, self.root, ZERO_SHOT, task.task, inputs)
 
-    def retrieval(self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig,
-                  languages: list[str], max_examples_per_language: int | None) -> CacheEntry:
+    def retrieval(
+        self,
+        intermediate: CachedStage | None,
+        intermediate_name: str,
+        task: TaskSpec,
+        settings: TrainingConfig,
+        languages: list[str],
+        max_examples_per_language: int | None,
+    ) -> CacheEntry:
         """The retrieval evaluation (BUCC, Tatoeba) of ``intermediate``'s encoder (``None``: the
         pretrained model); of ``settings`` only the encoding ones count."""
         inputs = {
@@ -270,5 +285,11 @@ def sweep_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | N
         if not is_retrieval(task):
             training[target] = data_version(task, data_dir, store)
         evaluation[target] = evaluation_data_version(config, task, data_dir, store)
-    return StageCache(root, model_identity(model_source, store), config.resources.num_workers, training, evaluation,
-                      config.storage.cache_target_stages)
+    return StageCache(
+        root,
+        model_identity(model_source, store),
+        config.resources.num_workers,
+        training,
+        evaluation,
+        config.storage.cache_target_stages,
+    )

@@ -41,7 +41,10 @@ ConfigArgument = Annotated[Path, typer.Argument(help="Sweep definition, e.g. sea
 OverridesArgument = Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. target.learning_rate=2e-5.")]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option(envvar=DATA_DIR_ENV, help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub."),
+    typer.Option(
+        envvar=DATA_DIR_ENV,
+        help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub.",
+    ),
 ]
 OutputOption = Annotated[Path | None, typer.Option(help="Output folder (default: runs/<name>).")]
 
@@ -126,11 +129,16 @@ def plan(
 
 TrackingUriOption = Annotated[
     str | None,
-    typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI to find --sweep names at, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI)."),
+    typer.Option(
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking URI to find --sweep names at, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI).",
+    ),
 ]
 
 
-def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str | None, count: int, benchmark: str | None = None) -> list:
+def _tracked_reports(
+    outputs: list[Path], sweeps: list[str], tracking_uri: str | None, count: int, benchmark: str | None = None
+) -> list:
     """``count`` (record, report) pairs: of output folders, or of sweep names found at ``tracking_uri``.
 
     Raises:
@@ -172,7 +180,9 @@ def report(
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
     try:
-        [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
+        [(record, built)] = _tracked_reports(
+            [output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark
+        )
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
     from sweeper.commands.report import report_markdown
@@ -213,7 +223,15 @@ def compare(
         return
     sweeps = f"A = {comparison.name_a}, B = {comparison.name_b}"
     targets = Table(
-        "target", "A selected", "A dev", "A zs", "B selected", "B dev", "B zs", "Δ dev", "Δ zs",
+        "target",
+        "A selected",
+        "A dev",
+        "A zs",
+        "B selected",
+        "B dev",
+        "B zs",
+        "Δ dev",
+        "Δ zs",
         title=f"Selected intermediate task per target ({sweeps})",
         caption="dev: the selection score (English dev, or the mean target-language dev under policy target_dev and for BUCC); zs: zero-shot average; Δ = B − A",
     )
@@ -222,9 +240,13 @@ def compare(
             [side.intermediate_task, _points(side.dev), _points(side.zero_shot_avg)] if side else ["–", "–", "–"]
             for side in (target.a, target.b)
         ]
-        targets.add_row(target.target_task, *sides[0], *sides[1], _points(target.dev_diff, True), _points(target.zero_shot_diff, True))
+        targets.add_row(
+            target.target_task, *sides[0], *sides[1], _points(target.dev_diff, True), _points(target.zero_shot_diff, True)
+        )
     console.print(targets)
-    cells = Table("target", "intermediate", "A", "B", "Δ (B − A)", title=f"Zero-shot average per (intermediate, target) cell ({sweeps})")
+    cells = Table(
+        "target", "intermediate", "A", "B", "Δ (B − A)", title=f"Zero-shot average per (intermediate, target) cell ({sweeps})"
+    )
     for cell in comparison.cells:
         cells.add_row(cell.target_task, cell.intermediate_task, _points(cell.a), _points(cell.b), _points(cell.diff, True))
     console.print(cells)
@@ -235,23 +257,40 @@ def score(
     task: Annotated[str, typer.Option(help="Task id, e.g. panx (see `sweeper tasks`).")],
     predictions: Annotated[
         Path,
-        typer.Option(help="Folder of prediction files <split>-<lang>.<tsv|json> or test-<lang>.<tsv|json>: the task's folder or its parent."),
+        typer.Option(
+            help="Folder of prediction files <split>-<lang>.<tsv|json> or test-<lang>.<tsv|json>: the task's folder or its parent."
+        ),
     ],
     data_dir: Annotated[
         Path | None,
-        typer.Option(envvar=DATA_DIR_ENV, help="Local data root with the gold data (as for `run`). Without it, gold data comes from the Hugging Face Hub."),
+        typer.Option(
+            envvar=DATA_DIR_ENV,
+            help="Local data root with the gold data (as for `run`). Without it, gold data comes from the Hugging Face Hub.",
+        ),
     ] = None,
     split: Annotated[str | None, typer.Option(help="Gold split (default: the task's zero-shot split).")] = None,
-    languages: Annotated[str | None, typer.Option(help="Comma-separated languages to score, e.g. de,zh (default: every file found).")] = None,
+    languages: Annotated[
+        str | None, typer.Option(help="Comma-separated languages to score, e.g. de,zh (default: every file found).")
+    ] = None,
     max_examples_per_language: Annotated[
         int | None,
-        typer.Option(min=1, help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them."),
+        typer.Option(
+            min=1,
+            help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them.",
+        ),
     ] = None,
     gold: Annotated[
         Path | None,
-        typer.Option(help="Folder of gold label files test-<lang>.<tsv|json> in the XTREME leaderboard layout (evaluate.py --label_folder): the task's folder or its parent. Replaces --data-dir."),
+        typer.Option(
+            help="Folder of gold label files test-<lang>.<tsv|json> in the XTREME leaderboard layout (evaluate.py --label_folder): the task's folder or its parent. Replaces --data-dir."
+        ),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 when any prediction file has a warning (padded lines, unknown labels, missing ids, ...).")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 2 when any prediction file has a warning (padded lines, unknown labels, missing ids, ...)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score prediction files against gold data: per-language metrics and the XTREME task score.
@@ -284,7 +323,12 @@ def score(
     metrics = list(result.average)
     table = Table("language", "examples", "file", *metrics, title=f"{result.task} ({result.split} split)")
     for language, language_score in result.languages.items():
-        table.add_row(language, str(language_score.num_examples), language_score.path.name, *(f"{language_score.metrics[name]:.2f}" for name in metrics))
+        table.add_row(
+            language,
+            str(language_score.num_examples),
+            language_score.path.name,
+            *(f"{language_score.metrics[name]:.2f}" for name in metrics),
+        )
     table.add_row("avg", "", "", *(f"{result.average[name]:.2f}" for name in metrics), end_section=True)
     console.print(table)
     coverage = f"{len(result.languages)} of {len(result.expected_languages)} languages"

@@ -216,27 +216,38 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
             located = None
         encoders[stage.name] = located
         task = None if isinstance(stage, MultitaskStage) else stage.task
-        intermediate.append(IntermediatePlan(
-            task=stage.name,
-            encoder_dir=located.path if located else None,
-            cached=located.complete if located else None,
-            cost=stage_cost(task, stage.settings, workers, data_dir),
-            **_multitask_fields(stage),
-        ))
+        intermediate.append(
+            IntermediatePlan(
+                task=stage.name,
+                encoder_dir=located.path if located else None,
+                cached=located.complete if located else None,
+                cost=stage_cost(task, stage.settings, workers, data_dir),
+                **_multitask_fields(stage),
+            )
+        )
     per_cell = trials_per_cell(config)
     cells_per_target = len(config.intermediate_tasks)
     located = [stage for name, stage in encoders.items() if name != NO_INTERMEDIATE]
     cache = _target_stage_cache(config, model_source, data_dir, located)
     cached = _cached_target_trials(config, cache, encoders) if cache else {}
     targets = [
-        TargetPlan(target, cells_per_target * per_cell,
-                   stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir),
-                   cached.get(target))
+        TargetPlan(
+            target,
+            cells_per_target * per_cell,
+            stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir),
+            cached.get(target),
+        )
         for target in trained_targets(config)
     ]
     return SweepPlan(
-        intermediate, targets, per_cell, len(retrieval_evaluations(config)), root, local_bytes(root),
-        ray_storage(config, output_dir), [str(problem) for problem in problems],
+        intermediate,
+        targets,
+        per_cell,
+        len(retrieval_evaluations(config)),
+        root,
+        local_bytes(root),
+        ray_storage(config, output_dir),
+        [str(problem) for problem in problems],
         _cached_retrieval_evaluations(config, cache, encoders) if cache else None,
         _cache_unknown(config, cache),
         target_packings(config, model_source, model_cache_root()) if config.resources.use_gpu else {},
@@ -253,7 +264,9 @@ def _cache_unknown(config: SweepConfig, cache: StageCache | None) -> str | None:
     return None
 
 
-def _target_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None]) -> StageCache | None:
+def _target_stage_cache(
+    config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None]
+) -> StageCache | None:
     """The sweep's :class:`StageCache`; ``None`` when target stages are not cached, or when some
     data (hence some key) is missing."""
     if not config.storage.cache_target_stages or None in located:
@@ -273,8 +286,9 @@ def _cached_target_trials(config: SweepConfig, cache: StageCache, encoders: dict
     counts = dict.fromkeys(trained_targets(config), 0)
     for trial in trials:
         task = resolve_task(config, trial["target_task"])
-        stage = cache.target_stage(encoders[trial["intermediate_task"]], trial["intermediate_task"], task,
-                                   target_settings(config, trial))
+        stage = cache.target_stage(
+            encoders[trial["intermediate_task"]], trial["intermediate_task"], task, target_settings(config, trial)
+        )
         counts[task.task] += stage.complete
     return counts
 
@@ -284,8 +298,14 @@ def _cached_retrieval_evaluations(config: SweepConfig, cache: StageCache, encode
     cached = 0
     for evaluation in retrieval_evaluations(config):
         intermediate, task = evaluation["intermediate_task"], resolve_task(config, evaluation["target_task"])
-        entry = cache.retrieval(encoders[intermediate], intermediate, task, config.stage_training("target", task.task),
-                                zero_shot_languages(task, config.zero_shot), config.zero_shot.max_examples_per_language)
+        entry = cache.retrieval(
+            encoders[intermediate],
+            intermediate,
+            task,
+            config.stage_training("target", task.task),
+            zero_shot_languages(task, config.zero_shot),
+            config.zero_shot.max_examples_per_language,
+        )
         cached += entry.complete
     return cached
 
@@ -354,7 +374,8 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     at_least = plan.totals_at_least
     steps, tokens = plan.total_steps(), plan.total_tokens()
     cost = (
-        "data-dependent optimizer steps and training tokens" if steps is None
+        "data-dependent optimizer steps and training tokens"
+        if steps is None
         else f"at most {_amount(steps, at_least)} optimizer steps and {_amount(tokens, at_least)} training tokens"
     )
     lines += [

@@ -95,8 +95,12 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
         figure.unlink(missing_ok=True)  # a previous sweep's heatmap in the same folder is not this report's
     else:
         plot_delta_heatmap(grid, figure, f"{record.name}: zero-shot Δ vs none")
-    texts = {REPORT_MD: markdown, REPORT_CSV: to_csv(report), REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None),
-             FAILURES_JSON: json.dumps([failure.to_json() for failure in failures], indent=2)}
+    texts = {
+        REPORT_MD: markdown,
+        REPORT_CSV: to_csv(report),
+        REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None),
+        FAILURES_JSON: json.dumps([failure.to_json() for failure in failures], indent=2),
+    }
     for name, text in texts.items():
         (output_dir / name).write_text(text, encoding="utf-8")
     for name in [*texts, *([REPORT_PNG] if grid else [])]:

@@ -67,7 +67,9 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     tracking_uri = config.tracking.tracking_uri or default_tracking_uri(output_dir)
     tracker = Tracker(tracking_uri)
     local_store = config.tracking.tracking_uri is None
-    experiment_id = tracker.experiment_id(config.tracking.experiment_name or config.name, output_dir / "mlartifacts" if local_store else None)
+    experiment_id = tracker.experiment_id(
+        config.tracking.experiment_name or config.name, output_dir / "mlartifacts" if local_store else None
+    )
     parent_run_id = tracker.start_parent(experiment_id, config, model_source, json.dumps(config.model_dump(), indent=2))
     record = SweepRecord(name=config.name, tracking_uri=tracking_uri, experiment_id=experiment_id, parent_run_id=parent_run_id)
     record.write(output_dir)
@@ -102,7 +104,9 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
     except FileNotFoundError as error:
         raise ConfigError(str(error)) from error
     if not launch.is_file():
-        raise ConfigError(f"{launch} not found: {output_dir} was not written by `sweeper run` (or by a sweeper that predates `resume`)")
+        raise ConfigError(
+            f"{launch} not found: {output_dir} was not written by `sweeper run` (or by a sweeper that predates `resume`)"
+        )
     saved = json.loads(launch.read_text(encoding="utf-8"))
     config = SweepConfig.model_validate(saved["config"])
     data_dir = data_dir or (Path(saved["data_dir"]) if saved["data_dir"] else None)
@@ -135,8 +139,14 @@ def _connect_ray(config: SweepConfig, output_dir: Path, ray_address: str | None)
 
 
 def _execute(
-    config: SweepConfig, data_dir: Path | None, output_dir: Path, model_source: str, stages: list[CachedStage],
-    record: SweepRecord, ray_address: str | None, resume: bool,
+    config: SweepConfig,
+    data_dir: Path | None,
+    output_dir: Path,
+    model_source: str,
+    stages: list[CachedStage],
+    record: SweepRecord,
+    ray_address: str | None,
+    resume: bool,
 ) -> SweepOutcome:
     """Run (or, with ``resume``, continue) the phases of a tracked sweep, then report."""
     from sweeper.cache.store import stage_cache_root, sweep_stage_cache
@@ -170,8 +180,14 @@ def _execute(
         intermediate_status = run_intermediate_phase(context, resume)
         known = tracker.run_tags(parent_run_id)
         # A resumed sweep keeps what the first run recorded: an encoder it trained is not "cached".
-        tracker.set_tags(parent_run_id, {f"intermediate.{task}": status for task, status in intermediate_status.items()
-                                         if f"intermediate.{task}" not in known})
+        tracker.set_tags(
+            parent_run_id,
+            {
+                f"intermediate.{task}": status
+                for task, status in intermediate_status.items()
+                if f"intermediate.{task}" not in known
+            },
+        )
         tracker.set_tags(parent_run_id, {f"intermediate_dir.{stage.task}": str(stage.path) for stage in stages})
         link_stages(output_dir, stages)
         run_target_phase(context, resume)
@@ -182,7 +198,9 @@ def _execute(
         records = load_trial_records(tracker, record.experiment_id, parent_run_id)
         empty = targets_without_results((trial.target_task, trial.outcome) for trial in records)
         if empty:
-            raise RuntimeError(f"every trial of target(s) {', '.join(empty)} failed; see the failed trials in {output_dir / REPORT_MD}")
+            raise RuntimeError(
+                f"every trial of target(s) {', '.join(empty)} failed; see the failed trials in {output_dir / REPORT_MD}"
+            )
     except BaseException:
         tracker.finish(parent_run_id, "FAILED")
         raise

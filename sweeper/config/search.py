@@ -70,7 +70,9 @@ def parse_distribution(name: str, raw: dict) -> Distribution:
         raise ValueError(f"a distribution has exactly one key: {written}, not {raw!r}")
     kind, bounds = next(iter(raw.items()))
     if kind not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {kind!r}.{did_you_mean(str(kind), DISTRIBUTIONS)} Known: {', '.join(DISTRIBUTIONS)}")
+        raise ValueError(
+            f"unknown distribution {kind!r}.{did_you_mean(str(kind), DISTRIBUTIONS)} Known: {', '.join(DISTRIBUTIONS)}"
+        )
     if SEARCHABLE_SETTINGS[name] is int and kind != "randint":
         raise ValueError(f"{name} is an integer setting: use a list or {{randint: [low, high]}}, not {kind}")
     if not (isinstance(bounds, list) and len(bounds) == 2):

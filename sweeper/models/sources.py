@@ -67,8 +67,7 @@ def resolve_model(name: str, cache_dir: Path | str | None = None) -> str:
         return str(build_tiny_xlmr(cache_dir))
     if name.startswith(_OFFLINE_PREFIX):
         raise ConfigError(
-            f"unknown offline model {name!r}.{did_you_mean(name, OFFLINE_MODELS)} "
-            f"Offline models: {', '.join(OFFLINE_MODELS)}."
+            f"unknown offline model {name!r}.{did_you_mean(name, OFFLINE_MODELS)} Offline models: {', '.join(OFFLINE_MODELS)}."
         )
     path = Path(name).expanduser()
     if path.is_dir():

@@ -70,8 +70,13 @@ def check_cluster_state(config: SweepConfig, output_dir: Path) -> None:
         NodeLocalStateError: as :func:`sweeper.sweep.shared_state.check_shared_state`.
     """
     check_shared_state(
-        cluster_nodes(), output_dir, stage_cache_root(config), ray_storage(config, output_dir),
-        config.tracking.tracking_uri, config.storage.shared_filesystem, read_mounts(),
+        cluster_nodes(),
+        output_dir,
+        stage_cache_root(config),
+        ray_storage(config, output_dir),
+        config.tracking.tracking_uri,
+        config.storage.shared_filesystem,
+        read_mounts(),
     )
 
 
@@ -104,6 +109,7 @@ def check_cluster_resources(config: SweepConfig) -> None:
     """
     nodes = [
         NodeResources(cpus=node["Resources"].get("CPU", 0.0), gpus=node["Resources"].get("GPU", 0.0))
-        for node in ray.nodes() if node.get("Alive")
+        for node in ray.nodes()
+        if node.get("Alive")
     ]
     check_resources(config, nodes, "the Ray cluster")

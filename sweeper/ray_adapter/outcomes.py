@@ -112,7 +112,11 @@ UNCLOSED = "the trial ended without closing its MLflow run (no error from Tune)"
 
 
 def reconcile_trial_runs(
-    tracker: Tracker, experiment_id: str, parent_run_id: str, stopped_trial_ids: Collection[str], error_of: ErrorOf,
+    tracker: Tracker,
+    experiment_id: str,
+    parent_run_id: str,
+    stopped_trial_ids: Collection[str],
+    error_of: ErrorOf,
     stages: Collection[str] = RESULT_STAGES,
 ) -> list[str]:
     """The driver's close after an experiment: make each trial run of ``stages`` under

@@ -68,9 +68,7 @@ def _trainable(trainable, context: SweepContext):
     return tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES)
 
 
-def _tuner(
-    trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()
-) -> tune.Tuner:
+def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()) -> tune.Tuner:
     """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.ray_adapter.search.TuneSearch`
     whose ``param_space`` is given) brings its search algorithm and its own concurrency limit."""
     if search is None:
@@ -82,7 +80,9 @@ def _tuner(
         param_space=param_space,
         tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
         run_config=tune.RunConfig(
-            name=name, storage_path=context.ray_storage, verbose=0,  # the progress view replaces Tune's table
+            name=name,
+            storage_path=context.ray_storage,
+            verbose=0,  # the progress view replaces Tune's table
             callbacks=[
                 ProgressCallback(
                     name,
@@ -128,8 +128,14 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
     pending = [stage.task for stage in context.stages if not stage.complete]
     if pending:
         space = {"intermediate_task": tune.grid_search(pending)}
-        results = _fit(intermediate_trial, context, "intermediate", lambda: _tuner(intermediate_trial, context, space, "intermediate", None), resume,
-                       len(pending))
+        results = _fit(
+            intermediate_trial,
+            context,
+            "intermediate",
+            lambda: _tuner(intermediate_trial, context, space, "intermediate", None),
+            resume,
+            len(pending),
+        )
         _raise_on_errors(results, "intermediate")
     return {
         stage.task: "trained" if stage.marker().get("parent_run_id") == context.parent_run_id else "cached"
@@ -170,8 +176,17 @@ def run_target_phase(context: SweepContext, resume: bool = False) -> tune.Result
         intermediates = sorted({item["intermediate_task"] for item in evaluations})
         targets = sorted({item["target_task"] for item in evaluations})
         space = {"intermediate_task": tune.grid_search(intermediates), "target_task": tune.grid_search(targets)}
-        _close_stopped_runs(context, _fit(retrieval_trial, context, "retrieval", lambda: _tuner(retrieval_trial, context, space, "retrieval", None),
-                                          resume, len(evaluations)))
+        _close_stopped_runs(
+            context,
+            _fit(
+                retrieval_trial,
+                context,
+                "retrieval",
+                lambda: _tuner(retrieval_trial, context, space, "retrieval", None),
+                resume,
+                len(evaluations),
+            ),
+        )
     param_space = target_param_space(context.config)
     if not param_space["target_task"]:
         return None
@@ -211,9 +226,7 @@ def _run_key(config: SweepConfig, run) -> tuple:
     return cell + tuple(run.data.params[f"training.{name}"] for name in trial_setting_names(config))
 
 
-def _close_stopped_runs(
-    context: SweepContext, results: tune.ResultGrid, stopped_trial_ids: frozenset[str] = frozenset()
-) -> None:
+def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid, stopped_trial_ids: frozenset[str] = frozenset()) -> None:
     """Make every target / retrieval run's outcome agree with grouped ASHA's record (authoritative).
 
     A trial ASHA stopped (its id in ``stopped_trial_ids``) is marked ``KILLED`` with
@@ -227,7 +240,10 @@ def _close_stopped_runs(
     config = context.config
     errors = {_result_key(config, result.config): result.error for result in results if result.error is not None}
     reconcile_trial_runs(
-        Tracker(context.tracking_uri), context.experiment_id, context.parent_run_id, stopped_trial_ids,
+        Tracker(context.tracking_uri),
+        context.experiment_id,
+        context.parent_run_id,
+        stopped_trial_ids,
         lambda run: errors.get(_run_key(config, run)),
     )
 

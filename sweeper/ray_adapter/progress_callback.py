@@ -50,9 +50,7 @@ class ProgressCallback(tune.Callback):
             MLflow's ``asha_outcome`` is decided from, :mod:`sweeper.ray_adapter.outcomes`).
     """
 
-    def __init__(
-        self, stage: str, max_t: int | None = None, interval_s: float = LOG_INTERVAL_S, state_path: Path | None = None
-    ):
+    def __init__(self, stage: str, max_t: int | None = None, interval_s: float = LOG_INTERVAL_S, state_path: Path | None = None):
         self._progress = StageProgress(stage, max_t)
         self._state_path = state_path
         self._interval_s = interval_s
@@ -72,8 +70,11 @@ class ProgressCallback(tune.Callback):
         self._console = Console(stderr=True)
         if self._console.is_terminal:
             self._live = Live(
-                console=self._console, auto_refresh=False, transient=False,
-                redirect_stdout=sys.stdout.isatty(), redirect_stderr=True,
+                console=self._console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=sys.stdout.isatty(),
+                redirect_stderr=True,
             )
             self._live.start()
         self._show(force=True)

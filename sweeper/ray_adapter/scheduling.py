@@ -199,7 +199,6 @@ class GroupedASHAScheduler(FIFOScheduler):
             self.__dict__.update(pickle.load(file))
 
 
-
 def saved_stopped_trial_ids(state_path: Path) -> frozenset[str]:
     """The trials a :class:`GroupedASHAScheduler` with ``state_path`` has stopped so far, read from
     its state file (empty when there is none). The driver reads this after a restored experiment,

@@ -85,9 +85,7 @@ def tune_search(config: SweepConfig, param_space: dict[str, list | Distribution]
     settings = {key: tune_domain(values) for key, values in param_space.items() if key not in GRID_KEYS}
     if search.algorithm == "random":
         space = {**{key: tune.grid_search(param_space[key]) for key in GRID_KEYS}, **settings}
-        generator = BasicVariantGenerator(
-            max_concurrent=concurrency, constant_grid_search=True, random_state=search.seed
-        )
+        generator = BasicVariantGenerator(max_concurrent=concurrency, constant_grid_search=True, random_state=search.seed)
         return TuneSearch(space, generator, search.num_samples)
     cells = [(i, t) for i in param_space["intermediate_task"] for t in param_space["target_task"]]
     searcher = CellSearcher(cells, param_space["seed"], settings, search.num_samples, metric, search.seed)
@@ -134,9 +132,7 @@ class CellSearcher(Searcher):
         super().__init__(metric=metric, mode="max")
         distributions = OptunaSearch.convert_search_space(space)
         self._searchers = {
-            cell: OptunaSearch(
-                space=distributions, metric=metric, mode="max", seed=None if seed is None else seed + index
-            )
+            cell: OptunaSearch(space=distributions, metric=metric, mode="max", seed=None if seed is None else seed + index)
             for index, cell in enumerate(cells)
         }
         self._seeds = list(seeds)

@@ -175,22 +175,37 @@ def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
     trial (of this sweep or another) finished it while this one waited for the stage's lock."""
     cached = context.stage(trial_config["intermediate_task"])
     stage = cached.stage
-    tags = {Tag.STAGE: "intermediate", Tag.INTERMEDIATE_TASK: stage.name, Tag.STAGE_KEY: cached.key,
-            Tag.LEARNING_RATE: stage.settings.learning_rate, Tag.SEED: stage.settings.seed}
+    tags = {
+        Tag.STAGE: "intermediate",
+        Tag.INTERMEDIATE_TASK: stage.name,
+        Tag.STAGE_KEY: cached.key,
+        Tag.LEARNING_RATE: stage.settings.learning_rate,
+        Tag.SEED: stage.settings.seed,
+    }
     params = {"stage": "intermediate", "task": stage.name, "model": context.config.model, "training": stage.settings.model_dump()}
     multitask = stage if isinstance(stage, MultitaskStage) else None
     if multitask is not None:
-        tags |= {Tag.MULTITASK_MEMBERS: ",".join(member.name for member in multitask.members),
-                 Tag.MULTITASK_SAMPLING: multitask.sampling}
-        params["multitask"] = {"members": [member.name for member in multitask.members], "sampling": multitask.sampling,
-                               "temperature": multitask.temperature}
+        tags |= {
+            Tag.MULTITASK_MEMBERS: ",".join(member.name for member in multitask.members),
+            Tag.MULTITASK_SAMPLING: multitask.sampling,
+        }
+        params["multitask"] = {
+            "members": [member.name for member in multitask.members],
+            "sampling": multitask.sampling,
+            "temperature": multitask.temperature,
+        }
     else:
         params["task_version"] = stage.task.version
     run = TrialRun(f"intermediate/{stage.name}", tags, params)
     job = _job(
-        context, stage="intermediate", task=None if multitask else stage.task, settings=stage.settings, init_from=None,
+        context,
+        stage="intermediate",
+        task=None if multitask else stage.task,
+        settings=stage.settings,
+        init_from=None,
         output_dir=context.output_dir / "trials" / "intermediate" / cached.path.name,
-        encoder=Publication(cached.path, cached.record(**context.producer())), multitask=multitask,
+        encoder=Publication(cached.path, cached.record(**context.producer())),
+        multitask=multitask,
     )
     train_once(cached, lambda: _run_trial(context, run, _train(context, job, run.train_name(_trial_id()))))
 
@@ -215,19 +230,37 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
     dev_languages = target_dev_languages(config, task, context.data_dir)
     run = TrialRun(
         trial.run_name,
-        {Tag.STAGE: "target", Tag.INTERMEDIATE_TASK: trial.intermediate, Tag.TARGET_TASK: trial.target,
-         Tag.LEARNING_RATE: trial.settings.learning_rate, Tag.SEED: trial.settings.seed, Tag.SELECTION_METRIC: task.metric,
-         Tag.SELECTION_POLICY: config.selection.policy, Tag.SELECTION_SEEDS: config.selection.seeds,
-         Tag.ZERO_SHOT_SPLIT: task.zero_shot.split},
-        {"stage": "target", "intermediate_task": trial.intermediate, "target_task": trial.target,
-         "task_version": task.version, "model": config.model, "training": trial.settings.model_dump()},
+        {
+            Tag.STAGE: "target",
+            Tag.INTERMEDIATE_TASK: trial.intermediate,
+            Tag.TARGET_TASK: trial.target,
+            Tag.LEARNING_RATE: trial.settings.learning_rate,
+            Tag.SEED: trial.settings.seed,
+            Tag.SELECTION_METRIC: task.metric,
+            Tag.SELECTION_POLICY: config.selection.policy,
+            Tag.SELECTION_SEEDS: config.selection.seeds,
+            Tag.ZERO_SHOT_SPLIT: task.zero_shot.split,
+        },
+        {
+            "stage": "target",
+            "intermediate_task": trial.intermediate,
+            "target_task": trial.target,
+            "task_version": task.version,
+            "model": config.model,
+            "training": trial.settings.model_dump(),
+        },
     )
     if dev_languages:
         run.tags[Tag.TARGET_DEV_SPLIT] = task.zero_shot.dev_split
     train_name = run.train_name(_trial_id())
     job = _job(
-        context, stage="target", task=task, settings=trial.settings, init_from=context.init_from(trial.intermediate),
-        output_dir=target_trial_dir(context, trial, _trial_id()), zero_shot=config.zero_shot,
+        context,
+        stage="target",
+        task=task,
+        settings=trial.settings,
+        init_from=context.init_from(trial.intermediate),
+        output_dir=target_trial_dir(context, trial, _trial_id()),
+        zero_shot=config.zero_shot,
         target_dev_languages=tuple(dev_languages),
     )
     if not context.cache.enabled:
@@ -277,7 +310,9 @@ def _replay_target(
         tune.report({TIME_ATTR: number, "step": step, METRIC: metrics[METRIC]})
     best_model = stage.path / BEST_MODEL_DIR
     if evaluation.complete:
-        tune.report(log_target_outcome(tracker, run_id, task, best_score, read_evaluation(evaluation.path, task.task), best_model))
+        tune.report(
+            log_target_outcome(tracker, run_id, task, best_score, read_evaluation(evaluation.path, task.task), best_model)
+        )
         return "reused"
     _fit(context, job.evaluating(best_model, best_score).for_run(run_id), f"{train_name}-zero-shot")
     return "evaluated"
@@ -299,23 +334,46 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
     policy = TARGET_DEV if THRESHOLD_SPLIT in task.splits else NO_SELECTION
     run = TrialRun(
         f"retrieval/{intermediate}->{target}",
-        {Tag.STAGE: "retrieval", Tag.INTERMEDIATE_TASK: intermediate, Tag.TARGET_TASK: target,
-         Tag.SELECTION_METRIC: task.metric, Tag.SELECTION_POLICY: policy, Tag.ZERO_SHOT_SPLIT: task.zero_shot.split},
-        {"stage": "retrieval", "intermediate_task": intermediate, "target_task": target, "task_version": task.version,
-         "model": config.model, "training": settings.model_dump()},
+        {
+            Tag.STAGE: "retrieval",
+            Tag.INTERMEDIATE_TASK: intermediate,
+            Tag.TARGET_TASK: target,
+            Tag.SELECTION_METRIC: task.metric,
+            Tag.SELECTION_POLICY: policy,
+            Tag.ZERO_SHOT_SPLIT: task.zero_shot.split,
+        },
+        {
+            "stage": "retrieval",
+            "intermediate_task": intermediate,
+            "target_task": target,
+            "task_version": task.version,
+            "model": config.model,
+            "training": settings.model_dump(),
+        },
     )
     if policy == TARGET_DEV:
         run.tags[Tag.TARGET_DEV_SPLIT] = THRESHOLD_SPLIT
     train_name = run.train_name(_trial_id())
     job = _job(
-        context, stage="retrieval", task=task, settings=settings, init_from=context.init_from(intermediate),
-        output_dir=context.output_dir / "trials" / "retrieval" / f"{intermediate}__{target}", zero_shot=config.zero_shot,
+        context,
+        stage="retrieval",
+        task=task,
+        settings=settings,
+        init_from=context.init_from(intermediate),
+        output_dir=context.output_dir / "trials" / "retrieval" / f"{intermediate}__{target}",
+        zero_shot=config.zero_shot,
     )
     if not context.cache.enabled:
         _run_trial(context, run, _train(context, job, train_name))
         return
-    evaluation = context.cache.retrieval(context.stage(intermediate), intermediate, task, settings,
-                                        zero_shot_languages(task, config.zero_shot), config.zero_shot.max_examples_per_language)
+    evaluation = context.cache.retrieval(
+        context.stage(intermediate),
+        intermediate,
+        task,
+        settings,
+        zero_shot_languages(task, config.zero_shot),
+        config.zero_shot.max_examples_per_language,
+    )
     job = _published(context, job, evaluation=evaluation)
 
     def evaluate_or_reuse(run_id: str) -> dict[str, str]:
@@ -326,4 +384,3 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
         return {Tag.EVALUATION: "reused"}
 
     _run_trial(context, run.keyed(evaluation), evaluate_or_reuse)
-

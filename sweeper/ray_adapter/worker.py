@@ -109,7 +109,11 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
         output_dir=job.output_dir,
         resume_from=resume_from,
     )
-    log = None if tracker is None else lambda step, metrics: log_evaluation(tracker, job.run_id, job.stage, task.task, step, metrics)
+    log = (
+        None
+        if tracker is None
+        else lambda step, metrics: log_evaluation(tracker, job.run_id, job.stage, task.task, step, metrics)
+    )
     on_checkpoint = _reporter(log)
 
     def published(result):
@@ -130,8 +134,14 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
     if job.stage == "retrieval":
         if tracker is not None:
             result = run_retrieval_stage(
-                inputs.init_from or inputs.model_source, inputs.model_source, task, inputs.settings, inputs.data_dir,
-                zero_shot_languages(task, job.zero_shot), job.zero_shot.max_examples_per_language, inputs.output_dir,
+                inputs.init_from or inputs.model_source,
+                inputs.model_source,
+                task,
+                inputs.settings,
+                inputs.data_dir,
+                zero_shot_languages(task, job.zero_shot),
+                job.zero_shot.max_examples_per_language,
+                inputs.output_dir,
             )
             final = log_retrieval(tracker, job.run_id, task, published(result))
     elif job.stage == "zero_shot":  # a target stage from the stage cache: evaluate its best model
@@ -141,8 +151,13 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
     else:
         stage_dir = job.target_stage.folder if job.target_stage else None
         result, zero_shot, best_model_dir = run_target_stage(
-            inputs, job.zero_shot, _no_evaluation_callback, list(job.target_dev_languages), on_checkpoint,
-            stage_dir, dict(job.target_stage.record) if job.target_stage else None,
+            inputs,
+            job.zero_shot,
+            _no_evaluation_callback,
+            list(job.target_dev_languages),
+            on_checkpoint,
+            stage_dir,
+            dict(job.target_stage.record) if job.target_stage else None,
         )
         final = {METRIC: result.best_score}
         if tracker is not None:
@@ -172,8 +187,15 @@ def _run_multitask(job: StageJob, tracker, resume_from: Path | None) -> None:
         tracker.log_metrics(job.run_id, keyed, step)
 
     outcome = run_multitask_stage(
-        stage, job.model_source, job.data_dir, job.output_dir, job.encoder.folder,
-        _no_evaluation_callback, dict(job.encoder.record), _reporter(None if tracker is None else log), resume_from,
+        stage,
+        job.model_source,
+        job.data_dir,
+        job.output_dir,
+        job.encoder.folder,
+        _no_evaluation_callback,
+        dict(job.encoder.record),
+        _reporter(None if tracker is None else log),
+        resume_from,
     )
     if tracker is not None:
         best = {metric_key("intermediate", stage.name, "en", "dev", "best_mean_score"): outcome.result.best_score}

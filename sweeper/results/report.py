@@ -126,7 +126,9 @@ def build_aggregate(records: Sequence[TrialRecord], benchmark: str = "xtreme", s
     tasks = tuple(task for group in TASK_GROUPS[benchmark].values() for task in group)
     sweep_targets = sorted({record.target_task for record in records})
     cells = {
-        key: cell for key, cell in best_per_cell(records, seeds).items() if key[1] in tasks and cell.zero_shot_score[0] is not None
+        key: cell
+        for key, cell in best_per_cell(records, seeds).items()
+        if key[1] in tasks and cell.zero_shot_score[0] is not None
     }
     selections = select_best_intermediate(records, seeds)
     lines: list[tuple[str, dict[str, CellResult]]] = [
@@ -180,7 +182,9 @@ def build_report(
     cells = best_per_cell(records, seeds)
     selections = select_best_intermediate(records, seeds)
     rows: dict[str, list[ReportRow]] = {}
-    for (_intermediate, target), cell in sorted(cells.items(), key=lambda item: (item[0][1], item[0][0] != NO_INTERMEDIATE, item[0][0])):
+    for (_intermediate, target), cell in sorted(
+        cells.items(), key=lambda item: (item[0][1], item[0][0] != NO_INTERMEDIATE, item[0][0])
+    ):
         baseline = cells.get((NO_INTERMEDIATE, target))
         delta = None
         if baseline is not None and baseline.zero_shot_score[0] is not None and cell.zero_shot_score[0] is not None:

@@ -17,16 +17,34 @@ from sweeper.results.selection import (
 )
 
 CSV_COLUMNS = (
-    "target_task", "intermediate_task", "selected", "english_dev", "zero_shot_avg", "delta_vs_none",
-    "learning_rate", "seed", "language", "zero_shot", "run_id",
-    "target_dev", "english_dev_std", "target_dev_std", "zero_shot_avg_std", "seeds", "selection_policy", "seed_aggregation",
+    "target_task",
+    "intermediate_task",
+    "selected",
+    "english_dev",
+    "zero_shot_avg",
+    "delta_vs_none",
+    "learning_rate",
+    "seed",
+    "language",
+    "zero_shot",
+    "run_id",
+    "target_dev",
+    "english_dev_std",
+    "target_dev_std",
+    "zero_shot_avg_std",
+    "seeds",
+    "selection_policy",
+    "seed_aggregation",
 )
 
 
-
-
 #: Short column names of the benchmark categories (keys of ``TASK_GROUPS``) in the Markdown table.
-GROUP_HEADERS = {"classification": "classification", "structured_prediction": "structured", "question_answering": "QA", "retrieval": "retrieval"}
+GROUP_HEADERS = {
+    "classification": "classification",
+    "structured_prediction": "structured",
+    "question_answering": "QA",
+    "retrieval": "retrieval",
+}
 
 
 def _lr(value: float | None) -> str:
@@ -61,7 +79,9 @@ def _policy_lines(target: str, rows: list[ReportRow], selection: Selection | Non
                 f"`{record.zero_shot_split}`): these zero-shot scores are not held out from selection."
             )
         else:
-            lines.append(f"Target dev split: `{record.target_dev_split}`; the zero-shot split `{record.zero_shot_split}` is held out.")
+            lines.append(
+                f"Target dev split: `{record.target_dev_split}`; the zero-shot split `{record.zero_shot_split}` is held out."
+            )
     return lines
 
 
@@ -78,7 +98,9 @@ def overview_markdown(report: Report) -> list[str]:
     cells = {(row.record.intermediate_task, target): row for target in targets for row in report.rows[target]}
     intermediates = sorted({intermediate for intermediate, _ in cells}, key=lambda task: (task != NO_INTERMEDIATE, task))
     best = {
-        target: max((row.cell.zero_shot_score[0] for row in report.rows[target] if row.cell.zero_shot_score[0] is not None), default=None)
+        target: max(
+            (row.cell.zero_shot_score[0] for row in report.rows[target] if row.cell.zero_shot_score[0] is not None), default=None
+        )
         for target in targets
     }
 
@@ -103,7 +125,10 @@ def overview_markdown(report: Report) -> list[str]:
         "| intermediate | " + " | ".join(targets) + " |",
         "|---|" + "---|" * len(targets),
     ]
-    lines += [f"| {intermediate} | " + " | ".join(cell(intermediate, target) for target in targets) + " |" for intermediate in intermediates]
+    lines += [
+        f"| {intermediate} | " + " | ".join(cell(intermediate, target) for target in targets) + " |"
+        for intermediate in intermediates
+    ]
     return [*lines, ""]
 
 
@@ -112,7 +137,10 @@ def to_markdown(report: Report, title: str) -> str:
     target with the selected row marked ✓, then the benchmark aggregate."""
     lines = [f"# {title}", ""]
     counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
-    lines += [f"Target trials: {counts}. Seeds (`selection.seeds: {report.seed_aggregation}`): {SEED_DESCRIPTIONS[report.seed_aggregation]}.", ""]
+    lines += [
+        f"Target trials: {counts}. Seeds (`selection.seeds: {report.seed_aggregation}`): {SEED_DESCRIPTIONS[report.seed_aggregation]}.",
+        "",
+    ]
     lines += overview_markdown(report)
     mean = report.seed_aggregation == SEEDS_MEAN
     for target, rows in report.rows.items():
@@ -131,8 +159,10 @@ def to_markdown(report: Report, title: str) -> str:
             f"Per-language zero-shot {metric}; `avg` is the XTREME task score (QA: (EM + F1) / 2); Δ is avg minus the `none` baseline"
             + ("; scores are mean ± std over seeds." if mean else "."),
             "",
-            "| intermediate | selected | en dev | " + ("target dev | " if with_target_dev else "")
-            + "".join(f"{language} | " for language in languages) + f"avg | Δ vs none | lr | {'seeds' if mean else 'seed'} |",
+            "| intermediate | selected | en dev | "
+            + ("target dev | " if with_target_dev else "")
+            + "".join(f"{language} | " for language in languages)
+            + f"avg | Δ vs none | lr | {'seeds' if mean else 'seed'} |",
             "|---|---|---|" + ("---|" if with_target_dev else "") + "---|" * len(languages) + "---|---|---|---|",
         ]
         ties = []
@@ -159,7 +189,9 @@ def _published_line(published: PublishedResults | None, target: str) -> list[str
     """``Published (XTREME test): X-STILTs 80.0, XLM-R Large 79.2.`` for a target with published numbers."""
     if published is None:
         return []
-    scores = [f"{row.label} {row.task_scores()[target]:.1f} ({row.sources[target]})" for row in published.rows if target in row.metrics]
+    scores = [
+        f"{row.label} {row.task_scores()[target]:.1f} ({row.sources[target]})" for row in published.rows if target in row.metrics
+    ]
     if not scores:
         return []
     return [f"Published ({published.split} split, all languages): {'; '.join(scores)}.", ""]
@@ -197,21 +229,27 @@ def aggregate_markdown(aggregate: BenchmarkAggregate, published: PublishedResult
         )
         lines += [partial, ""]
     lines += [
-        "| line | " + " | ".join(aggregate.targets) + " | tasks | all_task | "
-        + " | ".join(GROUP_HEADERS[group] for group in groups) + " | category mean |",
+        "| line | "
+        + " | ".join(aggregate.targets)
+        + " | tasks | all_task | "
+        + " | ".join(GROUP_HEADERS[group] for group in groups)
+        + " | category mean |",
         "|---|" + "---|" * len(aggregate.targets) + "---|---|" + "---|" * len(groups) + "---|",
     ]
     for row in aggregate.rows:
         best = row.label == BEST_PER_TARGET
         cells = [
-            _number(row.task_scores.get(target)) + (f" (`{row.intermediates[target]}`)" if best and target in row.intermediates else "")
+            _number(row.task_scores.get(target))
+            + (f" (`{row.intermediates[target]}`)" if best and target in row.intermediates else "")
             for target in aggregate.targets
         ]
         group_cells = [_number(row.scores["groups"][group]["score"]) for group in groups]
         lines.append(
-            f"| {row.label} | " + " | ".join(cells)
+            f"| {row.label} | "
+            + " | ".join(cells)
             + f" | {len(row.task_scores)}/{len(aggregate.tasks)} | {_number(row.scores['all_task'])} | "
-            + " | ".join(group_cells) + f" | {_number(row.scores['mean_of_group_means'])} |"
+            + " | ".join(group_cells)
+            + f" | {_number(row.scores['mean_of_group_means'])} |"
         )
     comparable = published is not None and published.benchmark == aggregate.benchmark
     for row in published.rows if comparable else ():
@@ -219,7 +257,8 @@ def aggregate_markdown(aggregate: BenchmarkAggregate, published: PublishedResult
         scores = xtreme_scores(task_scores, aggregate.benchmark)
         cells = [_number(task_scores.get(target)) for target in aggregate.targets]
         lines.append(
-            f"| published: {row.label} | " + " | ".join(cells)
+            f"| published: {row.label} | "
+            + " | ".join(cells)
             + f" | {len(task_scores)}/{len(aggregate.tasks)} | {_number(scores['all_task'])} | "
             + " | ".join(_number(scores["groups"][group]["score"]) for group in groups)
             + f" | {_number(scores['mean_of_group_means'])} |"
@@ -260,12 +299,29 @@ def to_csv(report: Report) -> str:
         for row in rows:
             record, cell = row.record, row.cell
             (english_dev, english_std), (target_dev, target_std), (zero_shot, zero_shot_std) = (
-                cell.english_dev, cell.target_dev, cell.zero_shot_score
+                cell.english_dev,
+                cell.target_dev,
+                cell.zero_shot_score,
             )
-            common = [target, record.intermediate_task, int(row.selected), _csv(english_dev), _csv(zero_shot),
-                      _csv(row.delta_vs_none), record.learning_rate, record.seed]
-            extra = [_csv(target_dev), _csv(english_std), _csv(target_std), _csv(zero_shot_std),
-                     " ".join(_lr(r.seed) for r in cell.seeds), record.selection_policy, cell.seed_aggregation]
+            common = [
+                target,
+                record.intermediate_task,
+                int(row.selected),
+                _csv(english_dev),
+                _csv(zero_shot),
+                _csv(row.delta_vs_none),
+                record.learning_rate,
+                record.seed,
+            ]
+            extra = [
+                _csv(target_dev),
+                _csv(english_std),
+                _csv(target_std),
+                _csv(zero_shot_std),
+                " ".join(_lr(r.seed) for r in cell.seeds),
+                record.selection_policy,
+                cell.seed_aggregation,
+            ]
             for language, value in list(row.per_language.items()) + [("avg", zero_shot)]:
                 writer.writerow(common + [language, _csv(value), record.run_id] + extra)
     return buffer.getvalue()

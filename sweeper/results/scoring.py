@@ -94,7 +94,9 @@ class ScoreReport:
             "split": self.split,
             "languages": {
                 language: {
-                    "file": str(score.path), "examples": score.num_examples, "metrics": score.metrics,
+                    "file": str(score.path),
+                    "examples": score.num_examples,
+                    "metrics": score.metrics,
                     "warnings": list(score.warnings),
                 }
                 for language, score in self.languages.items()
@@ -119,9 +121,7 @@ def gold_languages(spec: TaskSpec, split: str) -> list[str]:
     per_language = any("{lang}" in pattern for pattern in task_split(spec, split).files)
     leaderboard = spec.submission.split if spec.submission is not None else None
     zero_shot = spec.zero_shot
-    if zero_shot is not None and (
-        split in (zero_shot.split, leaderboard) or (split == zero_shot.dev_split and per_language)
-    ):
+    if zero_shot is not None and (split in (zero_shot.split, leaderboard) or (split == zero_shot.dev_split and per_language)):
         return list(zero_shot.languages)
     return [TRAIN_LANGUAGE]
 
@@ -226,9 +226,7 @@ def score_predictions(
         split = _leaderboard_split(spec, split, max_examples_per_language)
     elif split is None:
         if spec.zero_shot is None:
-            raise ConfigError(
-                f"task {task!r} has no zero-shot split; pass --split (one of {sorted(spec.splits)})"
-            )
+            raise ConfigError(f"task {task!r} has no zero-shot split; pass --split (one of {sorted(spec.splits)})")
         split = spec.zero_shot.split
     from sweeper.task_types import get_task_type  # torch: only when files are scored
     from sweeper.task_types.submission_files import FileIssues
@@ -312,14 +310,18 @@ def _leaderboard_gold_files(spec: TaskSpec, gold_dir: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise MissingDataError(f"gold folder {gold_dir} does not exist")
     pattern = re.compile(rf"{re.escape(LEADERBOARD_PREFIX)}-(.+)\.{re.escape(suffix)}")
-    found = {match.group(1): path for path in sorted(folder.iterdir()) if (match := pattern.fullmatch(path.name)) and path.is_file()}
+    found = {
+        match.group(1): path for path in sorted(folder.iterdir()) if (match := pattern.fullmatch(path.name)) and path.is_file()
+    }
     if not found:
         raise MissingDataError(
             f"no {spec.task} gold files in {folder}: expected the leaderboard's label files "
             f"{LEADERBOARD_PREFIX}-<lang>.{suffix} (XTREME evaluate.py --label_folder layout, <folder>/{spec.task}/)"
         )
     order = list(spec.zero_shot.languages) if spec.zero_shot is not None else []
-    return dict(sorted(found.items(), key=lambda item: (item[0] not in order, order.index(item[0]) if item[0] in order else 0, item[0])))
+    return dict(
+        sorted(found.items(), key=lambda item: (item[0] not in order, order.index(item[0]) if item[0] in order else 0, item[0]))
+    )
 
 
 def _score_file(
@@ -349,7 +351,8 @@ def _score_file(
                 f"{len(predictions)} examples: pass --max-examples-per-language {len(predictions)}"
             )
         raise DataFormatError(
-            path, None,
+            path,
+            None,
             f"{len(predictions)} predictions do not match the {len(examples)} gold examples of "
             f"{spec.task}/{language}: {error}{hint}",
         ) from error

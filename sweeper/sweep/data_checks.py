@@ -66,7 +66,9 @@ def _check_sample(format: str, path: Path) -> None:
             try:
                 json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataFormatError(path, number, f"not a JSON object ({error.msg}); {format} has one per line. {_FIX}") from error
+                raise DataFormatError(
+                    path, number, f"not a JSON object ({error.msg}); {format} has one per line. {_FIX}"
+                ) from error
         elif format.endswith(_DELIMITED) and format != "xtreme_tagging_tsv":
             count = len(line.split("\t" if format.endswith("_tsv") else ","))
             columns = columns or count
@@ -100,8 +102,10 @@ def check_file_contents(format: str, path: Path, labelled: bool) -> int:
         raise DataFormatError(path, None, f"holds no examples (an empty or truncated {format} file). {_FIX}")
     if labelled and any(example.get(field, ...) is None for example in examples for field in GOLD_FIELDS):
         raise DataFormatError(
-            path, None, "carries no gold labels (XTREME's test files have none), so it cannot be trained or scored on; "
-            "point the split at a labelled file (task_overrides.<task>.splits) or evaluate on dev"
+            path,
+            None,
+            "carries no gold labels (XTREME's test files have none), so it cannot be trained or scored on; "
+            "point the split at a labelled file (task_overrides.<task>.splits) or evaluate on dev",
         )
     return len(examples)
 

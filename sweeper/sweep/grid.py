@@ -82,7 +82,8 @@ def target_dev_languages(config: SweepConfig, task: TaskSpec, data_dir: Path | N
     if data_dir is None:
         return languages
     return [
-        language for language in languages
+        language
+        for language in languages
         if all(path.is_file() for path in split_files(task, task.zero_shot.dev_split, data_dir, language))
     ]
 
@@ -119,8 +120,7 @@ def target_param_space(config: SweepConfig) -> dict[str, list | Distribution]:
     return {
         "intermediate_task": list(config.intermediate_tasks),
         "target_task": trained_targets(config),
-        **{name: list(values) if isinstance(values, list) else values
-           for name, values in config.param_space.searched().items()},
+        **{name: list(values) if isinstance(values, list) else values for name, values in config.param_space.searched().items()},
         "seed": list(config.param_space.seed),
     }
 

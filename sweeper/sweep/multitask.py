@@ -73,7 +73,9 @@ class TaskBatchSampler:
 
     def __init__(self, sizes: list[int], probabilities: list[float], batch_size: int, seed: int):
         if len(sizes) != len(probabilities) or not sizes or min(sizes) <= 0 or batch_size <= 0:
-            raise ValueError(f"need one probability per member, sizes > 0 and batch_size > 0; got {sizes}, {probabilities}, {batch_size}")
+            raise ValueError(
+                f"need one probability per member, sizes > 0 and batch_size > 0; got {sizes}, {probabilities}, {batch_size}"
+            )
         self._sizes = list(sizes)
         self._offsets = [sum(sizes[:index]) for index in range(len(sizes))]
         self._probabilities = np.asarray(probabilities, dtype=float)
@@ -227,7 +229,9 @@ def check_multitask_stage(stage: MultitaskStage, data_dir: Path | None) -> None:
             check_labels_file(spec, data_dir)
     if stage.mlm is not None:
         missing = [
-            str(path) for path in (mlm_path(f, data_dir) for f in stage.mlm.train_files + stage.mlm.dev_files) if not path.is_file()
+            str(path)
+            for path in (mlm_path(f, data_dir) for f in stage.mlm.train_files + stage.mlm.dev_files)
+            if not path.is_file()
         ]
         if missing:
             raise MissingDataError(f"{where}.mlm: {len(missing)} text file(s) missing: {', '.join(missing)}")

@@ -70,7 +70,9 @@ class MemoryModel:
         return self.static_bytes + micro_batch * self.per_example_bytes
 
     @classmethod
-    def from_two_points(cls, batch_a: int, peak_a: int, batch_b: int, peak_b: int, gpu_name: str, gpu_total_bytes: int) -> MemoryModel:
+    def from_two_points(
+        cls, batch_a: int, peak_a: int, batch_b: int, peak_b: int, gpu_name: str, gpu_total_bytes: int
+    ) -> MemoryModel:
         """The line through two probed ``(micro-batch, peak bytes)`` points (``batch_a < batch_b``).
 
         Raises:
@@ -204,8 +206,9 @@ class Packing:
     memory: MemoryModel
 
 
-def plan_packing(memory: MemoryModel, batch: int, accumulation: int | None, trials: int | None,
-                 margin: float = DEFAULT_MARGIN) -> Packing:
+def plan_packing(
+    memory: MemoryModel, batch: int, accumulation: int | None, trials: int | None, margin: float = DEFAULT_MARGIN
+) -> Packing:
     """The :class:`Packing` of a stage whose optimizer step sees ``batch`` examples per device.
 
     Args:
@@ -236,11 +239,16 @@ def plan_packing(memory: MemoryModel, batch: int, accumulation: int | None, tria
 
 
 #: ``config.json`` fields the memory of training an encoder depends on (the head adds little).
-ARCHITECTURE_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                       "intermediate_size")
+ARCHITECTURE_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 #: xlm-roberta-large's ``config.json`` (the paper's model), for plans where its weights are not on disk.
-XLMR_LARGE_CONFIG = {"model_type": "xlm-roberta", "vocab_size": 250002, "hidden_size": 1024, "num_hidden_layers": 24,
-                     "num_attention_heads": 16, "intermediate_size": 4096}
+XLMR_LARGE_CONFIG = {
+    "model_type": "xlm-roberta",
+    "vocab_size": 250002,
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+}
 
 
 def model_architecture(model_source: str) -> dict | None:
@@ -323,8 +331,12 @@ def target_packings(config: SweepConfig, model_source: str, cache_root: Path) ->
         memory = stage_memory(cache_root, architecture, settings.max_seq_length, _precision(settings.mixed_precision))
         accumulation = None if settings.gradient_accumulation_steps == "auto" else settings.gradient_accumulation_steps
         try:
-            packings[target] = plan_packing(memory, settings.optimizer_batch, accumulation,
-                                            resources.trials_per_gpu or (None if resources.gpus_per_worker == "auto" else 1))
+            packings[target] = plan_packing(
+                memory,
+                settings.optimizer_batch,
+                accumulation,
+                resources.trials_per_gpu or (None if resources.gpus_per_worker == "auto" else 1),
+            )
         except ValueError as error:
             packings[target] = str(error)
     return packings

@@ -19,8 +19,12 @@ from sweeper.sweep.packing import GIB, H200_XLMR_LARGE, Packing, Throughput
 NODE_GPUS = 8
 
 
-def packing_lines(config: SweepConfig, packings: Mapping[str, Packing | str], target_tokens: Mapping[str, int | None],
-                  throughput: Throughput = H200_XLMR_LARGE) -> list[str]:
+def packing_lines(
+    config: SweepConfig,
+    packings: Mapping[str, Packing | str],
+    target_tokens: Mapping[str, int | None],
+    throughput: Throughput = H200_XLMR_LARGE,
+) -> list[str]:
     """Markdown lines of the packing section.
 
     Args:
@@ -29,13 +33,21 @@ def packing_lines(config: SweepConfig, packings: Mapping[str, Packing | str], ta
             bound), ``None`` when data-dependent.
     """
     resources = config.resources
-    mode = (f"trials_per_gpu: {resources.trials_per_gpu}" if resources.trials_per_gpu
-            else "gpus_per_worker: auto" if resources.gpus_per_worker == "auto"
-            else f"gpus_per_worker: {resources.gpus_per_worker or 1} (no packing)")
+    mode = (
+        f"trials_per_gpu: {resources.trials_per_gpu}"
+        if resources.trials_per_gpu
+        else "gpus_per_worker: auto"
+        if resources.gpus_per_worker == "auto"
+        else f"gpus_per_worker: {resources.gpus_per_worker or 1} (no packing)"
+    )
     lines = [
-        "", f"## GPU packing ({mode})", "",
-        (f"| target | micro-batch × accumulation | peak per trial | trials per GPU | Ray num_gpus | trials per {NODE_GPUS}-GPU node "
-         "| GPU-hours packed | GPU-hours at 1 trial/GPU |"),
+        "",
+        f"## GPU packing ({mode})",
+        "",
+        (
+            f"| target | micro-batch × accumulation | peak per trial | trials per GPU | Ray num_gpus | trials per {NODE_GPUS}-GPU node "
+            "| GPU-hours packed | GPU-hours at 1 trial/GPU |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     packed_total = single_total = 0.0
@@ -60,12 +72,16 @@ def packing_lines(config: SweepConfig, packings: Mapping[str, Packing | str], ta
     known = [target for target in packings if target not in unknown and not isinstance(packings[target], str)]
     lines += [
         "",
-        (f"**GPU-hours of the target trials** ({len(known)} of {len(packings)} targets counted"
-         f"{'; data-dependent: ' + ', '.join(unknown) if unknown else ''}): {packed_total:,.1f} packed against "
-         f"{single_total:,.1f} at one trial per GPU (upper bound: tokens at max_seq_length)."),
+        (
+            f"**GPU-hours of the target trials** ({len(known)} of {len(packings)} targets counted"
+            f"{'; data-dependent: ' + ', '.join(unknown) if unknown else ''}): {packed_total:,.1f} packed against "
+            f"{single_total:,.1f} at one trial per GPU (upper bound: tokens at max_seq_length)."
+        ),
         "",
-        ("Peak: one training step at max_seq_length; `probe` = measured on a GPU and cached, `estimate` = analytic "
-         "(no probe cached; a GPU run of the sweep probes and caches it). GPU-hours scale training tokens by the "
-         f"throughput measured by bench/packing.py ({throughput.source}); packed trials share that GPU's speedup."),
+        (
+            "Peak: one training step at max_seq_length; `probe` = measured on a GPU and cached, `estimate` = analytic "
+            "(no probe cached; a GPU run of the sweep probes and caches it). GPU-hours scale training tokens by the "
+            f"throughput measured by bench/packing.py ({throughput.source}); packed trials share that GPU's speedup."
+        ),
     ]
     return lines

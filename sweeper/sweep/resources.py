@@ -81,7 +81,11 @@ def check_resources(config: SweepConfig, nodes: list[NodeResources], where: str)
     gpus = f" and {worker.gpus:g} GPU(s)" if worker.gpus else ""
     fixes = []
     if worker.gpus and largest.gpus < worker.gpus:
-        fixes.append("set resources.use_gpu: false" if not any(node.gpus for node in nodes) else f"resources.gpus_per_worker <= {largest.gpus:g}")
+        fixes.append(
+            "set resources.use_gpu: false"
+            if not any(node.gpus for node in nodes)
+            else f"resources.gpus_per_worker <= {largest.gpus:g}"
+        )
     if worker.cpus > largest.cpus - TRIAL_ACTOR_CPUS:
         fixes.append(f"resources.cpus_per_worker <= {max(largest.cpus - 1, 0.5):g}")
     if resources.num_workers > 1:

@@ -122,8 +122,11 @@ def check_shared_state(
     if nodes <= 1:
         return
     problems = []
-    folders = [("--output", str(output_dir)), ("storage.stage_cache_dir", str(stage_cache_dir)),
-               ("storage.storage_path (Ray Tune / Train storage; default <output>/ray)", ray_storage)]
+    folders = [
+        ("--output", str(output_dir)),
+        ("storage.stage_cache_dir", str(stage_cache_dir)),
+        ("storage.storage_path (Ray Tune / Train storage; default <output>/ray)", ray_storage),
+    ]
     for setting, location in folders:
         if not is_shared_location(location, mounts, shared_filesystem):
             problems.append(f"{setting} = {_describe(location, mounts)} is on this node's local disk")

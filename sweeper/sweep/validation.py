@@ -140,7 +140,9 @@ def splits_read(config: SweepConfig) -> list[tuple[TaskSpec, str, list[str]]]:
     intermediate and trained target task; each target's zero-shot split in its evaluation
     languages; a mining task's threshold split (BUCC dev)."""
     specs = [
-        resolve_task(config, task) for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask
+        resolve_task(config, task)
+        for task in config.intermediate_tasks
+        if task != NO_INTERMEDIATE and task not in config.multitask
     ]
     targets = [resolve_task(config, task) for task in config.target_tasks]
     read = [(spec, split, [TRAIN_LANGUAGE]) for spec in specs + targets if not is_retrieval(spec) for split in ("train", "dev")]
@@ -188,8 +190,11 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
             problems.append(error)
     if data_dir is not None and not problems:  # every file is there: open and parse them
         problems += content_problems(config, data_dir, read)
-    checks = [lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
-              for name in config.intermediate_tasks if name in config.multitask]
+    checks = [
+        lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
+        for name in config.intermediate_tasks
+        if name in config.multitask
+    ]
     checks.append(lambda: _check_target_dev_data(config, [resolve_task(config, task) for task in config.target_tasks], data_dir))
     for check in checks:
         try:

@@ -124,9 +124,7 @@ class TaskType(ABC):
             ConfigError: the task type has no leaderboard label format.
             MissingDataError: ``path`` does not exist. DataFormatError: it is malformed.
         """
-        raise ConfigError(
-            f"task type {self.name!r} has no XTREME leaderboard label format; score it against --data-dir instead"
-        )
+        raise ConfigError(f"task type {self.name!r} has no XTREME leaderboard label format; score it against --data-dir instead")
 
 
 _TASK_TYPES: dict[str, TaskType] = {}
@@ -157,7 +155,9 @@ def label_maps(spec: TaskSpec) -> tuple[dict[str, int], dict[int, str]]:
             :func:`sweeper.data.sources.resolve_labels`).
     """
     if not spec.labels:
-        raise ConfigError(f"task {spec.task!r} has no label list; resolve its labels_file first (sweeper.data.sources.resolve_labels)")
+        raise ConfigError(
+            f"task {spec.task!r} has no label list; resolve its labels_file first (sweeper.data.sources.resolve_labels)"
+        )
     labels = spec.labels
     return {label: index for index, label in enumerate(labels)}, dict(enumerate(labels))
 
@@ -180,9 +180,7 @@ def with_placeholder_gold(examples: list[dict], field: str, placeholder) -> list
 CHUNK_EXAMPLES = 2000
 
 
-def encode_in_chunks(
-    encode: Callable[[list[dict]], dict[str, list]], examples: list[dict], description: str
-) -> dict[str, list]:
+def encode_in_chunks(encode: Callable[[list[dict]], dict[str, list]], examples: list[dict], description: str) -> dict[str, list]:
     """``encode(examples)`` run on chunks of :data:`CHUNK_EXAMPLES` examples, its column-wise
     outputs concatenated, with a progress bar (:class:`sweeper.progress.bars.Progress`, shown
     only when tokenizing takes longer than its interval: large training sets, not dev subsets).

@@ -173,11 +173,7 @@ class SpanQA(TaskType):
                 scores = squad_v2_scores(predictions.answers, references, predictions.na_probs)
             else:
                 scores = squad_v2_scores(predictions, references)
-            return {
-                name: float(value)
-                for name, value in scores.items()
-                if not name.endswith(("total", "_threshold"))
-            }
+            return {name: float(value) for name, value in scores.items() if not name.endswith(("total", "_threshold"))}
         if isinstance(predictions, UnanswerablePredictions):
             raise TypeError(
                 f"task {spec.task!r} has no unanswerable questions (no `unanswerable: true` in its task "
@@ -272,5 +268,8 @@ def _pad(rows: list[np.ndarray]) -> np.ndarray:
 
 def _window_settings(settings: TrainingConfig) -> dict[str, int]:
     """The QA window lengths of ``settings`` (tokens), as the featurizers' keyword arguments."""
-    return {"max_seq_length": settings.max_seq_length, "doc_stride": settings.doc_stride,
-            "max_query_length": settings.max_query_length}
+    return {
+        "max_seq_length": settings.max_seq_length,
+        "doc_stride": settings.doc_stride,
+        "max_query_length": settings.max_query_length,
+    }

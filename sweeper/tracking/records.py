@@ -54,10 +54,13 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
                 zero_shot_score=score,
                 selection_policy=tags.get(Tag.SELECTION_POLICY, ENGLISH_DEV),
                 target_dev=metrics.get(TARGET_DEV_KEY),
-                settings=tuple(sorted(
-                    (name, value) for name, value in run.data.params.items()
-                    if name.startswith("training.") and name != "training.seed"
-                )),
+                settings=tuple(
+                    sorted(
+                        (name, value)
+                        for name, value in run.data.params.items()
+                        if name.startswith("training.") and name != "training.seed"
+                    )
+                ),
                 zero_shot_split=tags.get(Tag.ZERO_SHOT_SPLIT),
                 target_dev_split=tags.get(Tag.TARGET_DEV_SPLIT),
             )
@@ -81,6 +84,8 @@ def download_predictions(tracker: Tracker, run_id: str, task: str, destination: 
         return None
     (destination / run_id).mkdir(parents=True, exist_ok=True)
     return Path(tracker.client.download_artifacts(run_id, artifact, str(destination / run_id)))
+
+
 def load_failed_trials(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[FailedTrial]:
     """Every nested run of the sweep whose trial failed (tag ``asha_outcome=failed``), in stage,
     intermediate, target, learning rate and seed order."""
@@ -104,4 +109,6 @@ def load_failed_trials(tracker: Tracker, experiment_id: str, parent_run_id: str)
                 error=tags.get(Tag.ERROR, "unknown error (no `error` tag)"),
             )
         )
-    return sorted(failures, key=lambda f: (f.stage, f.intermediate_task, f.target_task or "", f.learning_rate or 0.0, f.seed or 0))
+    return sorted(
+        failures, key=lambda f: (f.stage, f.intermediate_task, f.target_task or "", f.learning_rate or 0.0, f.seed or 0)
+    )

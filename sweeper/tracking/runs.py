@@ -103,7 +103,9 @@ class Tracker:
     def start_parent(self, experiment_id: str, config: SweepConfig, model_source: str, raw_config: str) -> str:
         """Create the sweep's parent run with the flattened config, environment and resolved config."""
         run = self.client.create_run(experiment_id, run_name=config.name, tags={"stage": PARENT_STAGE, "sweep": config.name})
-        self.log_params(run.info.run_id, {**flatten(map_strings(config.model_dump(), redact)), "model_source": redact(model_source)})
+        self.log_params(
+            run.info.run_id, {**flatten(map_strings(config.model_dump(), redact)), "model_source": redact(model_source)}
+        )
         self.set_tags(run.info.run_id, environment_tags())
         self.client.log_text(run.info.run_id, redact(raw_config), "config/resolved_config.json")
         return run.info.run_id
@@ -194,18 +196,26 @@ def find_sweep(tracker: Tracker, name: str) -> SweepRecord:
     runs = []
     if experiments and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):  # the pattern of sweep names (config.py)
         runs = tracker.client.search_runs(
-            experiments, filter_string=f"tags.sweep = '{name}' and tags.stage = '{PARENT_STAGE}'",
-            order_by=["attributes.start_time DESC"], max_results=1,
+            experiments,
+            filter_string=f"tags.sweep = '{name}' and tags.stage = '{PARENT_STAGE}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
         )
     if not runs:
-        parents = tracker.client.search_runs(experiments, filter_string=f"tags.stage = '{PARENT_STAGE}'", max_results=1000) if experiments else []
+        parents = (
+            tracker.client.search_runs(experiments, filter_string=f"tags.stage = '{PARENT_STAGE}'", max_results=1000)
+            if experiments
+            else []
+        )
         known = sorted({run.data.tags.get("sweep", "") for run in parents} - {""})
         raise TrackingError(
             f"no sweep named {name!r} at {tracker.tracking_uri} (no run with tags sweep={name}, stage={PARENT_STAGE}). "
             + (f"Sweeps there: {', '.join(known)}." if known else "It holds no sweep; give the tracking URI the sweep ran with.")
         )
     run = runs[0]
-    return SweepRecord(name=name, tracking_uri=tracker.tracking_uri, experiment_id=run.info.experiment_id, parent_run_id=run.info.run_id)
+    return SweepRecord(
+        name=name, tracking_uri=tracker.tracking_uri, experiment_id=run.info.experiment_id, parent_run_id=run.info.run_id
+    )
 
 
 def registered_model_name(sweep_name: str, target_task: str) -> str:
@@ -213,7 +223,9 @@ def registered_model_name(sweep_name: str, target_task: str) -> str:
     return f"{sweep_name}-{target_task}"
 
 
-def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str, str], result_run_ids: Iterable[str]) -> dict[str, str]:
+def register_selection(
+    tracker: Tracker, sweep_name: str, selected: Mapping[str, str], result_run_ids: Iterable[str]
+) -> dict[str, str]:
     """Tag the selection on the runs and register each selected checkpoint in the Model Registry.
 
     Every run of ``result_run_ids`` gets tag ``selected`` = ``true`` if it is a value of
@@ -253,11 +265,15 @@ def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str,
         if not client.search_registered_models(filter_string=f"name = '{name}'"):
             client.create_registered_model(name, tags={"sweep": sweep_name, "target_task": target})
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-        version = existing[0] if existing else client.create_model_version(
-            name,
-            source=f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}",
-            run_id=run_id,
-            tags={"intermediate_task": run.data.tags["intermediate_task"], "target_task": target},
+        version = (
+            existing[0]
+            if existing
+            else client.create_model_version(
+                name,
+                source=f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}",
+                run_id=run_id,
+                tags={"intermediate_task": run.data.tags["intermediate_task"], "target_task": target},
+            )
         )
         client.set_registered_model_alias(name, MODEL_ALIAS, str(version.version))
         versions[name] = str(version.version)
@@ -272,8 +288,6 @@ def environment_tags() -> dict[str, str]:
     import torch  # only here: trial actors import this module and must not import torch
 
     tags["env.device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False
-    )
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False)
     tags["env.git_commit"] = commit.stdout.strip() if commit.returncode == 0 else "unknown (not a git checkout)"
     return tags

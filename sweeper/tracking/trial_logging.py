@@ -57,8 +57,13 @@ def log_target_dev(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroSh
     scores = result.dev_per_language
     metrics = {TARGET_DEV_KEY: sum(values[task.metric] for values in scores.values()) / len(scores)}
     if dev_split != task.zero_shot.split:
-        metrics.update({metric_key("zero_shot", task.task, language, dev_split, name): value
-                        for language, values in scores.items() for name, value in values.items()})
+        metrics.update(
+            {
+                metric_key("zero_shot", task.task, language, dev_split, name): value
+                for language, values in scores.items()
+                for name, value in values.items()
+            }
+        )
     tracker.log_metrics(run_id, metrics)
 
 

@@ -30,7 +30,7 @@ _WHERE = (
 
 
 def _check_sqlite(tracking_uri: str) -> None:
-    path = tracking_uri[len("sqlite:///"):] if tracking_uri.startswith("sqlite:///") else None
+    path = tracking_uri[len("sqlite:///") :] if tracking_uri.startswith("sqlite:///") else None
     if not path or path == ":memory:":
         raise ConfigError(f"tracking URI {redact(tracking_uri)!r}: write sqlite:///ABSOLUTE/PATH/mlflow.db ({_WHERE})")
     folder = Path(path).parent

@@ -63,8 +63,13 @@ def _step_peak(model, optimizer, batch: int, seq_length: int, choices: int | Non
     return torch.cuda.max_memory_allocated()
 
 
-def probe_memory(build_model: Callable[[], object], seq_length: int, precision: str, choices: int | None = None,
-                 batches: tuple[int, int] = PROBE_BATCHES) -> MemoryModel:
+def probe_memory(
+    build_model: Callable[[], object],
+    seq_length: int,
+    precision: str,
+    choices: int | None = None,
+    batches: tuple[int, int] = PROBE_BATCHES,
+) -> MemoryModel:
     """Measure the :class:`MemoryModel` of training ``build_model()`` at ``seq_length`` tokens.
 
     Args:
@@ -94,8 +99,15 @@ def probe_memory(build_model: Callable[[], object], seq_length: int, precision: 
     return MemoryModel.from_two_points(batches[0], peaks[0], batches[1], peaks[1], name, total)
 
 
-def cached_probe(cache_root: Path, model: str, task_type: str, seq_length: int, precision: str,
-                 build_model: Callable[[], object], choices: int | None = None) -> MemoryModel:
+def cached_probe(
+    cache_root: Path,
+    model: str,
+    task_type: str,
+    seq_length: int,
+    precision: str,
+    build_model: Callable[[], object],
+    choices: int | None = None,
+) -> MemoryModel:
     """:func:`probe_memory` once per (model, head type, sequence length, precision): read from
     ``cache_root`` when cached, else measured and stored there."""
     key = probe_key(model, task_type, seq_length, precision)
@@ -123,7 +135,8 @@ def auto_micro_batch(model, settings: TrainingConfig, precision: str, choices: i
     if not torch.cuda.is_available():
         return settings.per_device_train_batch_size, 1
     architecture = {name: getattr(model.config, name, None) for name in ARCHITECTURE_FIELDS}
-    memory = cached_probe(cache_root(), architecture_key(architecture, choices), "train", settings.max_seq_length, precision,
-                          lambda: model, choices)
+    memory = cached_probe(
+        cache_root(), architecture_key(architecture, choices), "train", settings.max_seq_length, precision, lambda: model, choices
+    )
     share = int(usable_bytes(torch.cuda.get_device_properties(0).total_memory) * float(os.environ.get(GPU_FRACTION_ENV, "1")))
     return split_batch(settings.per_device_train_batch_size, share, memory)

@@ -95,8 +95,13 @@ class _ReportEvaluations(TrainerCallback):
     gone (another node, a cleaned trial folder), restores the best model from there at the end.
     """
 
-    def __init__(self, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None, result: StageResult,
-                 resume_from: Path | None = None):
+    def __init__(
+        self,
+        on_evaluation: EvaluationCallback,
+        on_checkpoint: CheckpointCallback | None,
+        result: StageResult,
+        resume_from: Path | None = None,
+    ):
         self._on_evaluation = on_evaluation
         self._on_checkpoint = on_checkpoint
         self._result = result
@@ -109,7 +114,9 @@ class _ReportEvaluations(TrainerCallback):
             if "eval_score" in entry
         ]
         if self._result.history:
-            best_index = max(range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index))
+            best_index = max(
+                range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index)
+            )
             self._result.best_step, best = self._result.history[best_index]
             self._result.best_score = best["score"]
 
@@ -200,8 +207,17 @@ def train_stage(
         return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
 
     return run_trainer(
-        model, train_features, dev_examples, task_type.collator(tokenizer), evaluate, settings, output_dir, on_evaluation,
-        label=spec.task, on_checkpoint=on_checkpoint, resume_from=resume_from,
+        model,
+        train_features,
+        dev_examples,
+        task_type.collator(tokenizer),
+        evaluate,
+        settings,
+        output_dir,
+        on_evaluation,
+        label=spec.task,
+        on_checkpoint=on_checkpoint,
+        resume_from=resume_from,
     )
 
 
@@ -258,8 +274,13 @@ def run_trainer(
         choices = MULTIPLE_CHOICE_PROBE_CHOICES if "MultipleChoice" in type(model).__name__ else None
         resolved = "bf16" if precision["bf16"] else "fp16" if precision["fp16"] else "no"
         micro_batch, accumulation = auto_micro_batch(model, settings, resolved, choices)
-        logger.info("%s: batch %d run as %d × %d accumulated (gradient_accumulation_steps: auto)", label,
-                    settings.per_device_train_batch_size, micro_batch, accumulation)
+        logger.info(
+            "%s: batch %d run as %d × %d accumulated (gradient_accumulation_steps: auto)",
+            label,
+            settings.per_device_train_batch_size,
+            micro_batch,
+            accumulation,
+        )
     args = TrainingArguments(
         output_dir=str(output_dir / TRAINER_DIR),
         learning_rate=settings.learning_rate,

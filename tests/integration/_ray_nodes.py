@@ -73,10 +73,27 @@ def _start(name: str, temp_dir: Path, arguments: list[str], log_dir: Path, env: 
     log = log_dir / f"ray-{name}.log"
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
-            [RAY, "start", "--block", "--disable-usage-stats", f"--temp-dir={temp_dir}", f"--node-name={name}", *arguments,
-             *_ports("node-manager-port", "object-manager-port", "metrics-export-port", "dashboard-agent-listen-port",
-                     "dashboard-agent-grpc-port", "runtime-env-agent-port")],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            [
+                RAY,
+                "start",
+                "--block",
+                "--disable-usage-stats",
+                f"--temp-dir={temp_dir}",
+                f"--node-name={name}",
+                *arguments,
+                *_ports(
+                    "node-manager-port",
+                    "object-manager-port",
+                    "metrics-export-port",
+                    "dashboard-agent-listen-port",
+                    "dashboard-agent-grpc-port",
+                    "runtime-env-agent-port",
+                ),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
     return RayNode(name, temp_dir, process, log)
 
@@ -87,8 +104,9 @@ def _alive_nodes(address: str, env: dict[str, str]) -> dict[str, str]:
         "import json, sys, ray; ray.init(address=sys.argv[1], logging_level='ERROR');"
         "print(json.dumps({n['NodeName']: n['NodeID'] for n in ray.nodes() if n['Alive']}))"
     )
-    result = subprocess.run([sys.executable, "-c", script, address], capture_output=True, text=True, timeout=120,
-                            check=False, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", script, address], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
     if result.returncode != 0:
         return {}
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -123,10 +141,22 @@ def two_node_cluster(log_dir: Path, cpus_per_node: int = 1) -> Iterator[TwoNodeC
     # RAY_ADDRESS reaches every Ray worker: Ray Train's placement-group cleaner finds its cluster by
     # it, and fails ("Found multiple active Ray instances") while another Ray runs on this machine.
     env = {**os.environ, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    head = _start("head", root / "h", [
-        "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--num-cpus={cpus_per_node}", "--num-gpus=0",
-        "--include-dashboard=true", "--dashboard-host=127.0.0.1", *_ports("dashboard-port", "ray-client-server-port"),
-    ], log_dir, env)
+    head = _start(
+        "head",
+        root / "h",
+        [
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            f"--num-cpus={cpus_per_node}",
+            "--num-gpus=0",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            *_ports("dashboard-port", "ray-client-server-port"),
+        ],
+        log_dir,
+        env,
+    )
     worker = None
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -134,7 +164,9 @@ def two_node_cluster(log_dir: Path, cpus_per_node: int = 1) -> Iterator[TwoNodeC
             if head.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Ray head did not start:\n{head.log.read_text(encoding='utf-8')[-3000:]}")
             time.sleep(2)
-        worker = _start("worker", root / "w", [f"--address={address}", f"--num-cpus={cpus_per_node}", "--num-gpus=0"], log_dir, env)
+        worker = _start(
+            "worker", root / "w", [f"--address={address}", f"--num-cpus={cpus_per_node}", "--num-gpus=0"], log_dir, env
+        )
         while len(nodes := _alive_nodes(address, env)) < 2:
             if worker.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Ray worker node did not join:\n{worker.log.read_text(encoding='utf-8')[-3000:]}")

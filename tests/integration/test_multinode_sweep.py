@@ -41,9 +41,15 @@ from sweeper.tracking.runs import SweepRecord
 from sweeper.tracking.schema import Tag
 
 SHRUNK = [
-    "intermediate_tasks=[none]", "target_tasks=[panx]", "param_space.seed=[1,2]", "scheduler.type=fifo",
-    "target.max_steps=12", "zero_shot.languages=[de,en]", "zero_shot.max_examples_per_language=8",
-    "resources.max_concurrent_trials=2", "resources.cpus_per_worker=0.6",
+    "intermediate_tasks=[none]",
+    "target_tasks=[panx]",
+    "param_space.seed=[1,2]",
+    "scheduler.type=fifo",
+    "target.max_steps=12",
+    "zero_shot.languages=[de,en]",
+    "zero_shot.max_examples_per_language=8",
+    "resources.max_concurrent_trials=2",
+    "resources.cpus_per_worker=0.6",
 ]
 DEV_F1 = "target/panx/en/dev/f1"
 STEPS = [2, 4, 6, 8, 10, 12]  # target.max_steps=12, eval_steps=2
@@ -71,8 +77,13 @@ class Observed:
 
 def sweeper_cli(log: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
     with log.open("w", encoding="utf-8") as out:
-        return subprocess.Popen([sys.executable, "-m", "sweeper.commands.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweeper.commands.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
 
 
 def target_runs(output: Path) -> tuple[MlflowClient, list]:
@@ -103,8 +114,13 @@ def kill_node_mid_trial(cluster, observed: Observed, client: MlflowClient, runs:
     freeze the node's Train workers, check that the trial is still running, and kill the node:
     raylet first, then the frozen workers. ``False`` (workers thawed): no such trial right now."""
     worker_id = cluster.node_ids["worker"]
-    candidates = [run for run in runs if run.info.status == "RUNNING" and run.data.tags.get(Tag.NODE_ID) == worker_id
-                  and (persisted_checkpoint_step(observed.output, run) or STEPS[-1]) < STEPS[-1]]
+    candidates = [
+        run
+        for run in runs
+        if run.info.status == "RUNNING"
+        and run.data.tags.get(Tag.NODE_ID) == worker_id
+        and (persisted_checkpoint_step(observed.output, run) or STEPS[-1]) < STEPS[-1]
+    ]
     if not candidates:
         return False
     frozen = train_workers(cluster.worker)
@@ -138,13 +154,26 @@ def observed(tmp_path_factory, data_dir, tiny_dir) -> Iterator[Observed]:
 
 def _run_and_kill(cluster, root: Path, uri: str, data_dir: Path) -> Observed:
     """The refused sweep, then the sweep that loses the worker node (see the module docstring)."""
-    common = [*SHRUNK, f"tracking.tracking_uri={uri}", f"storage.stage_cache_dir={root / 'stage_cache'}",
-              "--data-dir", str(data_dir), "--ray-address", cluster.address]
+    common = [
+        *SHRUNK,
+        f"tracking.tracking_uri={uri}",
+        f"storage.stage_cache_dir={root / 'stage_cache'}",
+        "--data-dir",
+        str(data_dir),
+        "--ray-address",
+        cluster.address,
+    ]
     refused_output = root / "refused"
     refused = None
     if not is_shared_location(str(refused_output), read_mounts(), shared_filesystem=False):
-        refused = subprocess.run([sys.executable, "-m", "sweeper.commands.cli", "run", str(SMOKE), *common, "--output", str(refused_output)],
-                                 capture_output=True, text=True, timeout=600, check=False, env=cluster.env)
+        refused = subprocess.run(
+            [sys.executable, "-m", "sweeper.commands.cli", "run", str(SMOKE), *common, "--output", str(refused_output)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env=cluster.env,
+        )
     output, log = root / "out", root / "sweep.log"
     started = time.monotonic()
     driver = sweeper_cli(log, cluster.env, "run", str(SMOKE), *common, "storage.shared_filesystem=true", "--output", str(output))
@@ -176,8 +205,10 @@ def _run_and_kill(cluster, root: Path, uri: str, data_dir: Path) -> Observed:
     observed.wall_s = time.monotonic() - started
     observed.returncode, observed.log = driver.returncode, log.read_text(encoding="utf-8")
     # the figures docs/cluster.md quotes for the driver on the head node
-    print(f"\ndriver: peak RSS {observed.driver_peak_rss / 2**20:.0f} MiB, CPU {observed.driver_cpu_s:.0f} s "
-          f"over {observed.wall_s:.0f} s wall")
+    print(
+        f"\ndriver: peak RSS {observed.driver_peak_rss / 2**20:.0f} MiB, CPU {observed.driver_cpu_s:.0f} s "
+        f"over {observed.wall_s:.0f} s wall"
+    )
     return observed
 
 
@@ -207,8 +238,9 @@ def test_the_sweep_survives_losing_a_node_mid_trial(observed):
     assert client.get_run(record.parent_run_id).info.status == "FINISHED"
     # no lost and no duplicated runs: one per trial of the grid (2 learning rates × 2 seeds)
     assert len({run.data.tags["ray_trial_id"] for run in runs}) == len(runs) == 4
-    assert sorted((run.data.tags["learning_rate"], run.data.tags["seed"]) for run in runs) == \
-        sorted((lr, seed) for lr in ("0.0001", "0.0003") for seed in ("1", "2"))
+    assert sorted((run.data.tags["learning_rate"], run.data.tags["seed"]) for run in runs) == sorted(
+        (lr, seed) for lr in ("0.0001", "0.0003") for seed in ("1", "2")
+    )
     for run in runs:  # every trial's result
         assert run.info.status == "FINISHED" and run.data.tags["asha_outcome"] == "completed", run.data.tags
         assert "selection/english_dev" in run.data.metrics and "error" not in run.data.tags

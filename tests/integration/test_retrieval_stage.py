@@ -75,8 +75,21 @@ def test_bucc_stage_tunes_the_threshold_on_dev_and_mines_test(e5_dir, tmp_path):
     assert RETRIEVAL.score(predictions, corpus, task, "de") == result.per_language["de"]
     assert (result.predictions_dir / "dev-de.tsv").is_file()
     scored = CliRunner().invoke(
-        app, ["score", "--task", "bucc2018", "--predictions", str(result.predictions_dir), "--split", "test",
-              "--languages", "de", "--data-dir", str(tmp_path), "--json"],
+        app,
+        [
+            "score",
+            "--task",
+            "bucc2018",
+            "--predictions",
+            str(result.predictions_dir),
+            "--split",
+            "test",
+            "--languages",
+            "de",
+            "--data-dir",
+            str(tmp_path),
+            "--json",
+        ],
     )
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.output)["languages"]["de"]["metrics"] == result.per_language["de"]
@@ -84,8 +97,13 @@ def test_bucc_stage_tunes_the_threshold_on_dev_and_mines_test(e5_dir, tmp_path):
 
 def _config(**fields) -> SweepConfig:
     return SweepConfig.model_validate(
-        {"name": "plan", "model": "tiny-xlmr", "intermediate_tasks": ["none", "anli"], "param_space": {"learning_rate": [1e-5, 2e-5]},
-         **fields}
+        {
+            "name": "plan",
+            "model": "tiny-xlmr",
+            "intermediate_tasks": ["none", "anli"],
+            "param_space": {"learning_rate": [1e-5, 2e-5]},
+            **fields,
+        }
     )
 
 
@@ -103,7 +121,9 @@ def test_retrieval_targets_get_one_evaluation_per_intermediate_task_and_no_grid(
 
 
 def test_validation_checks_retrieval_files_not_training_files(data_dir, tmp_path):
-    validate_sweep(_config(intermediate_tasks=["none"], target_tasks=["tatoeba"], zero_shot={"languages": ["de", "zh"]}), data_dir)
+    validate_sweep(
+        _config(intermediate_tasks=["none"], target_tasks=["tatoeba"], zero_shot={"languages": ["de", "zh"]}), data_dir
+    )
     with pytest.raises(MissingDataError, match=r"bucc2018/de-en.test.de"):
         validate_sweep(_config(intermediate_tasks=["none"], target_tasks=["bucc2018"]), data_dir)
     with pytest.raises(ConfigError, match="retrieval task and cannot be trained"):
@@ -112,8 +132,18 @@ def test_validation_checks_retrieval_files_not_training_files(data_dir, tmp_path
 
 def test_selection_of_retrieval_targets():
     def record(intermediate, target, policy, target_dev=None, score=50.0):
-        return TrialRecord(f"{intermediate}-{target}", intermediate, target, None, None, "completed",
-                           zero_shot={"de": {"f1": score}}, zero_shot_score=score, selection_policy=policy, target_dev=target_dev)
+        return TrialRecord(
+            f"{intermediate}-{target}",
+            intermediate,
+            target,
+            None,
+            None,
+            "completed",
+            zero_shot={"de": {"f1": score}},
+            zero_shot_score=score,
+            selection_policy=policy,
+            target_dev=target_dev,
+        )
 
     records = [
         record("none", "bucc2018", TARGET_DEV, target_dev=60.0, score=99.0),

@@ -39,8 +39,14 @@ TEARDOWN = ActorDiedError()  # what fit() raises when the stopped trial's placem
 
 def _asha(state_path):
     return GroupedASHAScheduler(
-        group_by=("target_task",), time_attr="evaluation", metric="score", mode="max",
-        grace_period=1, max_t=4, reduction_factor=2, state_path=state_path,
+        group_by=("target_task",),
+        time_attr="evaluation",
+        metric="score",
+        mode="max",
+        grace_period=1,
+        max_t=4,
+        reduction_factor=2,
+        state_path=state_path,
     )
 
 
@@ -109,8 +115,9 @@ def test_recorded_outcomes_agree_with_the_scheduler_in_every_order(tracker, tmp_
     trial_ids, stopped = _schedule(rng, state, 6)
     runs, paths, tune_errors, after = {}, {}, {}, []
     for trial_id in trial_ids:
-        run_id = tracker.start_child(experiment_id, parent, f"target/none->panx-{trial_id}",
-                                     {"stage": "target", "ray_trial_id": trial_id}, {})
+        run_id = tracker.start_child(
+            experiment_id, parent, f"target/none->panx-{trial_id}", {"stage": "target", "ray_trial_id": trial_id}, {}
+        )
         path = rng.choice(STOPPED_PATHS if trial_id in stopped else OTHER_PATHS)
         runs[trial_id], paths[trial_id] = run_id, path
         if path == "teardown_first":
@@ -129,8 +136,9 @@ def test_recorded_outcomes_agree_with_the_scheduler_in_every_order(tracker, tmp_
             assert close_after_error(tracker, run_id, trial_id, state, tune_errors[run_id], {}).outcome == FAILED
         elif path == "killed":
             tune_errors[run_id] = "OutOfMemoryError: the trial's process was killed"
-    reconcile_trial_runs(tracker, experiment_id, parent, saved_stopped_trial_ids(state),
-                         lambda run: tune_errors.get(run.info.run_id))
+    reconcile_trial_runs(
+        tracker, experiment_id, parent, saved_stopped_trial_ids(state), lambda run: tune_errors.get(run.info.run_id)
+    )
     for trial_id, run_id in after:
         tags = tracker.client.get_run(run_id).data.tags
         assert close_after_error(tracker, run_id, trial_id, state, TEARDOWN, tags).outcome == EARLY_STOPPED
@@ -151,7 +159,9 @@ def test_recorded_outcomes_agree_with_the_scheduler_in_every_order(tracker, tmp_
 def test_a_run_left_running_without_any_error_is_failed_not_early_stopped(tracker, tmp_path):
     experiment_id = tracker.experiment_id("unclosed", tmp_path / "artifacts")
     parent = tracker.client.create_run(experiment_id, tags={"stage": "sweep"}).info.run_id
-    run_id = tracker.start_child(experiment_id, parent, "retrieval/none->tatoeba", {"stage": "retrieval", "ray_trial_id": "r0"}, {})
+    run_id = tracker.start_child(
+        experiment_id, parent, "retrieval/none->tatoeba", {"stage": "retrieval", "ray_trial_id": "r0"}, {}
+    )
     assert reconcile_trial_runs(tracker, experiment_id, parent, frozenset(), lambda run: None) == [run_id]
     run = tracker.client.get_run(run_id)
     assert (run.info.status, run.data.tags["asha_outcome"], run.data.tags["error"]) == ("FAILED", FAILED, UNCLOSED)

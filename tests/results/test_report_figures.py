@@ -51,4 +51,3 @@ def test_html_renders_the_markdown_tables_and_the_figure():
     assert page.count("<table>") == 4, "the overview, panx, tydiqa and the XTREME aggregate"
     assert '<img src="report_deltas.png"' in page
     assert "<img" not in to_html(markdown, "t")
-

@@ -35,6 +35,7 @@ def mix(body: str) -> str:
 
 # --- sampling -------------------------------------------------------------------------------
 
+
 def test_proportional_uniform_and_temperature_probabilities_by_hand():
     assert sampling_probabilities([100, 400], "proportional") == pytest.approx([0.2, 0.8])
     assert sampling_probabilities([100, 400], "uniform") == pytest.approx([0.5, 0.5])
@@ -42,13 +43,18 @@ def test_proportional_uniform_and_temperature_probabilities_by_hand():
     assert sampling_probabilities([100, 400], "temperature", 2.0) == pytest.approx([1 / 3, 2 / 3])
     # T = 3: cube roots 1, 2, 3 -> 1/6, 2/6, 3/6
     assert sampling_probabilities([1, 8, 27], "temperature", 3.0) == pytest.approx([1 / 6, 2 / 6, 3 / 6])
-    assert sampling_probabilities([3, 5, 9], "temperature", 1.0) == pytest.approx(sampling_probabilities([3, 5, 9], "proportional"))
+    assert sampling_probabilities([3, 5, 9], "temperature", 1.0) == pytest.approx(
+        sampling_probabilities([3, 5, 9], "proportional")
+    )
 
 
 @pytest.mark.parametrize(
     ("sizes", "sampling", "temperature", "message"),
-    [([10, 0], "uniform", None, "needs training examples"), ([10], "temperature", None, "temperature > 0"),
-     ([10], "annealed", None, "unknown sampling")],
+    [
+        ([10, 0], "uniform", None, "needs training examples"),
+        ([10], "temperature", None, "temperature > 0"),
+        ([10], "annealed", None, "unknown sampling"),
+    ],
 )
 def test_bad_sampling_input_is_rejected(sizes, sampling, temperature, message):
     with pytest.raises(ValueError, match=message):
@@ -85,6 +91,7 @@ def test_batch_sampler_is_reproducible_per_epoch_and_visits_every_feature():
 
 
 # --- configuration ----------------------------------------------------------------------------
+
 
 def test_temperature_sampling_needs_a_temperature():
     with pytest.raises(ConfigError, match=r"multitask\.mix.*temperature sampling needs `temperature`"):
@@ -140,6 +147,7 @@ def test_member_errors_are_found_before_anything_starts(data_dir):
 
 # --- cache keys ---------------------------------------------------------------------------------
 
+
 def stage_of(*overrides: str) -> MultitaskStage:
     stages = intermediate_stages(smoke_with(*overrides))
     return next(stage for stage in stages if isinstance(stage, MultitaskStage))
@@ -152,15 +160,21 @@ def test_the_cache_key_covers_members_sampling_mlm_files_and_settings():
         mix(f"tasks: [anli, mlm], {MLM}"),
         mix(f"tasks: [anli, tydiqa, mlm], sampling: uniform, {MLM}"),
         mix(f"tasks: [anli, tydiqa, mlm], sampling: temperature, temperature: 2.0, {MLM}"),
-        mix("tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
-            "dev_files: [xtreme/tatoeba/tatoeba.spa-eng.spa]}"),
-        mix("tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
-            "dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra], mlm_probability: 0.2}"),
+        mix(
+            "tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
+            "dev_files: [xtreme/tatoeba/tatoeba.spa-eng.spa]}"
+        ),
+        mix(
+            "tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
+            "dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra], mlm_probability: 0.2}"
+        ),
         mix(f"tasks: [anli, {{task: tydiqa, name: tydiqa_b}}, mlm], {MLM}"),
     ]
     keys = {stage_of(variant).key for variant in variants}
     assert len(keys) == len(variants) and base.key not in keys
-    assert stage_of(mix(f"tasks: [anli, tydiqa, mlm], {MLM}"), "training_overrides={mix: {learning_rate: 3.0e-4}}").key != base.key
+    assert (
+        stage_of(mix(f"tasks: [anli, tydiqa, mlm], {MLM}"), "training_overrides={mix: {learning_rate: 3.0e-4}}").key != base.key
+    )
     a, b = (stage_of(mix(f"temperature: {t}, sampling: temperature, tasks: [anli, tydiqa]")).key for t in (2.0, 3.0))
     assert a != b
     changed_member = stage_of(mix(f"tasks: [anli, tydiqa, mlm], {MLM}"), "task_overrides.tydiqa.version=2")
@@ -190,13 +204,24 @@ def test_the_stage_cache_key_covers_every_member_s_data_and_the_mlm_files(tmp_pa
 
 # --- sweeper plan -----------------------------------------------------------------------------
 
+
 def test_plan_shows_the_multitask_stage(tmp_path, data_dir, tiny_dir):
     entry = mix(f"tasks: [anli, tydiqa, mlm], sampling: temperature, temperature: 2.0, {MLM}")
     cache = f"storage.stage_cache_dir={tmp_path / 'stages'}"  # empty: other tests' encoders are not cached here
-    result = runner.invoke(app, [
-        "plan", str(SMOKE), "--data-dir", str(data_dir), "--output", str(tmp_path / "out"), "intermediate_tasks=[none, anli, mix]",
-        entry, cache,
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(SMOKE),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(tmp_path / "out"),
+            "intermediate_tasks=[none, anli, mix]",
+            entry,
+            cache,
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "1. Intermediate stages: 2 (2 to train, 0 cached)" in text
@@ -210,13 +235,14 @@ def test_plan_shows_the_multitask_stage(tmp_path, data_dir, tiny_dir):
 
 # --- translated data readers ------------------------------------------------------------------
 
+
 def test_xnli_mt_translate_train_file_is_read_in_its_release_layout(tmp_path):
     path = tmp_path / "XNLI-MT-1.0" / "multinli" / "multinli.train.de.tsv"
     path.parent.mkdir(parents=True)
     path.write_text(
         "premise\thypo\tlabel\n"
         "Konzeptionell cremeabschöpfung hat zwei grundlegende dimensionen .\tProdukt und Geographie sind das , was creme abschöpfen funktioniert .\tneutral\n"
-        "Sie wissen , während der Saison \"und\" ich schätze .\tMan verliert die Dinge .\tentailment\n"
+        'Sie wissen , während der Saison "und" ich schätze .\tMan verliert die Dinge .\tentailment\n'
         "Einer unserer Nummer wird Ihre Anweisungen minutiös ausführen .\tNiemand in unserem Team kann das .\tcontradictory\n",
         encoding="utf-8",
     )

@@ -111,13 +111,23 @@ def test_packed_throughput_scales_gpu_hours():
     assert throughput.gpu_hours(3_600_000, 6) == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["resources.num_workers=2", "resources.gpus_per_worker=0", "resources.trials_per_gpu=2"], "Duplicate GPU detected"),
-    (["resources.num_workers=2"], "ray-project/ray#48012"),
-    (["resources.use_gpu=false", "resources.gpus_per_worker=0", "target.mixed_precision=auto", "resources.trials_per_gpu=2"],
-     "needs resources.use_gpu"),
-    (["resources.trials_per_gpu=2"], "not both"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["resources.num_workers=2", "resources.gpus_per_worker=0", "resources.trials_per_gpu=2"], "Duplicate GPU detected"),
+        (["resources.num_workers=2"], "ray-project/ray#48012"),
+        (
+            [
+                "resources.use_gpu=false",
+                "resources.gpus_per_worker=0",
+                "target.mixed_precision=auto",
+                "resources.trials_per_gpu=2",
+            ],
+            "needs resources.use_gpu",
+        ),
+        (["resources.trials_per_gpu=2"], "not both"),
+    ],
+)
 def test_impossible_packing_is_a_config_error(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(PAPER, overrides)

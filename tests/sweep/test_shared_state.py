@@ -36,8 +36,13 @@ def test_proc_mounts_are_parsed_with_escaped_spaces():
 
 @pytest.mark.parametrize(
     ("path", "point"),
-    [("/mnt/shared/runs/x", "/mnt/shared"), ("/mnt/shared/local/x", "/mnt/shared/local"), ("/mnt/sharedx", "/"),
-     ("/tmp", "/tmp"), ("/mnt/smb share/out", "/mnt/smb share")],
+    [
+        ("/mnt/shared/runs/x", "/mnt/shared"),
+        ("/mnt/shared/local/x", "/mnt/shared/local"),
+        ("/mnt/sharedx", "/"),
+        ("/tmp", "/tmp"),
+        ("/mnt/smb share/out", "/mnt/smb share"),
+    ],
 )
 def test_a_path_lies_on_its_deepest_mount(path, point):
     assert mount_of(Path(path), MOUNTS).point == Path(point)
@@ -45,9 +50,16 @@ def test_a_path_lies_on_its_deepest_mount(path, point):
 
 @pytest.mark.parametrize(
     ("location", "shared"),
-    [("s3://bucket/runs?region=eu-west-1", True), ("gs://bucket/ray", True), ("/mnt/shared/runs", True),
-     ("/mnt/gcs/cache", True), ("/mnt/smb share/out", True), ("/mnt/shared/local/runs", False), ("/tmp/runs", False),
-     ("/home/ray/runs", False)],
+    [
+        ("s3://bucket/runs?region=eu-west-1", True),
+        ("gs://bucket/ray", True),
+        ("/mnt/shared/runs", True),
+        ("/mnt/gcs/cache", True),
+        ("/mnt/smb share/out", True),
+        ("/mnt/shared/local/runs", False),
+        ("/tmp/runs", False),
+        ("/home/ray/runs", False),
+    ],
 )
 def test_uris_and_network_mounts_are_shared(location, shared):
     assert is_shared_location(location, MOUNTS, shared_filesystem=False) is shared
@@ -69,11 +81,20 @@ def test_every_node_local_setting_is_named_with_its_fix():
     message = str(error.value)
     assert isinstance(error.value, ConfigError), "the CLI maps it to exit code 2"
     assert "3 nodes" in message
-    for setting in ("--output = /tmp/out (on tmpfs at /tmp)", "storage.stage_cache_dir = /home/ray/.cache/sweeper/stages",
-                    "storage.storage_path", "tracking.tracking_uri is unset"):
+    for setting in (
+        "--output = /tmp/out (on tmpfs at /tmp)",
+        "storage.stage_cache_dir = /home/ray/.cache/sweeper/stages",
+        "storage.storage_path",
+        "tracking.tracking_uri is unset",
+    ):
         assert setting in message
-    for fix in ("storage.shared_filesystem=true", "s3://bucket/prefix", "gs://bucket/prefix",
-                "tracking.tracking_uri=http://<head>:5000", "NFS"):
+    for fix in (
+        "storage.shared_filesystem=true",
+        "s3://bucket/prefix",
+        "gs://bucket/prefix",
+        "tracking.tracking_uri=http://<head>:5000",
+        "NFS",
+    ):
         assert fix in message
 
 

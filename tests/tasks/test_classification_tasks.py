@@ -161,7 +161,19 @@ XNLI_RELEASE_HEADER = ["language", "gold_label", "sentence1_binary_parse", "sent
 def write_xnli_release(path: Path, languages: list[str]) -> Path:
     """XNLI-1.0/xnli.test.tsv: every language in one file, header, no quoting, `contradictory`."""
     rows = [
-        [language, "contradictory" if label == "contradiction" else label, "", "", "", "", premise, hypothesis, "1", f"{language}{index}", "fiction"]
+        [
+            language,
+            "contradictory" if label == "contradiction" else label,
+            "",
+            "",
+            "",
+            "",
+            premise,
+            hypothesis,
+            "1",
+            f"{language}{index}",
+            "fiction",
+        ]
         for language in languages
         for index, (premise, hypothesis, label) in enumerate(nli_rows(language))
     ]

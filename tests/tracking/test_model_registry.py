@@ -50,7 +50,13 @@ def test_write_report_logs_the_files_and_registers_the_selected_checkpoint(sweep
         assert (output / name).stat().st_size > 0
     client = MlflowClient(sweep_record.tracking_uri)
     logged = {a.path for a in client.list_artifacts(sweep_record.parent_run_id, "report")}
-    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png", "report/failures.json"}
+    assert logged == {
+        "report/report.md",
+        "report/report.csv",
+        "report/report.html",
+        "report/report_deltas.png",
+        "report/failures.json",
+    }
 
     anli = selected_run_id(client, sweep_record, "anli", "panx")
     version = client.get_model_version_by_alias("demo-panx", MODEL_ALIAS)
@@ -60,7 +66,9 @@ def test_write_report_logs_the_files_and_registers_the_selected_checkpoint(sweep
     names = {model.name for model in client.search_registered_models()}
     assert names == {"demo-panx"}, "tatoeba is a retrieval target: no checkpoint, nothing selected"
 
-    children = client.search_runs([sweep_record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep_record.parent_run_id}'")
+    children = client.search_runs(
+        [sweep_record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep_record.parent_run_id}'"
+    )
     selected = {run.info.run_id: run.data.tags["selected"] for run in children}
     assert selected.pop(anli) == "true"
     assert set(selected.values()) == {"false"} and len(selected) == 3
