@@ -47,6 +47,7 @@ class DataFormatError(SweeperError):
         super().__init__(f"{where}: {message}")
         self.path = Path(path)
         self.line = line
+        self.detail = message
 
 
 class MissingDataError(SweeperError):

@@ -11,7 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.registry import TaskSpec
-from sweeper.task_types import get_task_type
+
+#: File suffix of each task type's prediction files (XTREME's: labels one per line, QA answers as JSON).
+PREDICTION_SUFFIXES = {
+    "classification": "tsv",
+    "multiple_choice": "tsv",
+    "retrieval": "tsv",
+    "span_qa": "json",
+    "token_tagging": "tsv",
+}
+
+
+def prediction_suffix(task_type: str) -> str:
+    """``tsv`` or ``json``: the suffix of a task type's prediction files."""
+    return PREDICTION_SUFFIXES[task_type]
+
 
 #: File-name prefix of leaderboard files (``test-<lang>.<suffix>``), whatever split they predict.
 LEADERBOARD_PREFIX = "test"
@@ -26,7 +40,7 @@ def leaderboard_predictions_dir(predictions_dir: Path) -> Path:
 
 def leaderboard_file_name(spec: TaskSpec, language: str) -> str:
     """``test-<lang>.<tsv|json>``, the task type's suffix."""
-    return f"{LEADERBOARD_PREFIX}-{language}.{get_task_type(spec.task_type).prediction_suffix}"
+    return f"{LEADERBOARD_PREFIX}-{language}.{prediction_suffix(spec.task_type)}"
 
 
 def trial_leaderboard_file(spec: TaskSpec, predictions_dir: Path, language: str) -> Path:
@@ -39,6 +53,6 @@ def trial_leaderboard_file(spec: TaskSpec, predictions_dir: Path, language: str)
     if spec.submission is None or spec.zero_shot is None:
         raise ValueError(f"task {spec.task!r} is not a leaderboard task (no `submission` and `zero_shot` in its task file)")
     if spec.submission.split == spec.zero_shot.split:
-        suffix = get_task_type(spec.task_type).prediction_suffix
+        suffix = prediction_suffix(spec.task_type)
         return predictions_dir / f"{spec.zero_shot.split}-{language}.{suffix}"
     return leaderboard_predictions_dir(predictions_dir) / leaderboard_file_name(spec, language)

@@ -196,19 +196,15 @@ class TaskSpec(_Strict):
 
     def model_post_init(self, __context: object) -> None:
         if self.zero_shot and self.zero_shot.split not in self.splits:
-            raise ValueError(
-                f"zero_shot.split {self.zero_shot.split!r} is not one of splits {sorted(self.splits)}"
-            )
+            raise ValueError(f"zero_shot.split {self.zero_shot.split!r} is not one of splits {sorted(self.splits)}")
         if self.zero_shot and self.zero_shot.dev_split is not None and self.zero_shot.dev_split not in self.splits:
-            raise ValueError(
-                f"zero_shot.dev_split {self.zero_shot.dev_split!r} is not one of splits {sorted(self.splits)}"
-            )
+            raise ValueError(f"zero_shot.dev_split {self.zero_shot.dev_split!r} is not one of splits {sorted(self.splits)}")
         if self.submission and self.submission.split not in self.splits:
-            raise ValueError(
-                f"submission.split {self.submission.split!r} is not one of splits {sorted(self.splits)}"
-            )
+            raise ValueError(f"submission.split {self.submission.split!r} is not one of splits {sorted(self.splits)}")
         if self.positive_label is not None and (
-            self.task_type != "classification" or not self.labels or len(self.labels) != 2
+            self.task_type != "classification"
+            or not self.labels
+            or len(self.labels) != 2
             or self.positive_label not in self.labels
         ):
             raise ValueError(
@@ -291,7 +287,7 @@ def is_retrieval(task: TaskSpec) -> bool:
     return task.task_type in EVALUATION_ONLY_TYPES
 
 
-def zero_shot_languages(task: TaskSpec, zero_shot: "ZeroShotConfig") -> list[str]:
+def zero_shot_languages(task: TaskSpec, zero_shot: ZeroShotConfig) -> list[str]:
     """The languages a target is evaluated in: the task's, restricted to ``zero_shot.languages``.
 
     Raises:

@@ -11,15 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.runs import (
-    CHECKPOINT_ARTIFACT,
-    SELECTION_KEY,
-    TARGET_DEV_KEY,
-    SweepRecord,
-    Tracker,
-    default_tracking_uri,
-    metric_key,
-)
+from sweeper.tracking.runs import SweepRecord, Tracker, default_tracking_uri
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 
 def track_sweep(output: Path, name: str, records: Sequence[TrialRecord], metrics: dict[str, str]) -> SweepRecord:
@@ -36,6 +29,7 @@ def track_sweep(output: Path, name: str, records: Sequence[TrialRecord], metrics
     record = SweepRecord(name=name, tracking_uri=tracker.tracking_uri, experiment_id=experiment_id, parent_run_id=parent)
     record.write(output)
     add_trials(record, records, metrics)
+    tracker.finish(parent)  # a finished sweep: `sweeper report` / `compare` refuse a RUNNING one
     return record
 
 
@@ -51,8 +45,12 @@ def add_trials(sweep: SweepRecord, records: Sequence[TrialRecord], metrics: dict
         target = trial.target_task
         stage = "target" if trial.learning_rate is not None else "retrieval"
         tags = {
-            "stage": stage, "intermediate_task": trial.intermediate_task, "target_task": target, "asha_outcome": trial.outcome,
-            "selection_metric": metrics[target], "selection_policy": trial.selection_policy,
+            "stage": stage,
+            "intermediate_task": trial.intermediate_task,
+            "target_task": target,
+            "asha_outcome": trial.outcome,
+            "selection_metric": metrics[target],
+            "selection_policy": trial.selection_policy,
         }
         if trial.learning_rate is not None:
             tags.update(learning_rate=str(trial.learning_rate), seed=str(trial.seed))

@@ -6,10 +6,10 @@ import pytest
 
 from sweeper.config import load_config
 from sweeper.data.sources import load_split, split_files
-from sweeper.errors import MissingDataError, UnknownTaskError, ConfigError
+from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
+from sweeper.registry import all_tasks, get_task
 from sweeper.sweep.grid import intermediate_stages
 from sweeper.sweep.validation import validate_sweep
-from sweeper.registry import all_tasks, get_task
 from sweeper.task_types import get_task_type
 
 TASKS = sorted(all_tasks())
@@ -46,9 +46,7 @@ def test_unknown_task_has_did_you_mean():
 
 def sweep(tmp_path: Path, body: str, overrides=()):
     path = tmp_path / "sweep.yaml"
-    path.write_text(
-        "name: t\nmodel: tiny-xlmr\nparam_space: {learning_rate: [1e-4]}\n" + body, encoding="utf-8"
-    )
+    path.write_text("name: t\nmodel: tiny-xlmr\nparam_space: {learning_rate: [1e-4]}\n" + body, encoding="utf-8")
     return load_config(path, list(overrides))
 
 

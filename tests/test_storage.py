@@ -23,12 +23,15 @@ from sweeper.storage import (
 SMOKE = Path(__file__).resolve().parent.parent / "search_spaces" / "smoke.yaml"
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("http://host/ray", "unsupported scheme 'http'; use a local folder, s3://bucket/prefix or gs://bucket/prefix"),
-    ("hdfs://namenode/ray", "unsupported scheme 'hdfs'"),
-    ("s3:///prefix", "names no bucket; write s3://bucket/prefix"),
-    ("gs://?region=x", "names no bucket"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("http://host/ray", "unsupported scheme 'http'; use a local folder, s3://bucket/prefix or gs://bucket/prefix"),
+        ("hdfs://namenode/ray", "unsupported scheme 'hdfs'"),
+        ("s3:///prefix", "names no bucket; write s3://bucket/prefix"),
+        ("gs://?region=x", "names no bucket"),
+    ],
+)
 def test_a_bad_ray_storage_location_is_refused_naming_the_field(value, message):
     with pytest.raises(ConfigError) as error:
         load_config(SMOKE, [f"storage.storage_path={value}"])
@@ -98,16 +101,23 @@ def test_a_stopped_trial_s_train_checkpoints_are_removed_locally_and_on_s3(tmp_p
 def test_disk_usage_as_metrics_and_a_line():
     usage = DiskUsage(stage_cache=3 * 1024**3, sweep_stages=1024**3, trials=2048, ray_storage=10, mlflow_artifacts=None)
     assert usage.metrics() == {
-        "disk/stage_cache_bytes": 3 * 1024.0**3, "disk/sweep_stages_bytes": 1024.0**3,
-        "disk/trials_bytes": 2048.0, "disk/ray_storage_bytes": 10.0,
+        "disk/stage_cache_bytes": 3 * 1024.0**3,
+        "disk/sweep_stages_bytes": 1024.0**3,
+        "disk/trials_bytes": 2048.0,
+        "disk/ray_storage_bytes": 10.0,
     }
     assert usage.line() == "Disk: stage cache 3.0 GB (this sweep's stages 1.0 GB), trials 2.0 KB, Ray storage 10 B"
     assert human_bytes(1536) == "1.5 KB"
 
 
 def test_default_storage_is_unset():
-    config = SweepConfig.model_validate({
-        "name": "s", "model": "tiny-xlmr", "intermediate_tasks": ["none"], "target_tasks": ["panx"],
-        "param_space": {"learning_rate": [1.0e-5]},
-    })
+    config = SweepConfig.model_validate(
+        {
+            "name": "s",
+            "model": "tiny-xlmr",
+            "intermediate_tasks": ["none"],
+            "target_tasks": ["panx"],
+            "param_space": {"learning_rate": [1.0e-5]},
+        }
+    )
     assert (config.storage.stage_cache_dir, config.storage.storage_path) == (None, None)

@@ -8,14 +8,14 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
 from filelock import FileLock
+
 from sweeper.config import MLM_MEMBER, SweepConfig
 from sweeper.data.sources import labels_path, layout_root, task_split
-from sweeper.sweep.multitask import MultitaskStage, mlm_path
+from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, is_retrieval, zero_shot_languages
 from sweeper.sweep.grid import target_dev_languages
-from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-
+from sweeper.sweep.multitask import MultitaskStage, mlm_path
 
 FINGERPRINTS_FILE = "fingerprints.json"
 
@@ -96,7 +96,9 @@ def splits_version(
         root = layout_root(task, data_dir)
         files = [
             root / pattern.format(lang=task.file_language(language))
-            for language in languages for source in sources for pattern in source.files
+            for language in languages
+            for source in sources
+            for pattern in source.files
         ]
         if split in optional:
             files = [file for file in files if file.is_file()]
@@ -136,7 +138,8 @@ def multitask_data_version(stage: MultitaskStage, data_dir: Path | None, store: 
     """
     version: dict[str, Any] = {
         member.name: data_version(member.task, data_dir, store, member.train_split, member.languages)
-        for member in stage.members if member.task is not None
+        for member in stage.members
+        if member.task is not None
     }
     if stage.mlm is not None:
         files = [mlm_path(pattern, data_dir) for pattern in stage.mlm.train_files + stage.mlm.dev_files]

@@ -7,7 +7,9 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
 from filelock import FileLock, Timeout
+
 from sweeper.cache.store import CacheEntry
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 #: Written last into a finished intermediate encoder folder (sweeper.training.stages.run_intermediate_stage).
 ENCODER_MARKER = "encoder_complete.json"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweeper.models.cache import build_once
 from sweeper.cache.markers import STAGE_MARKER
+from sweeper.models.cache import build_once
 from sweeper.storage import BEST_MODEL_DIR
 
 #: One English-dev evaluation: (optimizer step, metrics 0–100 with ``score`` the selection metric).
@@ -52,7 +52,11 @@ def _marker(folder: Path) -> dict[str, Any]:
 
 
 def publish_target_stage(
-    stage_dir: Path, save_model: Callable[[Path], None], history: list[Evaluation], best_score: float, best_step: int,
+    stage_dir: Path,
+    save_model: Callable[[Path], None],
+    history: list[Evaluation],
+    best_score: float,
+    best_step: int,
     record: Mapping[str, Any],
 ) -> Path:
     """Publish a finished target stage: ``save_model(folder)`` writes the best model (with its
@@ -71,8 +75,12 @@ def publish_target_stage(
 
     def write(folder: Path) -> None:
         save_model(folder / BEST_MODEL_DIR)
-        payload = {**record, "history": [[step, metrics] for step, metrics in history],
-                   "best_score": best_score, "best_step": best_step}
+        payload = {
+            **record,
+            "history": [[step, metrics] for step, metrics in history],
+            "best_score": best_score,
+            "best_step": best_step,
+        }
         (folder / STAGE_MARKER).write_text(json.dumps(payload), encoding="utf-8")
 
     build_once(stage_dir, write)
@@ -100,8 +108,12 @@ def publish_evaluation(evaluation_dir: Path, result: ZeroShotResult, task: str, 
 
     def write(folder: Path) -> None:
         shutil.copytree(result.predictions_dir, folder / "predictions" / task)
-        payload = {**record, "per_language": result.per_language, "dev_per_language": result.dev_per_language,
-                   "thresholds": result.thresholds}
+        payload = {
+            **record,
+            "per_language": result.per_language,
+            "dev_per_language": result.dev_per_language,
+            "thresholds": result.thresholds,
+        }
         (folder / STAGE_MARKER).write_text(json.dumps(payload), encoding="utf-8")
 
     build_once(evaluation_dir, write)
@@ -115,5 +127,6 @@ def read_evaluation(evaluation_dir: Path, task: str) -> ZeroShotResult:
         FileNotFoundError: the evaluation is not finished.
     """
     marker = _marker(evaluation_dir)
-    return ZeroShotResult(marker["per_language"], evaluation_dir / "predictions" / task, marker["dev_per_language"],
-                          marker["thresholds"])
+    return ZeroShotResult(
+        marker["per_language"], evaluation_dir / "predictions" / task, marker["dev_per_language"], marker["thresholds"]
+    )

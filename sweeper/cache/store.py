@@ -44,17 +44,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from sweeper.cache.fingerprints import (
+    FINGERPRINTS_FILE,
+    data_version,
+    evaluation_data_version,
+    model_identity,
+    multitask_data_version,
+)
+from sweeper.cache.markers import ENCODER_MARKER, STAGE_MARKER
 from sweeper.config import SweepConfig, TrainingConfig, stable_hash
 from sweeper.models.cache import cache_root
-from sweeper.sweep.multitask import MultitaskStage
-from sweeper.cache.markers import ENCODER_MARKER
+from sweeper.registry import TaskSpec, is_retrieval
 from sweeper.sweep.grid import IntermediateStage, intermediate_stages
+from sweeper.sweep.multitask import MultitaskStage
 from sweeper.sweep.tasks import resolve_task
-from sweeper.registry import is_retrieval
-from sweeper.registry import TaskSpec
-from sweeper.cache.markers import STAGE_MARKER
-from sweeper.cache.fingerprints import model_identity, data_version, multitask_data_version, evaluation_data_version, FINGERPRINTS_FILE
-
 
 #: Bumped when the layout or the meaning of a cached stage changes: older entries are not reused.
 #: 2: the world size joined the keys; target, zero-shot and retrieval stages are cached.
@@ -207,7 +211,9 @@ class StageCache:
     evaluation_data: dict[str, dict[str, Any]]
     enabled: bool = True
 
-    def target_stage(self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig) -> CacheEntry:
+    def target_stage(
+        self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig
+    ) -> CacheEntry:
         """The target training of ``task`` with ``settings`` (a trial's: learning rate, seed, ...)
         from ``intermediate``'s encoder (``None``: the pretrained model, ``intermediate_name`` ``none``)."""
         inputs = {
@@ -220,8 +226,14 @@ class StageCache:
         }
         return _entry(CacheEntry, self.root, TARGET, f"{intermediate_name}__{task.task}", inputs)
 
-    def zero_shot(self, target_stage: CacheEntry, task: TaskSpec, languages: list[str], max_examples_per_language: int | None,
-                  dev_languages: list[str]) -> CacheEntry:
+    def zero_shot(
+        self,
+        target_stage: CacheEntry,
+        task: TaskSpec,
+        languages: list[str],
+        max_examples_per_language: int | None,
+        dev_languages: list[str],
+    ) -> CacheEntry:
         """The zero-shot evaluation of ``target_stage``'s best model in ``languages`` (and on the
         target-language dev split in ``dev_languages``), ``max_examples_per_language`` each."""
         inputs = {
@@ -233,8 +245,15 @@ class StageCache:
         }
         return _entry(CacheEntry, self.root, ZERO_SHOT, task.task, inputs)
 
-    def retrieval(self, intermediate: CachedStage | None, intermediate_name: str, task: TaskSpec, settings: TrainingConfig,
-                  languages: list[str], max_examples_per_language: int | None) -> CacheEntry:
+    def retrieval(
+        self,
+        intermediate: CachedStage | None,
+        intermediate_name: str,
+        task: TaskSpec,
+        settings: TrainingConfig,
+        languages: list[str],
+        max_examples_per_language: int | None,
+    ) -> CacheEntry:
         """The retrieval evaluation (BUCC, Tatoeba) of ``intermediate``'s encoder (``None``: the
         pretrained model); of ``settings`` only the encoding ones count."""
         inputs = {
@@ -266,5 +285,11 @@ def sweep_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | N
         if not is_retrieval(task):
             training[target] = data_version(task, data_dir, store)
         evaluation[target] = evaluation_data_version(config, task, data_dir, store)
-    return StageCache(root, model_identity(model_source, store), config.resources.num_workers, training, evaluation,
-                      config.storage.cache_target_stages)
+    return StageCache(
+        root,
+        model_identity(model_source, store),
+        config.resources.num_workers,
+        training,
+        evaluation,
+        config.storage.cache_target_stages,
+    )

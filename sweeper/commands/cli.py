@@ -30,7 +30,10 @@ DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
 
 def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``error`` as one message (credentials inside URIs redacted) and exit with code 2."""
+    from sweeper.redaction import redact
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(redact(str(error)))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -38,7 +41,10 @@ ConfigArgument = Annotated[Path, typer.Argument(help="Sweep definition, e.g. sea
 OverridesArgument = Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. target.learning_rate=2e-5.")]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option(envvar=DATA_DIR_ENV, help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub."),
+    typer.Option(
+        envvar=DATA_DIR_ENV,
+        help="Local data root (xtreme/ in the google-research/xtreme download/ layout, english/ in release layouts). Without it, data comes from the Hugging Face Hub.",
+    ),
 ]
 OutputOption = Annotated[Path | None, typer.Option(help="Output folder (default: runs/<name>).")]
 
@@ -104,17 +110,21 @@ def plan(
     missing instead of refusing, and starts nothing (no Ray, no output written).
     """
     from sweeper.config import load_config
-    from sweeper.models.sources import resolve_model
+    from sweeper.models.availability import check_model
+    from sweeper.redaction import redact
     from sweeper.sweep.validation import check_tasks
-    from sweeper.commands.plan import build_plan, plan_lines
 
     try:
         sweep = load_config(config, overrides or [])
         check_tasks(sweep)
+        check_model(sweep, require_available=False)  # a Hub model to download is what `run` needs, not an error
+        from sweeper.commands.plan import build_plan, plan_lines
+        from sweeper.models.sources import resolve_model
+
         plan = build_plan(sweep, output or Path("runs") / sweep.name, data_dir, resolve_model(sweep.model))
     except SweeperError as error:
         _fail(error)
-    console.print(Markdown("\n".join(plan_lines(sweep, plan))))
+    console.print(Markdown(redact("\n".join(plan_lines(sweep, plan)))))
 
 
 @app.command()
@@ -146,17 +156,21 @@ def rank(
 
 TrackingUriOption = Annotated[
     str | None,
-    typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI to find --sweep names at, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI)."),
+    typer.Option(
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking URI to find --sweep names at, e.g. http://127.0.0.1:5000 (default: $MLFLOW_TRACKING_URI).",
+    ),
 ]
 
 
-def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str | None, count: int, benchmark: str | None = None) -> list:
+def _tracked_reports(
+    outputs: list[Path], sweeps: list[str], tracking_uri: str | None, count: int, benchmark: str | None = None
+) -> list:
     """``count`` (record, report) pairs: of output folders, or of sweep names found at ``tracking_uri``.
 
     Raises:
         ConfigError: not ``count`` sweeps given, folders mixed with names, or names without a URI.
     """
-    from sweeper.commands.report import load_output_report, load_sweep_report
     from sweeper.errors import ConfigError
 
     what = "an output folder or --sweep NAME" if count == 1 else "two output folders, or --sweep NAME_A --sweep NAME_B"
@@ -164,6 +178,15 @@ def _tracked_reports(outputs: list[Path], sweeps: list[str], tracking_uri: str |
         raise ConfigError(f"give {what}")
     if sweeps and tracking_uri is None:
         raise ConfigError("--sweep needs the MLflow tracking URI the sweep ran with: --tracking-uri URI or $MLFLOW_TRACKING_URI")
+    if benchmark is not None:
+        from sweeper.config import check_benchmark
+
+        check_benchmark(benchmark)  # before anything is read
+    for output in outputs:  # before MLflow is imported: a wrong folder is refused at once
+        if not (output / "sweep.json").is_file():
+            raise ConfigError(f"{output / 'sweep.json'} not found: {output} is not the output folder of a `sweeper run`")
+    from sweeper.commands.report import load_output_report, load_sweep_report
+
     if outputs:
         return [load_output_report(output, benchmark) for output in outputs]
     return [load_sweep_report(name, tracking_uri, benchmark) for name in sweeps]
@@ -183,12 +206,14 @@ def report(
     ] = None,
 ) -> None:
     """Re-print a sweep's report from what MLflow tracked (no Ray needed)."""
-    from sweeper.commands.report import report_markdown
-
     try:
-        [(record, built)] = _tracked_reports([output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark)
+        [(record, built)] = _tracked_reports(
+            [output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark
+        )
     except (SweeperError, FileNotFoundError) as error:
         _fail(error)
+    from sweeper.commands.report import report_markdown
+
     console.print(Markdown(report_markdown(record, built)))
 
 
@@ -200,7 +225,9 @@ def replay(
     ] = None,
     schedule: Annotated[
         list[str] | None,
-        typer.Option(help="One more schedule as space-separated scheduler.* overrides (repeatable), e.g. 'scheduler.grace_period=2'."),
+        typer.Option(
+            help="One more schedule as space-separated scheduler.* overrides (repeatable), e.g. 'scheduler.grace_period=2'."
+        ),
     ] = None,
 ) -> None:
     """Replay the sweep's target trials from their recorded English-dev curves (no training) under the
@@ -248,7 +275,15 @@ def compare(
         return
     sweeps = f"A = {comparison.name_a}, B = {comparison.name_b}"
     targets = Table(
-        "target", "A selected", "A dev", "A zs", "B selected", "B dev", "B zs", "Δ dev", "Δ zs",
+        "target",
+        "A selected",
+        "A dev",
+        "A zs",
+        "B selected",
+        "B dev",
+        "B zs",
+        "Δ dev",
+        "Δ zs",
         title=f"Selected intermediate task per target ({sweeps})",
         caption="dev: the selection score (English dev, or the mean target-language dev under policy target_dev and for BUCC); zs: zero-shot average; Δ = B − A",
     )
@@ -257,9 +292,13 @@ def compare(
             [side.intermediate_task, _points(side.dev), _points(side.zero_shot_avg)] if side else ["–", "–", "–"]
             for side in (target.a, target.b)
         ]
-        targets.add_row(target.target_task, *sides[0], *sides[1], _points(target.dev_diff, True), _points(target.zero_shot_diff, True))
+        targets.add_row(
+            target.target_task, *sides[0], *sides[1], _points(target.dev_diff, True), _points(target.zero_shot_diff, True)
+        )
     console.print(targets)
-    cells = Table("target", "intermediate", "A", "B", "Δ (B − A)", title=f"Zero-shot average per (intermediate, target) cell ({sweeps})")
+    cells = Table(
+        "target", "intermediate", "A", "B", "Δ (B − A)", title=f"Zero-shot average per (intermediate, target) cell ({sweeps})"
+    )
     for cell in comparison.cells:
         cells.add_row(cell.target_task, cell.intermediate_task, _points(cell.a), _points(cell.b), _points(cell.diff, True))
     console.print(cells)
@@ -270,23 +309,40 @@ def score(
     task: Annotated[str, typer.Option(help="Task id, e.g. panx (see `sweeper tasks`).")],
     predictions: Annotated[
         Path,
-        typer.Option(help="Folder of prediction files <split>-<lang>.<tsv|json> or test-<lang>.<tsv|json>: the task's folder or its parent."),
+        typer.Option(
+            help="Folder of prediction files <split>-<lang>.<tsv|json> or test-<lang>.<tsv|json>: the task's folder or its parent."
+        ),
     ],
     data_dir: Annotated[
         Path | None,
-        typer.Option(envvar=DATA_DIR_ENV, help="Local data root with the gold data (as for `run`). Without it, gold data comes from the Hugging Face Hub."),
+        typer.Option(
+            envvar=DATA_DIR_ENV,
+            help="Local data root with the gold data (as for `run`). Without it, gold data comes from the Hugging Face Hub.",
+        ),
     ] = None,
     split: Annotated[str | None, typer.Option(help="Gold split (default: the task's zero-shot split).")] = None,
-    languages: Annotated[str | None, typer.Option(help="Comma-separated languages to score, e.g. de,zh (default: every file found).")] = None,
+    languages: Annotated[
+        str | None, typer.Option(help="Comma-separated languages to score, e.g. de,zh (default: every file found).")
+    ] = None,
     max_examples_per_language: Annotated[
         int | None,
-        typer.Option(min=1, help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them."),
+        typer.Option(
+            min=1,
+            help="Score against the first N gold examples per language, as a sweep with zero_shot.max_examples_per_language=N predicted them.",
+        ),
     ] = None,
     gold: Annotated[
         Path | None,
-        typer.Option(help="Folder of gold label files test-<lang>.<tsv|json> in the XTREME leaderboard layout (evaluate.py --label_folder): the task's folder or its parent. Replaces --data-dir."),
+        typer.Option(
+            help="Folder of gold label files test-<lang>.<tsv|json> in the XTREME leaderboard layout (evaluate.py --label_folder): the task's folder or its parent. Replaces --data-dir."
+        ),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 when any prediction file has a warning (padded lines, unknown labels, missing ids, ...).")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 2 when any prediction file has a warning (padded lines, unknown labels, missing ids, ...)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score prediction files against gold data: per-language metrics and the XTREME task score.
@@ -319,7 +375,12 @@ def score(
     metrics = list(result.average)
     table = Table("language", "examples", "file", *metrics, title=f"{result.task} ({result.split} split)")
     for language, language_score in result.languages.items():
-        table.add_row(language, str(language_score.num_examples), language_score.path.name, *(f"{language_score.metrics[name]:.2f}" for name in metrics))
+        table.add_row(
+            language,
+            str(language_score.num_examples),
+            language_score.path.name,
+            *(f"{language_score.metrics[name]:.2f}" for name in metrics),
+        )
     table.add_row("avg", "", "", *(f"{result.average[name]:.2f}" for name in metrics), end_section=True)
     console.print(table)
     coverage = f"{len(result.languages)} of {len(result.expected_languages)} languages"

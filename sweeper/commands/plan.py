@@ -16,13 +16,19 @@ counts are bounds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
+from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
+from sweeper.commands.prune import PrunePlan, prune_lines, prune_plan
 from sweeper.config import NO_INTERMEDIATE, SweepConfig, TrainingConfig, total_optimizer_steps
 from sweeper.data.sources import load_split
 from sweeper.errors import SweeperError
-from sweeper.sweep.multitask import MultitaskStage
+from sweeper.models.cache import cache_root as model_cache_root
+from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, zero_shot_languages
+from sweeper.results.ranking import kept_cells
+from sweeper.storage import human_bytes, local_bytes, ray_storage
 from sweeper.sweep.grid import (
     IntermediateStage,
     grid_trial_configs,
@@ -32,14 +38,11 @@ from sweeper.sweep.grid import (
     trained_targets,
     trials_per_cell,
 )
-from sweeper.sweep.validation import data_problems
+from sweeper.sweep.multitask import MultitaskStage
+from sweeper.sweep.packing import target_packings
+from sweeper.sweep.packing_report import packing_lines
 from sweeper.sweep.tasks import resolve_task
-from sweeper.registry import zero_shot_languages
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.cache.fingerprints import FINGERPRINTS_FILE, model_identity
-from sweeper.cache.store import CachedStage, StageCache, locate_stage, stage_cache_root, sweep_stage_cache
-from sweeper.results.ranking import TargetPrune, kept_cells, prune_cells
-from sweeper.storage import human_bytes, local_bytes, ray_storage
+from sweeper.sweep.validation import data_problems
 
 #: Task types whose training features can outnumber the examples (a long context is cut into
 #: several ``doc_stride`` windows): counted steps are then a lower bound.
@@ -74,7 +77,7 @@ def stage_cost(task: TaskSpec | None, settings: TrainingConfig, num_workers: int
     with files missing, the cost is unknown (``None``). ``task`` ``None``: a multi-task stage,
     whose epoch-based cost is not counted (its members' features are mixed by sampling).
     """
-    batch = settings.per_device_train_batch_size * settings.gradient_accumulation_steps * num_workers
+    batch = settings.optimizer_batch * num_workers
     if settings.max_steps is not None:
         return Cost(settings.max_steps, settings.max_steps * batch * settings.max_seq_length)
     if data_dir is None or task is None:
@@ -129,18 +132,6 @@ class TargetPlan:
 
 
 @dataclass(frozen=True)
-class PrunePlan:
-    """``search.prune`` in a plan: ``cells`` (trained target → cells it trains) and ``pruning``
-    (the decisions) when the ranking could be computed now; else ``pending`` says why not,
-    ``pruning`` is empty and ``cells`` holds upper bounds."""
-
-    keep: int
-    cells: dict[str, int]
-    pruning: dict[str, TargetPrune]
-    pending: str | None = None
-
-
-@dataclass(frozen=True)
 class SweepPlan:
     """What ``sweeper run`` would do with the same configuration, data and stage cache.
 
@@ -171,6 +162,8 @@ class SweepPlan:
     data_problems: list[str]
     retrieval_cached: int | None = None
     cache_unknown: str | None = None
+    #: trained target → GPU packing, or why none (``resources.use_gpu`` only; :mod:`sweeper.sweep.packing`)
+    packings: dict = field(default_factory=dict)
     prune: PrunePlan | None = None
 
     @property
@@ -236,13 +229,15 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
             located = None
         encoders[stage.name] = located
         task = None if isinstance(stage, MultitaskStage) else stage.task
-        intermediate.append(IntermediatePlan(
-            task=stage.name,
-            encoder_dir=located.path if located else None,
-            cached=located.complete if located else None,
-            cost=stage_cost(task, stage.settings, workers, data_dir),
-            **_multitask_fields(stage),
-        ))
+        intermediate.append(
+            IntermediatePlan(
+                task=stage.name,
+                encoder_dir=located.path if located else None,
+                cached=located.complete if located else None,
+                cost=stage_cost(task, stage.settings, workers, data_dir),
+                **_multitask_fields(stage),
+            )
+        )
     per_cell = trials_per_cell(config)
     located = [stage for name, stage in encoders.items() if name != NO_INTERMEDIATE]
     prune = prune_plan(config, model_source, data_dir, located, bool(problems))
@@ -253,46 +248,29 @@ def build_plan(config: SweepConfig, output_dir: Path, data_dir: Path | None, mod
     cells = prune.cells if prune else {}
     everything = len(config.intermediate_tasks)
     targets = [
-        TargetPlan(target, cells.get(target, everything) * per_cell,
-                   stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir),
-                   cached.get(target), (everything - cells.get(target, everything)) * per_cell)
+        TargetPlan(
+            target,
+            cells.get(target, everything) * per_cell,
+            stage_cost(resolve_task(config, target), config.stage_training("target", target), workers, data_dir),
+            cached.get(target),
+            (everything - cells.get(target, everything)) * per_cell,
+        )
         for target in trained_targets(config)
     ]
     return SweepPlan(
-        intermediate, targets, per_cell, len(retrieval_evaluations(config)), root, local_bytes(root),
-        ray_storage(config, output_dir), [str(problem) for problem in problems],
+        intermediate,
+        targets,
+        per_cell,
+        len(retrieval_evaluations(config)),
+        root,
+        local_bytes(root),
+        ray_storage(config, output_dir),
+        [str(problem) for problem in problems],
         _cached_retrieval_evaluations(config, cache, encoders) if cache else None,
         _cache_unknown(config, cache) or ("cached: unknown until the prune" if pending else None),
+        target_packings(config, model_source, model_cache_root()) if config.resources.use_gpu else {},
         prune,
     )
-
-
-def prune_plan(
-    config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None], data_missing: bool
-) -> PrunePlan | None:
-    """What ``search.prune`` would keep (``None`` without it): the decision ``run`` would take
-    (:func:`sweeper.commands.prune.prune_grid`'s ranking and rule), computed now when every
-    intermediate encoder is cached and no data is missing; else per target the upper bound
-    (``keep`` best + ``none``; every cell for targets LogME does not rank), ``pending``."""
-    from sweeper.task_types.ranking import supports_logme
-
-    prune = config.search.prune
-    if prune is None:
-        return None
-    if not data_missing and all(stage is not None and stage.complete for stage in located):
-        from sweeper.training.ranking import rank_intermediates, stage_encoders
-
-        encoders = stage_encoders(config, [stage for stage in located if stage is not None])
-        rankings = rank_intermediates(config, model_source, data_dir, encoders, prune.max_examples, trained_targets(config))
-        pruning = prune_cells(rankings, config.intermediate_tasks, prune.keep)
-        return PrunePlan(prune.keep, {target: len(item.kept) for target, item in pruning.items()}, pruning)
-    bound = prune.keep + (NO_INTERMEDIATE in config.intermediate_tasks)
-    cells = {
-        target: bound if supports_logme(resolve_task(config, target)) else len(config.intermediate_tasks)
-        for target in trained_targets(config)
-    }
-    why = "data missing" if data_missing else "intermediate encoders not cached yet"
-    return PrunePlan(prune.keep, cells, {}, f"the prune happens at run time, after the intermediate phase ({why})")
 
 
 def _cache_unknown(config: SweepConfig, cache: StageCache | None) -> str | None:
@@ -305,7 +283,9 @@ def _cache_unknown(config: SweepConfig, cache: StageCache | None) -> str | None:
     return None
 
 
-def _target_stage_cache(config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None]) -> StageCache | None:
+def _target_stage_cache(
+    config: SweepConfig, model_source: str, data_dir: Path | None, located: list[CachedStage | None]
+) -> StageCache | None:
     """The sweep's :class:`StageCache`; ``None`` when target stages are not cached, or when some
     data (hence some key) is missing."""
     if not config.storage.cache_target_stages or None in located:
@@ -328,8 +308,9 @@ def _cached_target_trials(
     counts = dict.fromkeys(trained_targets(config), 0)
     for trial in trials:
         task = resolve_task(config, trial["target_task"])
-        stage = cache.target_stage(encoders[trial["intermediate_task"]], trial["intermediate_task"], task,
-                                   target_settings(config, trial))
+        stage = cache.target_stage(
+            encoders[trial["intermediate_task"]], trial["intermediate_task"], task, target_settings(config, trial)
+        )
         counts[task.task] += stage.complete
     return counts
 
@@ -339,8 +320,14 @@ def _cached_retrieval_evaluations(config: SweepConfig, cache: StageCache, encode
     cached = 0
     for evaluation in retrieval_evaluations(config):
         intermediate, task = evaluation["intermediate_task"], resolve_task(config, evaluation["target_task"])
-        entry = cache.retrieval(encoders[intermediate], intermediate, task, config.stage_training("target", task.task),
-                                zero_shot_languages(task, config.zero_shot), config.zero_shot.max_examples_per_language)
+        entry = cache.retrieval(
+            encoders[intermediate],
+            intermediate,
+            task,
+            config.stage_training("target", task.task),
+            zero_shot_languages(task, config.zero_shot),
+            config.zero_shot.max_examples_per_language,
+        )
         cached += entry.complete
     return cached
 
@@ -369,18 +356,6 @@ def _multitask_fields(stage: IntermediateStage | MultitaskStage) -> dict:
     return {"members": tuple(member.name for member in stage.members), "sampling": sampling}
 
 
-def _prune_lines(prune: PrunePlan) -> list[str]:
-    """``search.prune``: why the counts are bounds, or each target's kept and pruned cells with their LogME."""
-    if prune.pending:
-        return [f"`search.prune` (LogME, keep {prune.keep}): {prune.pending}; trials are upper bounds, pruned trials lower bounds."]
-    lines = [f"`search.prune` (LogME, keep {prune.keep}), ranked now as `run` will rank:", "",
-             "| target | kept (rank order) | pruned cells: LogME (rank) |", "|---|---|---|"]
-    for target, decision in prune.pruning.items():
-        pruned = ", ".join(f"`{cell.intermediate_task}` {cell.score:.4f} ({cell.rank})" for cell in decision.pruned)
-        lines.append(f"| {target} | {', '.join(decision.kept)} | {pruned or ('not ranked: ' + decision.note if decision.note else '–')} |")
-    return lines
-
-
 def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
     """The plan as Markdown lines (what ``sweeper plan`` prints)."""
     baseline = ["`none` (the pretrained model)"] if NO_INTERMEDIATE in config.intermediate_tasks else []
@@ -401,12 +376,16 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         f"{f'`{s.encoder_dir}`' if s.encoder_dir else '–'} |"
         for s in plan.intermediate
     ]
-    grid = f"{len(config.intermediate_tasks)} intermediate × {len(plan.targets)} trained target(s) × {plan.trials_per_cell} per cell"
+    grid = (
+        f"{len(config.intermediate_tasks)} intermediate × {len(plan.targets)} trained target(s) × {plan.trials_per_cell} per cell"
+    )
     prune = plan.prune
     if prune is not None:
         skipped = sum(target.skipped for target in plan.targets)
-        grid += (f", pruned to the {prune.keep} intermediate task(s) LogME ranks best and `none` per target: "
-                 f"{'at least ' if prune.pending else ''}{skipped} skipped")
+        grid += (
+            f", pruned to the {prune.keep} intermediate task(s) LogME ranks best and `none` per target: "
+            f"{'at least ' if prune.pending else ''}{skipped} skipped"
+        )
     lines += [
         "",
         (
@@ -414,7 +393,8 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
             f"search × seeds; {_cached_count(plan.target_trials_cached, plan.cache_unknown)}), each followed by zero-shot evaluation"
         ),
         "",
-        "| target | trials | " + ("skipped (pruned) | " if prune else "")
+        "| target | trials | "
+        + ("skipped (pruned) | " if prune else "")
         + "cached | training examples | steps per trial | tokens per trial (upper bound) |",
         "|---|---|---|---|---|---|" + ("---|" if prune else ""),
     ]
@@ -427,11 +407,12 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         for t in plan.targets
     ]
     if prune is not None:
-        lines += ["", *_prune_lines(prune)]
+        lines += ["", *prune_lines(prune)]
     at_least = plan.totals_at_least
     steps, tokens = plan.total_steps(), plan.total_tokens()
     cost = (
-        "data-dependent optimizer steps and training tokens" if steps is None
+        "data-dependent optimizer steps and training tokens"
+        if steps is None
         else f"at most {_amount(steps, at_least)} optimizer steps and {_amount(tokens, at_least)} training tokens"
     )
     lines += [
@@ -452,6 +433,9 @@ def plan_lines(config: SweepConfig, plan: SweepPlan) -> list[str]:
         f"- Stage cache: `{plan.stage_cache}` ({human_bytes(plan.stage_cache_bytes)} in use)",
         f"- Ray storage: `{plan.ray_storage}`",
     ]
+    if plan.packings:
+        tokens = {t.task: None if t.cost.tokens is None else t.cost.tokens * t.to_train for t in plan.targets}
+        lines += packing_lines(config, plan.packings, tokens)
     if plan.data_problems:
         lines += ["", f"## Data `sweeper run` will need ({len(plan.data_problems)} missing)", ""]
         # `<data-dir>` in a message is no HTML tag: escaped so the Markdown renderer keeps it

@@ -85,13 +85,15 @@ def rank_sweep(
             ensure_ray(config, ray_address)
             run_intermediate_phase(sweep_context(config, data_dir, output_dir, model_source, stages, record), False)
         link_stages(output_dir, stages)
-        rankings = rank_intermediates(config, model_source, data_dir, stage_encoders(config, stages), max_examples, output_dir=output_dir)
+        rankings = rank_intermediates(
+            config, model_source, data_dir, stage_encoders(config, stages), max_examples, output_dir=output_dir
+        )
         markdown = f"# sweeper rank: {config.name}\n\n" + to_markdown(rankings)
         (output_dir / RANKING_JSON).write_text(json.dumps(to_json(rankings), indent=2), encoding="utf-8")
         (output_dir / RANKING_MD).write_text(markdown, encoding="utf-8")
         log_rankings(tracker, run_id, rankings)
         for name in (RANKING_JSON, RANKING_MD):
-            tracker.client.log_artifact(run_id, str(output_dir / name), RANK_STAGE)
+            tracker.log_artifact(run_id, output_dir / name, RANK_STAGE)
     except BaseException:
         tracker.finish(run_id, "FAILED")
         raise

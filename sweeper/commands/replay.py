@@ -43,9 +43,7 @@ def schedule_name(settings: SchedulerConfig, recorded: SchedulerConfig) -> str:
     return " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}" for key, value in changed.items())
 
 
-def schedules(
-    output_dir: Path, config: SweepConfig, override_groups: list[list[str]]
-) -> list[tuple[str, SchedulerConfig]]:
+def schedules(output_dir: Path, config: SweepConfig, override_groups: list[list[str]]) -> list[tuple[str, SchedulerConfig]]:
     """The recorded schedule, one per group of ``scheduler.*`` overrides, and ``none``; duplicates dropped.
 
     Raises:
@@ -56,12 +54,8 @@ def schedules(
     for group in override_groups:
         outside = [item for item in group if not item.startswith("scheduler.")]
         if outside:
-            raise ConfigError(
-                f"replay overrides must set scheduler.* keys (e.g. scheduler.grace_period=2), got {outside}"
-            )
-        found.append(
-            validate_mapping(apply_overrides(raw, group), f"{output_dir / LAUNCH_FILE} with {group}").scheduler
-        )
+            raise ConfigError(f"replay overrides must set scheduler.* keys (e.g. scheduler.grace_period=2), got {outside}")
+        found.append(validate_mapping(apply_overrides(raw, group), f"{output_dir / LAUNCH_FILE} with {group}").scheduler)
     found.append(NO_ASHA)
     unique: list[SchedulerConfig] = []
     for settings in found:
@@ -70,9 +64,7 @@ def schedules(
     return [(schedule_name(settings, config.scheduler), settings) for settings in unique]
 
 
-def replay_sweep(
-    output_dir: Path, overrides: list[str], more_schedules: list[str] = ()
-) -> tuple[list[ScheduleSummary], str]:
+def replay_sweep(output_dir: Path, overrides: list[str], more_schedules: list[str] = ()) -> tuple[list[ScheduleSummary], str]:
     """Replay the sweep in ``output_dir`` (see the module docstring).
 
     Args:
@@ -102,19 +94,13 @@ def replay_sweep(
     check_tracking_uri(record.tracking_uri)
     curves, records = load_dev_curves(Tracker(record.tracking_uri), record)
     if not curves:
-        raise ConfigError(
-            f"sweep {record.name!r} in {output_dir} has no completed or early-stopped target trial to replay"
-        )
+        raise ConfigError(f"sweep {record.name!r} in {output_dir} has no completed or early-stopped target trial to replay")
     seeds = config.selection.seeds
     summaries = [
-        summarize(
-            name, replay(curves, make_scheduler(settings), config.resources.max_concurrent_trials), records, seeds
-        )
+        summarize(name, replay(curves, make_scheduler(settings), config.resources.max_concurrent_trials), records, seeds)
         for name, settings in plans
     ]
-    recorded = {
-        t: s.cell.record.intermediate_task for t, s in select_best_intermediate(records.values(), seeds).items()
-    }
+    recorded = {t: s.cell.record.intermediate_task for t, s in select_best_intermediate(records.values(), seeds).items()}
     recorded = {target: recorded.get(target) for target in sorted({r.target_task for r in records.values()})}
     markdown = (
         f"# sweeper replay: {record.name}\n\n{len(curves)} target trials replayed from their English-dev curves "

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from sweeper.config import ReportConfig, check_benchmark
+
+from sweeper.config import SEEDS_BEST, ReportConfig, check_benchmark
+from sweeper.errors import ConfigError
 from sweeper.results.failures import failures_markdown
-from sweeper.results.report import Report, build_report, to_csv, to_markdown
 from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
+from sweeper.results.report import Report, build_report
+from sweeper.results.report_text import to_csv, to_markdown
+from sweeper.results.selection import TrialRecord
 from sweeper.tracking.ranking import load_pruning
 from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
-from sweeper.config import SEEDS_BEST
-from sweeper.results.selection import TrialRecord
-from sweeper.tracking.runs import (
-    SweepRecord,
-    Tracker,
-    check_tracking_uri,
-    find_sweep,
-    register_selection,
-)
-
+from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, find_sweep, register_selection
 
 REPORT_MD = "report.md"
 
@@ -64,7 +59,7 @@ def load_report(tracker: Tracker, record: SweepRecord, benchmark: str | None = N
 
 
 def _records_and_report(tracker: Tracker, record: SweepRecord, benchmark: str | None) -> tuple[list[TrialRecord], Report]:
-    params = tracker.client.get_run(record.parent_run_id).data.params
+    params = tracker.run_params(record.parent_run_id)
     records = load_trial_records(tracker, record.experiment_id, record.parent_run_id)
     report = build_report(
         records,
@@ -102,12 +97,16 @@ def write_report(tracker: Tracker, record: SweepRecord, output_dir: Path, benchm
         figure.unlink(missing_ok=True)  # a previous sweep's heatmap in the same folder is not this report's
     else:
         plot_delta_heatmap(grid, figure, f"{record.name}: zero-shot Δ vs none")
-    texts = {REPORT_MD: markdown, REPORT_CSV: to_csv(report), REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None),
-             FAILURES_JSON: json.dumps([failure.to_json() for failure in failures], indent=2)}
+    texts = {
+        REPORT_MD: markdown,
+        REPORT_CSV: to_csv(report),
+        REPORT_HTML: to_html(markdown, title, REPORT_PNG if grid else None),
+        FAILURES_JSON: json.dumps([failure.to_json() for failure in failures], indent=2),
+    }
     for name, text in texts.items():
         (output_dir / name).write_text(text, encoding="utf-8")
     for name in [*texts, *([REPORT_PNG] if grid else [])]:
-        tracker.client.log_artifact(record.parent_run_id, str(output_dir / name), REPORT_ARTIFACTS)
+        tracker.log_artifact(record.parent_run_id, output_dir / name, REPORT_ARTIFACTS)
     selected = {target: selection.record.run_id for target, selection in report.selections.items()}
     register_selection(tracker, record.name, selected, [trial.run_id for trial in records])
     return markdown
@@ -142,7 +141,9 @@ def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[
         check_benchmark(benchmark)
     record = SweepRecord.read(output_dir)
     check_tracking_uri(record.tracking_uri)
-    return record, load_report(Tracker(record.tracking_uri), record, benchmark)
+    tracker = Tracker(record.tracking_uri)
+    check_finished(tracker, record, f"`sweeper resume {output_dir}` finishes it")
+    return record, load_report(tracker, record, benchmark)
 
 
 def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None) -> tuple[SweepRecord, Report]:
@@ -158,4 +159,20 @@ def load_sweep_report(name: str, tracking_uri: str, benchmark: str | None = None
     check_tracking_uri(tracking_uri)
     tracker = Tracker(tracking_uri)
     record = find_sweep(tracker, name)
+    check_finished(tracker, record, "`sweeper resume OUTPUT` (its output folder) finishes it")
     return record, load_report(tracker, record, benchmark)
+
+
+def check_finished(tracker: Tracker, record: SweepRecord, fix: str) -> None:
+    """Refuse to report a sweep whose parent run is still ``RUNNING`` (interrupted, or running now):
+    its tables would be partial. A ``FAILED`` sweep is reported (its failed trials are listed).
+
+    Raises:
+        ConfigError: naming the sweep, its parent run and ``fix``.
+    """
+    status = tracker.client.get_run(record.parent_run_id).info.status
+    if status in ("RUNNING", "SCHEDULED"):
+        raise ConfigError(
+            f"sweep {record.name!r} (MLflow parent run {record.parent_run_id}) has not finished (status {status}): "
+            f"its report would be partial. Wait for it, or if it was interrupted, {fix}"
+        )

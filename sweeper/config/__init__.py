@@ -6,13 +6,43 @@ The public names of the modules of this package are importable from here.
 """
 
 from sweeper.config.base import stable_hash
-from sweeper.config.names import NO_INTERMEDIATE, TIME_ATTR, METRIC, ENGLISH_DEV, TARGET_DEV, NO_SELECTION, SEEDS_BEST, SEEDS_MEAN, MLM_MEMBER
-from sweeper.config.training import TrainingConfig, total_optimizer_steps
-from sweeper.config.search import SEARCHABLE_SETTINGS, DISTRIBUTIONS, Distribution, parse_distribution, PruneConfig, RANK_EXAMPLES, SearchConfig, ParamSpace, SchedulerConfig
-from sweeper.config.sections import ZeroShotConfig, ResourcesConfig, TrackingConfig, REMOTE_STORAGE_SCHEMES, check_storage_path, StorageConfig, check_benchmark, ReportConfig, SelectionConfig
-from sweeper.config.multitask import MultitaskMember, MlmConfig, MultitaskConfig
-from sweeper.config.sweep import SweepConfig
 from sweeper.config.loading import apply_overrides, load_config, validate_mapping
+from sweeper.config.multitask import MlmConfig, MultitaskConfig, MultitaskMember
+from sweeper.config.names import (
+    ENGLISH_DEV,
+    METRIC,
+    MLM_MEMBER,
+    NO_INTERMEDIATE,
+    NO_SELECTION,
+    SEEDS_BEST,
+    SEEDS_MEAN,
+    TARGET_DEV,
+    TIME_ATTR,
+)
+from sweeper.config.search import (
+    DISTRIBUTIONS,
+    RANK_EXAMPLES,
+    SEARCHABLE_SETTINGS,
+    Distribution,
+    ParamSpace,
+    PruneConfig,
+    SchedulerConfig,
+    SearchConfig,
+    parse_distribution,
+)
+from sweeper.config.sections import (
+    REMOTE_STORAGE_SCHEMES,
+    ReportConfig,
+    ResourcesConfig,
+    SelectionConfig,
+    StorageConfig,
+    TrackingConfig,
+    ZeroShotConfig,
+    check_benchmark,
+    check_storage_path,
+)
+from sweeper.config.sweep import SweepConfig
+from sweeper.config.training import TrainingConfig, total_optimizer_steps
 
 __all__ = [
     "DISTRIBUTIONS",

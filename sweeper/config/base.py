@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
+
 from pydantic import (
     BaseModel,
     ConfigDict,

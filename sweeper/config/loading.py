@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
 import yaml
 from pydantic import (
     BaseModel,
     ValidationError,
 )
-from sweeper.errors import ConfigError, did_you_mean
+
 from sweeper.config.sweep import SweepConfig
+from sweeper.errors import ConfigError, did_you_mean
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+
 from pydantic import (
     Field,
     PositiveFloat,
     field_validator,
     model_validator,
 )
+
 from sweeper.config.base import _Strict
 from sweeper.config.names import MLM_MEMBER
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 NO_INTERMEDIATE = "none"
 
 

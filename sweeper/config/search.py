@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+
 from pydantic import (
     Field,
     PositiveInt,
@@ -13,10 +14,10 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from sweeper.errors import did_you_mean
+
 from sweeper.config.base import _Strict
 from sweeper.config.training import TrainingConfig
-
+from sweeper.errors import did_you_mean
 
 #: The target-stage settings a search space may vary, each with the Python type of its values.
 SEARCHABLE_SETTINGS: dict[str, type] = {
@@ -69,7 +70,9 @@ def parse_distribution(name: str, raw: dict) -> Distribution:
         raise ValueError(f"a distribution has exactly one key: {written}, not {raw!r}")
     kind, bounds = next(iter(raw.items()))
     if kind not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {kind!r}.{did_you_mean(str(kind), DISTRIBUTIONS)} Known: {', '.join(DISTRIBUTIONS)}")
+        raise ValueError(
+            f"unknown distribution {kind!r}.{did_you_mean(str(kind), DISTRIBUTIONS)} Known: {', '.join(DISTRIBUTIONS)}"
+        )
     if SEARCHABLE_SETTINGS[name] is int and kind != "randint":
         raise ValueError(f"{name} is an integer setting: use a list or {{randint: [low, high]}}, not {kind}")
     if not (isinstance(bounds, list) and len(bounds) == 2):
@@ -123,7 +126,8 @@ class SearchConfig(_Strict):
     """
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
-    num_samples: PositiveInt = 1
+    #: at most 10 000 configurations per cell (more is a typo, not a sweep)
+    num_samples: PositiveInt = Field(1, le=10_000)
     seed: int | None = None
     #: train only the intermediate tasks ranked best per target (``None``: the whole grid)
     prune: PruneConfig | None = None

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from typing import Literal
+
 from pydantic import (
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     field_validator,
+    model_validator,
 )
+
+from sweeper.config.base import _Strict
 from sweeper.errors import ConfigError, did_you_mean
 from sweeper.metrics.xtreme import TASK_GROUPS
-from sweeper.config.base import _Strict
 
 
 class ZeroShotConfig(_Strict):
@@ -25,12 +28,20 @@ class ZeroShotConfig(_Strict):
 class ResourcesConfig(_Strict):
     """Ray resources per trial: ``num_workers`` data-parallel Ray Train workers, each with
     ``cpus_per_worker`` and ``gpus_per_worker``. At least one worker: Train V2 refuses
-    ``ray.train.report`` from worker-less training inside a Tune trial."""
+    ``ray.train.report`` from worker-less training inside a Tune trial.
+
+    Trial packing (one worker per trial only): ``trials_per_gpu: N`` runs N trials on each GPU
+    (Ray ``num_gpus`` 1/N); ``gpus_per_worker: auto`` packs as many as fit by the memory probe of
+    the target stages (:mod:`sweeper.sweep.packing`). Data-parallel workers of one trial never
+    share a GPU: NCCL refuses two ranks on one device ("Duplicate GPU detected",
+    ray-project/ray#48012).
+    """
 
     num_workers: PositiveInt = 1
     use_gpu: bool = False
     cpus_per_worker: PositiveFloat = 1
-    gpus_per_worker: NonNegativeFloat = 0
+    gpus_per_worker: NonNegativeFloat | Literal["auto"] = 0
+    trials_per_gpu: PositiveInt | None = None
     max_concurrent_trials: PositiveInt = 2
     controller_failure_limit: NonNegativeInt = 1
     #: Tune retries of a failed trial (Tune ``FailureConfig(max_failures)``); each retry resumes
@@ -39,6 +50,27 @@ class ResourcesConfig(_Strict):
     #: how long a trial's Train worker group may wait for resources (seconds); Ray's 60 s default
     #: fails trials that start while a trial stopped by ASHA still releases its workers.
     worker_group_start_timeout_s: PositiveFloat = 600
+
+    @model_validator(mode="after")
+    def _packing_possible(self) -> ResourcesConfig:
+        if (self.packed or self.trials_per_gpu is not None) and not self.use_gpu:
+            raise ValueError("trial packing (trials_per_gpu, gpus_per_worker: auto or < 1) needs resources.use_gpu: true")
+        if self.trials_per_gpu is not None and self.gpus_per_worker not in (0, 1):
+            raise ValueError(
+                f"set either trials_per_gpu ({self.trials_per_gpu}) or gpus_per_worker ({self.gpus_per_worker}), not both"
+            )
+        if self.packed and self.num_workers > 1:
+            raise ValueError(
+                f"num_workers {self.num_workers} with packed trials: data-parallel workers of one trial would share a GPU, "
+                'which NCCL refuses ("Duplicate GPU detected", ray-project/ray#48012); use num_workers: 1 with packing, '
+                "or whole GPUs (gpus_per_worker: 1, no trials_per_gpu) for data-parallel trials"
+            )
+        return self
+
+    @property
+    def packed(self) -> bool:
+        """Whether trials share GPUs (``trials_per_gpu`` > 1, ``gpus_per_worker`` ``auto`` or < 1)."""
+        return self.gpus_per_worker == "auto" or (self.trials_per_gpu or 1) > 1 or 0 < self.gpus_per_worker < 1
 
 
 class TrackingConfig(_Strict):
@@ -67,7 +99,7 @@ def check_storage_path(value: str) -> str:
         raise ValueError(
             f"{value!r}: unsupported scheme {scheme!r}; use a local folder, s3://bucket/prefix or gs://bucket/prefix"
         )
-    if not rest.split("/", 1)[0].split("?", 1)[0]:
+    if not rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]:  # the bucket follows any user-info
         raise ValueError(f"{value!r} names no bucket; write {scheme}://bucket/prefix")
     return value
 
@@ -93,11 +125,17 @@ class StorageConfig(_Strict):
     a local folder or ``s3://bucket/prefix`` / ``gs://bucket/prefix`` (pyarrow file systems;
     query parameters such as ``?region=...&endpoint_override=...`` are passed on). ``None``:
     ``<output>/ray``. On more than one node it must be shared storage.
+
+    ``shared_filesystem``: the local paths of the sweep (output folder, stage cache, a folder
+    ``storage_path``) are mounted at the same path on every node of the cluster. Needed only where
+    sweeper cannot see it: a sweep on a multi-node cluster is refused when one of them is not
+    under an NFS, SMB or FUSE mount (``sweeper.sweep.shared_state``).
     """
 
     stage_cache_dir: str | None = None
     cache_target_stages: bool = True
     storage_path: str | None = None
+    shared_filesystem: bool = False
 
     @field_validator("stage_cache_dir")
     @classmethod

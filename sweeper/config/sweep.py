@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+
 from pydantic import (
     Field,
     model_validator,
 )
-from sweeper.errors import did_you_mean
+
 from sweeper.config.base import _Strict
-from sweeper.config.names import NO_INTERMEDIATE, MLM_MEMBER
-from sweeper.config.training import TrainingConfig
-from sweeper.config.search import Distribution, ParamSpace, SchedulerConfig, SearchConfig
-from sweeper.config.sections import ZeroShotConfig, ResourcesConfig, TrackingConfig, StorageConfig, ReportConfig, SelectionConfig
 from sweeper.config.multitask import MultitaskConfig
+from sweeper.config.names import MLM_MEMBER, NO_INTERMEDIATE
+from sweeper.config.search import Distribution, ParamSpace, SchedulerConfig, SearchConfig
+from sweeper.config.sections import ReportConfig, ResourcesConfig, SelectionConfig, StorageConfig, TrackingConfig, ZeroShotConfig
+from sweeper.config.training import TrainingConfig
+from sweeper.errors import did_you_mean
 
 
 class SweepConfig(_Strict):
@@ -69,7 +71,11 @@ class SweepConfig(_Strict):
         if self.resources.use_gpu:
             return self
         stages = {"intermediate": self.intermediate.mixed_precision, "target": self.target.mixed_precision}
-        stages |= {f"training_overrides.{task}": fields["mixed_precision"] for task, fields in self.training_overrides.items() if "mixed_precision" in fields}
+        stages |= {
+            f"training_overrides.{task}": fields["mixed_precision"]
+            for task, fields in self.training_overrides.items()
+            if "mixed_precision" in fields
+        }
         for where, precision in stages.items():
             if precision in ("bf16", "fp16"):
                 raise ValueError(

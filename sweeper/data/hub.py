@@ -16,8 +16,15 @@ from sweeper.registry import HubSource
 
 # TyDiQA-GoldP ids start with the language name ("arabic-2387335860751143628-1").
 TYDIQA_LANGUAGE_NAMES = {
-    "ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
-    "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
+    "ar": "arabic",
+    "bn": "bengali",
+    "en": "english",
+    "fi": "finnish",
+    "id": "indonesian",
+    "ko": "korean",
+    "ru": "russian",
+    "sw": "swahili",
+    "te": "telugu",
 }
 
 
@@ -164,8 +171,7 @@ def load_hub_split(source: HubSource, language: str | None) -> list[dict]:
     """
     if source.converter not in CONVERTERS:
         raise ConfigError(
-            f"unknown hub converter {source.converter!r}.{did_you_mean(source.converter, CONVERTERS)} "
-            f"Known: {sorted(CONVERTERS)}"
+            f"unknown hub converter {source.converter!r}.{did_you_mean(source.converter, CONVERTERS)} Known: {sorted(CONVERTERS)}"
         )
     dataset = datasets.load_dataset(**load_dataset_arguments(source, language))
     return CONVERTERS[source.converter](dataset, language)

@@ -123,14 +123,12 @@ def _check_inputs(
         raise ValueError(f"n_best_size ({n_best_size}) and max_answer_length ({max_answer_length}) must both be >= 1.")
     if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
         raise ValueError(
-            f"start_logits {start_logits.shape} and end_logits {end_logits.shape} must both have shape "
-            "(num_features, seq_len)."
+            f"start_logits {start_logits.shape} and end_logits {end_logits.shape} must both have shape (num_features, seq_len)."
         )
     if len(start_logits) != len(offset_mappings):
         raise ValueError(f"Got logits for {len(start_logits)} features but {len(offset_mappings)} features.")
     longest = max((len(offsets) for offsets in offset_mappings), default=0)
     if start_logits.shape[1] < longest:
         raise ValueError(
-            f"Logits have seq_len {start_logits.shape[1]} but a feature has {longest} tokens; "
-            "pass the logits of every token."
+            f"Logits have seq_len {start_logits.shape[1]} but a feature has {longest} tokens; pass the logits of every token."
         )

@@ -53,9 +53,7 @@ def split_files(spec: TaskSpec, split: str, data_dir: Path, language: str | None
     """The local files of ``split``, source by source (``{lang}`` filled with ``language``, or
     with its code in the task's ``language_codes``)."""
     root = layout_root(spec, data_dir)
-    return [
-        path for source in task_split(spec, split).sources for path in _source_files(spec, source, root, language)
-    ]
+    return [path for source in task_split(spec, split).sources for path in _source_files(spec, source, root, language)]
 
 
 def _missing_data_error(spec: TaskSpec, what: str, missing: list[Path], patterns: list[str], hint: str) -> MissingDataError:
@@ -120,9 +118,7 @@ def _load_source(spec: TaskSpec, source: SplitSource, data_dir: Path | None, lan
     from sweeper.data.formats import read_examples
 
     root = layout_root(spec, data_dir)
-    examples = [
-        example for path in _source_files(spec, source, root, language) for example in read_examples(source.format, path)
-    ]
+    examples = [example for path in _source_files(spec, source, root, language) for example in read_examples(source.format, path)]
     if source.filter_language:
         code = spec.file_language(language)
         examples = [
@@ -137,7 +133,9 @@ def _load_source(spec: TaskSpec, source: SplitSource, data_dir: Path | None, lan
     return examples
 
 
-def _unlabelled_error(spec: TaskSpec, split: str, source: SplitSource, data_dir: Path | None, language: str | None) -> UnlabelledDataError:
+def _unlabelled_error(
+    spec: TaskSpec, split: str, source: SplitSource, data_dir: Path | None, language: str | None
+) -> UnlabelledDataError:
     where = (
         ", ".join(str(path) for path in _source_files(spec, source, layout_root(spec, data_dir), language))
         if data_dir is not None
@@ -221,7 +219,9 @@ def load_split(
         if labelled and unlabelled(part):
             raise _unlabelled_error(spec, split, source, data_dir, language)
     if limit is not None:
-        parts = [part[:count] for part, count in zip(parts, proportional_counts([len(part) for part in parts], limit), strict=True)]
+        parts = [
+            part[:count] for part, count in zip(parts, proportional_counts([len(part) for part in parts], limit), strict=True)
+        ]
     return [example for part in parts for example in part]
 
 
@@ -244,7 +244,10 @@ def check_labels_file(spec: TaskSpec, data_dir: Path) -> None:
     """
     if spec.labels_file is not None and not labels_path(spec, data_dir).is_file():
         raise _missing_data_error(
-            spec, "label inventory (labels_file)", [labels_path(spec, data_dir)], [spec.labels_file],
+            spec,
+            "label inventory (labels_file)",
+            [labels_path(spec, data_dir)],
+            [spec.labels_file],
             ", next to the task's data files",
         )
 

@@ -37,6 +37,4 @@ def check_same_length(name_a: str, a: Sized, name_b: str, b: Sized) -> None:
         ValueError: ``len(a) != len(b)``.
     """
     if len(a) != len(b):
-        raise ValueError(
-            f"`{name_a}` has {len(a)} items but `{name_b}` has {len(b)}; they must align one to one"
-        )
+        raise ValueError(f"`{name_a}` has {len(a)} items but `{name_b}` has {len(b)}; they must align one to one")

@@ -36,9 +36,7 @@ def accuracy(labels: Sequence[Hashable], predictions: Sequence[Hashable]) -> flo
     return 100.0 * correct / len(labels)
 
 
-def binary_f1(
-    labels: Sequence[Hashable], predictions: Sequence[Hashable], positive_label: Hashable = 1
-) -> float:
+def binary_f1(labels: Sequence[Hashable], predictions: Sequence[Hashable], positive_label: Hashable = 1) -> float:
     """F1 of the positive class, as ``sklearn.metrics.f1_score`` (binary average) computes it.
 
     Source: GLUE QQP metric (jiant / HF ``acc_and_f1``); 0 when there is no true positive (the

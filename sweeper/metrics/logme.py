@@ -94,9 +94,7 @@ class LogMEAccumulator:
         if features.ndim != 2 or features.shape[1] != self.gram.shape[0]:
             raise ValueError(f"features must have shape (n, {self.gram.shape[0]}), got {features.shape}")
         if targets.shape != (features.shape[0], self.cross.shape[1]):
-            raise ValueError(
-                f"targets must have shape ({features.shape[0]}, {self.cross.shape[1]}), got {targets.shape}"
-            )
+            raise ValueError(f"targets must have shape ({features.shape[0]}, {self.cross.shape[1]}), got {targets.shape}")
         self.gram += features.T @ features
         self.cross += features.T @ targets
         self.target_squares += (targets**2).sum(axis=0)

@@ -106,10 +106,7 @@ def normalize_squad_answer(text: str) -> str:
 
 def _check_mlqa_language(language: str) -> None:
     if language not in _MLQA_ARTICLES:
-        raise ValueError(
-            f"`language` {language!r} is not an MLQA answer language; "
-            f"expected one of {sorted(MLQA_LANGUAGES)}"
-        )
+        raise ValueError(f"`language` {language!r} is not an MLQA answer language; expected one of {sorted(MLQA_LANGUAGES)}")
 
 
 def normalize_mlqa_answer(text: str, language: str) -> str:
@@ -154,9 +151,7 @@ def _check_references(references: Mapping[str, Sequence[str]], allow_unanswerabl
     check_non_empty("references", references)
     for qid, golds in references.items():
         if isinstance(golds, str):
-            raise ValueError(
-                f"`references[{qid!r}]` is a string; it must be a sequence of gold answer texts"
-            )
+            raise ValueError(f"`references[{qid!r}]` is a string; it must be a sequence of gold answer texts")
         if not golds and not allow_unanswerable:
             raise ValueError(
                 f"`references[{qid!r}]` has no gold answer; the SQuAD v1.1/MLQA scripts need at "
@@ -191,9 +186,7 @@ def _em_f1(
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
-def squad_em_f1(
-    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
-) -> dict[str, float]:
+def squad_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
     """SQuAD v1.1 exact match and token F1, each the max over a question's gold answers.
 
     Source: ``evaluate-v1.1.py`` (XTREME ``third_party/evaluate_squad.py``); the scorer XTREME
@@ -216,9 +209,7 @@ def squad_em_f1(
     return _em_f1(predictions, references, normalize_squad_answer)
 
 
-def mlqa_em_f1(
-    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], language: str
-) -> dict[str, float]:
+def mlqa_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], language: str) -> dict[str, float]:
     """MLQA exact match and token F1 with per-language normalization, max over gold answers.
 
     Source: ``mlqa_evaluation_v1.py`` (XTREME ``third_party/evaluate_mlqa.py``), called with the
@@ -317,9 +308,7 @@ def squad_v2_scores(
     for name, mapping in (("predictions", predictions), ("na_probs", na_probs)):
         missing = [] if mapping is None else [qid for qid in references if qid not in mapping]
         if missing:
-            raise ValueError(
-                f"`{name}` lacks {len(missing)} question ids of `references`, e.g. {missing[:3]}"
-            )
+            raise ValueError(f"`{name}` lacks {len(missing)} question ids of `references`, e.g. {missing[:3]}")
     probs = na_probs if na_probs is not None else {qid: 0.0 for qid in references}
     has_answer = {qid: bool(golds) for qid, golds in references.items()}
 
@@ -332,10 +321,7 @@ def squad_v2_scores(
         f1_raw[qid] = max(_v2_f1(prediction.split(), gold.split()) for gold in normalized_golds)
 
     def thresholded(raw: Mapping[str, float]) -> dict[str, float]:
-        return {
-            qid: float(not has_answer[qid]) if probs[qid] > na_prob_threshold else score
-            for qid, score in raw.items()
-        }
+        return {qid: float(not has_answer[qid]) if probs[qid] > na_prob_threshold else score for qid, score in raw.items()}
 
     exact, f1 = thresholded(exact_raw), thresholded(f1_raw)
     result: dict[str, float | int] = {}

@@ -102,15 +102,10 @@ def _unit_rows(name: str, embeddings: np.ndarray) -> np.ndarray:
 
 def _check_same_dim(source: np.ndarray, target: np.ndarray) -> None:
     if source.shape[1] != target.shape[1]:
-        raise ValueError(
-            f"`source_embeddings` have dim {source.shape[1]} but `target_embeddings` "
-            f"{target.shape[1]}"
-        )
+        raise ValueError(f"`source_embeddings` have dim {source.shape[1]} but `target_embeddings` {target.shape[1]}")
 
 
-def _nearest_neighbours(
-    queries: np.ndarray, database: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_neighbours(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by dot product, best first: (similarities, indices), each (n_queries, k)."""
     k = min(k, database.shape[0])
     rows_per_block = max(1, _BLOCK_ELEMENTS // database.shape[0])
@@ -170,10 +165,7 @@ def tatoeba_accuracy(
     _check_same_dim(source, target)
     expected = np.arange(source.shape[0]) if gold is None else np.asarray(gold, dtype=np.int64)
     if expected.shape != (source.shape[0],):
-        raise ValueError(
-            f"`gold` must hold one target index per source sentence ({source.shape[0]}); "
-            f"got shape {expected.shape}"
-        )
+        raise ValueError(f"`gold` must hold one target index per source sentence ({source.shape[0]}); got shape {expected.shape}")
     if ((expected < 0) | (expected >= target.shape[0])).any():
         raise ValueError(f"`gold` indices must lie in [0, {target.shape[0]}) (n_target)")
     _, nearest = _nearest_neighbours(source, target, k=1)
@@ -280,12 +272,8 @@ def mine_pairs(
     n_source, n_target = forward.indices.shape[0], backward.indices.shape[0]
     forward_pick = forward.scores.argmax(axis=1)
     backward_pick = backward.scores.argmax(axis=1)
-    sources = np.concatenate(
-        [np.arange(n_source), backward.indices[np.arange(n_target), backward_pick]]
-    )
-    targets = np.concatenate(
-        [forward.indices[np.arange(n_source), forward_pick], np.arange(n_target)]
-    )
+    sources = np.concatenate([np.arange(n_source), backward.indices[np.arange(n_target), backward_pick]])
+    targets = np.concatenate([forward.indices[np.arange(n_source), forward_pick], np.arange(n_target)])
     scores = np.concatenate([forward.scores.max(axis=1), backward.scores.max(axis=1)])
     used_sources: set[int] = set()
     used_targets: set[int] = set()
@@ -389,9 +377,7 @@ def best_threshold(
     return threshold
 
 
-def apply_threshold(
-    scored_pairs: Iterable[tuple[Hashable, Hashable, float]], threshold: float
-) -> set[tuple[Hashable, Hashable]]:
+def apply_threshold(scored_pairs: Iterable[tuple[Hashable, Hashable, float]], threshold: float) -> set[tuple[Hashable, Hashable]]:
     """Keep the pairs whose score is at least ``threshold`` (``bucc_extract``, ``>=``).
 
     Args:
@@ -402,6 +388,4 @@ def apply_threshold(
     Returns:
         The kept (source id, target id) pairs.
     """
-    return {
-        pair for pair, score in _best_score_per_pair(scored_pairs).items() if score >= threshold
-    }
+    return {pair for pair, score in _best_score_per_pair(scored_pairs).items() if score >= threshold}

@@ -17,10 +17,7 @@ def _check_aligned(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[st
     check_same_length("y_true", y_true, "y_pred", y_pred)
     for index, (gold, predicted) in enumerate(zip(y_true, y_pred, strict=True)):
         if isinstance(gold, str) or isinstance(predicted, str):
-            raise ValueError(
-                f"sentence {index} of `y_true`/`y_pred` is a string; each sentence must be a "
-                "list of tags"
-            )
+            raise ValueError(f"sentence {index} of `y_true`/`y_pred` is a string; each sentence must be a list of tags")
         check_same_length(f"y_true[{index}]", gold, f"y_pred[{index}]", predicted)
 
 

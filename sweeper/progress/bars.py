@@ -42,7 +42,8 @@ class Progress:
         file = stream or sys.stderr
         self._bar = (
             tqdm(total=total, desc=description, unit=unit, unit_scale=self._unit_scale, file=file, delay=interval_s, leave=True)
-            if file.isatty() else None
+            if file.isatty()
+            else None
         )
 
     def advance(self, steps: int = 1, note: str = "") -> None:
@@ -65,8 +66,15 @@ class Progress:
             self._line(time.monotonic(), "")
 
     def _line(self, now: float, note: str) -> None:
-        meter = tqdm.format_meter(self._done, self._total, now - self._start, prefix=self._description,
-                                  unit=self._unit, unit_scale=self._unit_scale, postfix=note or None)
+        meter = tqdm.format_meter(
+            self._done,
+            self._total,
+            now - self._start,
+            prefix=self._description,
+            unit=self._unit,
+            unit_scale=self._unit_scale,
+            postfix=note or None,
+        )
         # write, not print: Ray Train patches print in its workers and would log each line twice
         stream = self._stream or sys.stderr
         stream.write(meter + "\n")

@@ -172,13 +172,14 @@ class StageProgress:
             return trial.status
         return self._finish(trial, EARLY_STOPPED if trial.stop_requested else DONE, now)
 
-    def failed(self, trial_id: str, config: Mapping[str, Any], now: float) -> str:
-        """A trial raised. One Tune already stopped counts as early-stopped: tearing down its
-        Train controller can surface as an error (see ``GroupedASHAScheduler.stopped_trial_ids``)."""
+    def failed(self, trial_id: str, config: Mapping[str, Any], now: float, stopped: bool = False) -> str:
+        """A trial raised. One the scheduler stopped (``stopped``: its record lists the trial) or
+        Tune already stopped counts as early-stopped: tearing down its Train controller can surface
+        as an error (see ``sweeper.ray_adapter.outcomes``)."""
         trial = self._trial(trial_id, config)
         if trial.status not in (RUNNING, PENDING):
             return trial.status
-        return self._finish(trial, EARLY_STOPPED if trial.stop_requested else FAILED, now)
+        return self._finish(trial, EARLY_STOPPED if trial.stop_requested or stopped else FAILED, now)
 
     def _finish(self, trial: TrialProgress, outcome: str, now: float) -> str:
         trial.seconds, trial.started_at, trial.status = trial.wall_seconds(now), None, outcome
@@ -245,8 +246,11 @@ class StageProgress:
     def to_state(self, now: float) -> dict:
         """Plain data to restore with :meth:`from_state` (Tune saves it with the experiment)."""
         return {
-            "stage": self.stage, "max_t": self.max_t, "total_trials": self.total_trials,
-            "parallel": self.parallel, "elapsed_before": self.elapsed(now),
+            "stage": self.stage,
+            "max_t": self.max_t,
+            "total_trials": self.total_trials,
+            "parallel": self.parallel,
+            "elapsed_before": self.elapsed(now),
             "trials": {trial_id: asdict(trial) for trial_id, trial in self.trials.items()},
         }
 
@@ -254,8 +258,13 @@ class StageProgress:
     def from_state(cls, state: Mapping[str, Any]) -> StageProgress:
         """The progress saved by :meth:`to_state`; trials that were running are pending again
         (a resumed experiment restarts them), their evaluations and best scores kept."""
-        progress = cls(state["stage"], state["max_t"], state["total_trials"], parallel=state["parallel"],
-                       elapsed_before=state["elapsed_before"])
+        progress = cls(
+            state["stage"],
+            state["max_t"],
+            state["total_trials"],
+            parallel=state["parallel"],
+            elapsed_before=state["elapsed_before"],
+        )
         for trial_id, saved in state["trials"].items():
             trial = TrialProgress(**saved)
             if trial.status == RUNNING:
@@ -301,8 +310,10 @@ def estimate_text(estimate: Estimate | None) -> str:
     if estimate is None:
         return "time left: estimated once a trial has ended"
     bound = ", upper bound: ASHA may stop more" if estimate.upper_bound else ""
-    return (f"~{format_seconds(estimate.seconds_left)} left ({estimate.evaluations_left} evaluations × "
-            f"{estimate.seconds_per_evaluation:.1f} s ÷ {estimate.parallel} parallel{bound})")
+    return (
+        f"~{format_seconds(estimate.seconds_left)} left ({estimate.evaluations_left} evaluations × "
+        f"{estimate.seconds_per_evaluation:.1f} s ÷ {estimate.parallel} parallel{bound})"
+    )
 
 
 def status_line(progress: StageProgress, now: float) -> str:
@@ -331,15 +342,21 @@ def trial_line(progress: StageProgress, trial_id: str, outcome: str) -> str:
     cell = " → ".join(name for name in (_intermediate_shown(progress, trial.intermediate_task), trial.group) if name)
     rate = f", lr {trial.learning_rate:g}" if trial.learning_rate else ""
     score = f", best dev {trial.best_score:.2f}" if trial.best_score is not None else ""
-    return (f"{progress.stage}: trial {trial_id} ({cell}{rate}) {outcome} after {trial.evaluations} "
-            f"evaluation(s){score}, {format_seconds(trial.seconds)}")
+    return (
+        f"{progress.stage}: trial {trial_id} ({cell}{rate}) {outcome} after {trial.evaluations} "
+        f"evaluation(s){score}, {format_seconds(trial.seconds)}"
+    )
 
 
 def status_table(progress: StageProgress, now: float) -> Table:
     """The terminal view: one row of trial counts, the best score per target, elapsed and left."""
     counts = progress.counts()
-    table = Table(title=f"sweeper {progress.stage} stage · {format_seconds(progress.elapsed(now))} elapsed",
-                  title_justify="left", caption=_left_text(progress, now), caption_justify="left")
+    table = Table(
+        title=f"sweeper {progress.stage} stage · {format_seconds(progress.elapsed(now))} elapsed",
+        title_justify="left",
+        caption=_left_text(progress, now),
+        caption_justify="left",
+    )
     for status in OUTCOMES:
         table.add_column(status, justify="right")
     table.add_row(*(str(counts[status]) for status in OUTCOMES))

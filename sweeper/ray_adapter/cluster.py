@@ -1,22 +1,115 @@
-"""Connecting to Ray: the cluster at ``--ray-address`` / ``$RAY_ADDRESS``, or a local instance."""
+"""Connecting to Ray and knowing the cluster: the cluster at ``--ray-address`` / ``$RAY_ADDRESS``
+or a local instance on 127.0.0.1, its nodes, the node a trial runs on, and Tune's pending-trial limit.
+
+:func:`check_cluster_state` refuses, before a sweep writes anything, a sweep that would keep
+state on one node's disk of a multi-node cluster (``sweeper.sweep.shared_state``).
+:func:`pending_trials_limit` sets ``TUNE_MAX_PENDING_TRIALS_PG`` around a phase's ``Tuner.fit``:
+Tune requests resources for at most that many trials it has not started yet, and an autoscaler
+only adds nodes for requested resources.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import ray
+
+from sweeper.cache.store import stage_cache_root
 from sweeper.config import SweepConfig
-from sweeper.ray_adapter.trials import WORKER_GROUP_START_TIMEOUT_ENV
+from sweeper.storage import ray_storage
+from sweeper.sweep.resources import NodeResources, check_resources
+from sweeper.sweep.shared_state import check_shared_state, read_mounts
+from sweeper.tracking.schema import Tag
+
+#: Ray Train 2.60's environment variable: how long a trial waits for its worker group to start (s).
+WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+#: Ray Tune's limit on trials whose resources are requested but not yet granted (read when
+#: ``Tuner.fit`` starts; Tune's own default ``auto`` is at least 200, or the concurrency limit
+#: of a search algorithm).
+PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
+#: The interface a local Ray listens on (its GCS, raylet, object manager and dashboard).
+LOCAL_HOST = "127.0.0.1"
 
 
 def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
     """Connect to ``address`` (or ``$RAY_ADDRESS``), or start a local Ray, unless already connected.
 
-    The job's runtime environment carries the Train worker-group start timeout to every Train
-    controller (``RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S``). When Ray is already initialised by the
-    caller, set that variable in its runtime environment yourself.
+    A local Ray listens on 127.0.0.1 only (``_node_ip_address``, ``dashboard_host``): nothing on
+    the machine's network interfaces. The job's runtime environment carries the Train
+    worker-group start timeout to every Train controller (``RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S``).
+    When Ray is already initialised by the caller, set that variable in its runtime environment yourself.
     """
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    timeout = str(config.resources.worker_group_start_timeout_s)
-    ray.init(address=address or "local", runtime_env={"env_vars": {WORKER_GROUP_START_TIMEOUT_ENV: timeout}})
+    runtime_env = {"env_vars": {WORKER_GROUP_START_TIMEOUT_ENV: str(config.resources.worker_group_start_timeout_s)}}
+    if address:
+        ray.init(address=address, runtime_env=runtime_env)
+    else:
+        ray.init(address="local", runtime_env=runtime_env, _node_ip_address=LOCAL_HOST, dashboard_host=LOCAL_HOST)
+
+
+def cluster_nodes() -> int:
+    """The nodes trials of the connected Ray cluster may run on: its alive nodes, and at least 2
+    when the node this driver runs on offers no CPU (a head with ``resources: {CPU: 0}``, as in
+    ``cluster/*.yaml``: every trial runs on worker nodes, which the autoscaler adds later)."""
+    alive = [node for node in ray.nodes() if node["Alive"]]
+    here = ray.get_runtime_context().get_node_id()
+    driver_cpus = next((node["Resources"].get("CPU", 0) for node in alive if node["NodeID"] == here), 0)
+    return max(len(alive), 2 if driver_cpus == 0 else 1)
+
+
+def check_cluster_state(config: SweepConfig, output_dir: Path) -> None:
+    """Check that the connected Ray cluster (:func:`ensure_ray`), if it has more than one node,
+    finds the sweep's output folder, stage cache, Ray storage and MLflow store on shared storage.
+
+    Raises:
+        NodeLocalStateError: as :func:`sweeper.sweep.shared_state.check_shared_state`.
+    """
+    check_shared_state(
+        cluster_nodes(),
+        output_dir,
+        stage_cache_root(config),
+        ray_storage(config, output_dir),
+        config.tracking.tracking_uri,
+        config.storage.shared_filesystem,
+        read_mounts(),
+    )
+
+
+@contextmanager
+def pending_trials_limit(trials: int, max_concurrent_trials: int) -> Iterator[None]:
+    """Within the block, ``TUNE_MAX_PENDING_TRIALS_PG`` is the number of trials of the phase that
+    may run at once (``min(trials, max_concurrent_trials)``, at least 1), so Tune asks Ray (and an
+    autoscaler) for all of them at once, beyond Tune's default cap of 200; a value the user set
+    in the environment is kept. Restored afterwards."""
+    if PENDING_TRIALS_ENV in os.environ:
+        yield
+        return
+    os.environ[PENDING_TRIALS_ENV] = str(max(1, min(trials, max_concurrent_trials)))
+    try:
+        yield
+    finally:
+        del os.environ[PENDING_TRIALS_ENV]
+
+
+def node_tags() -> dict[str, str]:
+    """The Ray node this process runs on, as MLflow tags (``node_id``: hex node id, ``node_ip``)."""
+    return {Tag.NODE_ID: ray.get_runtime_context().get_node_id(), Tag.NODE_IP: ray.util.get_node_ip_address()}
+
+
+def check_cluster_resources(config: SweepConfig) -> None:
+    """Refuse a trial no node of the connected cluster can run (:func:`sweeper.sweep.resources.check_resources`).
+
+    Raises:
+        ConfigError: naming the request, the largest node and the fix.
+    """
+    nodes = [
+        NodeResources(cpus=node["Resources"].get("CPU", 0.0), gpus=node["Resources"].get("GPU", 0.0))
+        for node in ray.nodes()
+        if node.get("Alive")
+    ]
+    check_resources(config, nodes, "the Ray cluster")

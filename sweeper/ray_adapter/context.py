@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from sweeper.config import NO_INTERMEDIATE, SweepConfig
-from sweeper.cache.store import CachedStage, StageCache
 
+from sweeper.cache.store import CachedStage, StageCache
+from sweeper.config import NO_INTERMEDIATE, SweepConfig
 
 #: Grouped ASHA's state in the output folder (``sweeper.ray_adapter.scheduling``), read back by ``sweeper resume``.
 ASHA_STATE_FILE = "asha_state.json"
@@ -37,10 +37,10 @@ class SweepContext:
             return None
         return next(stage for stage in self.stages if stage.task == task)
 
-    def init_from(self, intermediate: str) -> str | None:
+    def init_from(self, intermediate: str) -> Path | None:
         """The encoder a trial of ``intermediate`` starts from; ``None``: the pretrained model."""
         stage = self.stage(intermediate)
-        return None if stage is None else str(stage.path)
+        return None if stage is None else stage.path
 
     def producer(self) -> dict[str, str]:
         """What a published stage records about the sweep that produced it."""

@@ -25,23 +25,28 @@ that grouped ASHA already stopped, does not train again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 from ray import tune
-from sweeper.config import SweepConfig
-from sweeper.sweep.grid import (
-    CELL,
-    retrieval_evaluations,
-    target_param_space,
-    target_settings,
-    trial_setting_names,
-)
+
+from sweeper.config import METRIC, SweepConfig
+from sweeper.ray_adapter.cluster import pending_trials_limit
+from sweeper.ray_adapter.context import SweepContext
+from sweeper.ray_adapter.outcomes import reconcile_trial_runs
 from sweeper.ray_adapter.progress_callback import ProgressCallback
-from sweeper.config import METRIC
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids, target_scheduler
 from sweeper.ray_adapter.search import tune_search
+from sweeper.ray_adapter.trials import (
+    TRIAL_RESOURCES,
+    intermediate_trial,
+    retrieval_trial,
+    target_trial,
+    target_trial_dir,
+    train_run_name,
+)
 from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
+from sweeper.sweep.grid import CELL, TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names, trials_per_cell
 from sweeper.tracking.runs import Tracker
-from sweeper.ray_adapter.context import SweepContext
-from sweeper.ray_adapter.trials import TRIAL_RESOURCES, intermediate_trial, retrieval_trial, target_trial, target_trial_dir, train_run_name, target_run_name
+from sweeper.tracking.schema import Tag
 
 
 class _RemoveStoppedCheckpoints(tune.Callback):
@@ -55,16 +60,15 @@ class _RemoveStoppedCheckpoints(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         if trial.trial_id in self._scheduler.stopped_trial_ids:
-            remove_checkpoints(target_trial_dir(self._context, trial.config, trial.trial_id))
+            target = TargetTrial.of(self._context.config, trial.config)
+            remove_checkpoints(target_trial_dir(self._context, target, trial.trial_id))
 
 
 def _trainable(trainable, context: SweepContext):
     return tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES)
 
 
-def _tuner(
-    trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()
-) -> tune.Tuner:
+def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()) -> tune.Tuner:
     """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.ray_adapter.search.TuneSearch`
     whose ``param_space`` is given) brings its search algorithm and its own concurrency limit."""
     if search is None:
@@ -76,24 +80,35 @@ def _tuner(
         param_space=param_space,
         tune_config=tune.TuneConfig(scheduler=scheduler, **search_config),
         run_config=tune.RunConfig(
-            name=name, storage_path=context.ray_storage, verbose=0,  # the progress view replaces Tune's table
-            callbacks=[ProgressCallback(name, context.config.scheduler.max_t if scheduler is not None else None), *callbacks],
+            name=name,
+            storage_path=context.ray_storage,
+            verbose=0,  # the progress view replaces Tune's table
+            callbacks=[
+                ProgressCallback(
+                    name,
+                    context.config.scheduler.max_t if scheduler is not None else None,
+                    state_path=context.asha_state_path if scheduler is not None else None,
+                ),
+                *callbacks,
+            ],
             failure_config=tune.FailureConfig(max_failures=context.config.resources.max_failures),
         ),
     )
 
 
-def _fit(trainable, context: SweepContext, name: str, new_tuner, resume: bool) -> tune.ResultGrid:
-    """Run experiment ``name``: restore it when ``resume`` and Tune saved it under
-    ``<Ray storage>/<name>`` (unfinished and errored trials go on, finished ones are kept), else
-    start ``new_tuner()``. A restored Tuner keeps the scheduler, search algorithm and run config
-    it was created with; only the trainable (with this sweep's context) is given again."""
+def _fit(trainable, context: SweepContext, name: str, new_tuner, resume: bool, trials: int) -> tune.ResultGrid:
+    """Run experiment ``name`` of ``trials`` trials: restore it when ``resume`` and Tune saved it
+    under ``<Ray storage>/<name>`` (unfinished and errored trials go on, finished ones are kept),
+    else start ``new_tuner()``. A restored Tuner keeps the scheduler, search algorithm and run
+    config it was created with; only the trainable (with this sweep's context) is given again.
+    Tune requests resources for every trial that may run at once (``cluster.pending_trials_limit``)."""
     path = storage_child(context.ray_storage, name)
     if resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, _trainable(trainable, context), resume_unfinished=True, resume_errored=True)
     else:
         tuner = new_tuner()
-    return tuner.fit()
+    with pending_trials_limit(trials, context.config.resources.max_concurrent_trials):
+        return tuner.fit()
 
 
 def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[str, str]:
@@ -113,7 +128,14 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
     pending = [stage.task for stage in context.stages if not stage.complete]
     if pending:
         space = {"intermediate_task": tune.grid_search(pending)}
-        results = _fit(intermediate_trial, context, "intermediate", lambda: _tuner(intermediate_trial, context, space, "intermediate", None), resume)
+        results = _fit(
+            intermediate_trial,
+            context,
+            "intermediate",
+            lambda: _tuner(intermediate_trial, context, space, "intermediate", None),
+            resume,
+            len(pending),
+        )
         _raise_on_errors(results, "intermediate")
     return {
         stage.task: "trained" if stage.marker().get("parent_run_id") == context.parent_run_id else "cached"
@@ -144,7 +166,17 @@ def run_target_phase(
         intermediates = sorted({item["intermediate_task"] for item in evaluations})
         targets = sorted({item["target_task"] for item in evaluations})
         space = {"intermediate_task": tune.grid_search(intermediates), "target_task": tune.grid_search(targets)}
-        _close_stopped_runs(context, _fit(retrieval_trial, context, "retrieval", lambda: _tuner(retrieval_trial, context, space, "retrieval", None), resume))
+        _close_stopped_runs(
+            context,
+            _fit(
+                retrieval_trial,
+                context,
+                "retrieval",
+                lambda: _tuner(retrieval_trial, context, space, "retrieval", None),
+                resume,
+                len(evaluations),
+            ),
+        )
     param_space = target_param_space(context.config, kept)
     if not param_space[CELL]:
         return None
@@ -156,61 +188,54 @@ def run_target_phase(
         callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
         return _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)
 
-    results = _fit(target_trial, context, "target", new_tuner, resume)
+    trials = len(param_space[CELL]) * trials_per_cell(context.config)
+    results = _fit(target_trial, context, "target", new_tuner, resume, trials)
     stopped = saved_stopped_trial_ids(context.asha_state_path)
     for result in results:
         trial_id = result.metrics.get("trial_id")
         if trial_id in stopped:
-            remove_checkpoints(target_trial_dir(context, result.config, trial_id))
-            remove_storage_folder(storage_child(context.ray_storage, f"train/{train_run_name(target_run_name(result.config), trial_id)}"))
+            trial = TargetTrial.of(context.config, result.config)
+            remove_checkpoints(target_trial_dir(context, trial, trial_id))
+            remove_storage_folder(storage_child(context.ray_storage, f"train/{train_run_name(trial.run_name, trial_id)}"))
     _close_stopped_runs(context, results, stopped)
     return results
 
 
 def _result_key(config: SweepConfig, trial_config: dict) -> tuple:
     """A trial's (intermediate, target, settings as logged in ``training.<name>`` params)."""
-    cell = (trial_config["intermediate_task"], trial_config["target_task"])
     if "seed" not in trial_config:  # a retrieval evaluation: one per (intermediate, target)
-        return cell
-    settings = target_settings(config, trial_config)
-    return cell + tuple(str(getattr(settings, name)) for name in trial_setting_names(config))
+        return (trial_config["intermediate_task"], trial_config["target_task"])
+    return TargetTrial.of(config, trial_config).key
 
 
 def _run_key(config: SweepConfig, run) -> tuple:
     """The :func:`_result_key` of a target or retrieval trial's MLflow run."""
-    cell = (run.data.tags["intermediate_task"], run.data.tags["target_task"])
-    if run.data.tags["stage"] == "retrieval":
+    cell = (run.data.tags[Tag.INTERMEDIATE_TASK], run.data.tags[Tag.TARGET_TASK])
+    if run.data.tags[Tag.STAGE] == "retrieval":
         return cell
     return cell + tuple(run.data.params[f"training.{name}"] for name in trial_setting_names(config))
 
 
-def _close_stopped_runs(
-    context: SweepContext, results: tune.ResultGrid, stopped_trial_ids: frozenset[str] = frozenset()
-) -> None:
-    """Close the runs of trials that could not close their own.
+def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid, stopped_trial_ids: frozenset[str] = frozenset()) -> None:
+    """Make every target / retrieval run's outcome agree with grouped ASHA's record (authoritative).
 
-    A trial stopped by ASHA (its id in ``stopped_trial_ids``) is ended by Tune before it returns:
-    its run is marked ``KILLED`` with ``asha_outcome=early_stopped``, even when tearing down its
-    Train controller left an error in ``results``. Any other trial with an error in ``results``
-    (e.g. its process was killed for memory) is marked ``FAILED`` with the error.
+    A trial ASHA stopped (its id in ``stopped_trial_ids``) is marked ``KILLED`` with
+    ``asha_outcome=early_stopped`` whether its run is still ``RUNNING`` (its actor was ended before
+    it could close it) or was closed ``FAILED`` (an error raised while its Train controller was
+    torn down); any ``error`` tag is removed. Any other run left ``RUNNING`` is marked ``FAILED``
+    with the error in ``results`` (e.g. its process was killed for memory), or, when Tune reports
+    none, as having ended without closing its run. The decision is
+    :func:`sweeper.ray_adapter.outcomes.trial_outcome`.
     """
-    tracker = Tracker(context.tracking_uri)
     config = context.config
     errors = {_result_key(config, result.config): result.error for result in results if result.error is not None}
-    running = tracker.client.search_runs(
-        [context.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{context.parent_run_id}' and attributes.status = 'RUNNING'",
+    reconcile_trial_runs(
+        Tracker(context.tracking_uri),
+        context.experiment_id,
+        context.parent_run_id,
+        stopped_trial_ids,
+        lambda run: errors.get(_run_key(config, run)),
     )
-    for run in running:
-        error = errors.get(_run_key(config, run)) if run.data.tags.get("stage") in ("target", "retrieval") else None
-        if error is not None and run.data.tags.get("ray_trial_id") not in stopped_trial_ids:
-            tracker.set_tags(run.info.run_id, {"asha_outcome": "failed", "error": f"{type(error).__name__}: {error}"[:5000]})
-            tracker.finish(run.info.run_id, "FAILED")
-        else:
-            if "error" in run.data.tags:  # written by the trial while its stopped controller was torn down
-                tracker.client.delete_tag(run.info.run_id, "error")
-            tracker.set_tags(run.info.run_id, {"asha_outcome": "early_stopped"})
-            tracker.finish(run.info.run_id, "KILLED")
 
 
 def _raise_on_errors(results: tune.ResultGrid, phase: str) -> None:

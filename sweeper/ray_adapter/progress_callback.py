@@ -23,13 +23,15 @@ from __future__ import annotations
 import math
 import sys
 import time
+from pathlib import Path
 
+from ray import tune
 from rich.console import Console
 from rich.live import Live
-from ray import tune
 
 from sweeper.config import METRIC, TIME_ATTR
 from sweeper.progress.stage import StageProgress, status_line, status_table, trial_line
+from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
 
 #: Status line period when stderr is not a terminal (seconds).
 LOG_INTERVAL_S = 30.0
@@ -43,10 +45,14 @@ class ProgressCallback(tune.Callback):
         stage: ``intermediate``, ``retrieval`` or ``target``.
         max_t: ASHA's last rung in evaluations, ``None`` when the stage has no ASHA.
         interval_s: seconds between status lines when stderr is not a terminal.
+        state_path: grouped ASHA's state file (``None``: no ASHA): a trial it lists as stopped is
+            shown early-stopped even when Tune reports an error from its teardown (the same record
+            MLflow's ``asha_outcome`` is decided from, :mod:`sweeper.ray_adapter.outcomes`).
     """
 
-    def __init__(self, stage: str, max_t: int | None = None, interval_s: float = LOG_INTERVAL_S):
+    def __init__(self, stage: str, max_t: int | None = None, interval_s: float = LOG_INTERVAL_S, state_path: Path | None = None):
         self._progress = StageProgress(stage, max_t)
+        self._state_path = state_path
         self._interval_s = interval_s
         self._console: Console | None = None
         self._live: Live | None = None
@@ -64,8 +70,11 @@ class ProgressCallback(tune.Callback):
         self._console = Console(stderr=True)
         if self._console.is_terminal:
             self._live = Live(
-                console=self._console, auto_refresh=False, transient=False,
-                redirect_stdout=sys.stdout.isatty(), redirect_stderr=True,
+                console=self._console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=sys.stdout.isatty(),
+                redirect_stderr=True,
             )
             self._live.start()
         self._show(force=True)
@@ -82,7 +91,8 @@ class ProgressCallback(tune.Callback):
         self._ended(trial.trial_id, self._progress.ended(trial.trial_id, trial.config, time.monotonic()))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._ended(trial.trial_id, self._progress.failed(trial.trial_id, trial.config, time.monotonic()))
+        stopped = self._state_path is not None and trial.trial_id in saved_stopped_trial_ids(self._state_path)
+        self._ended(trial.trial_id, self._progress.failed(trial.trial_id, trial.config, time.monotonic(), stopped))
 
     def on_step_end(self, iteration, trials, **info) -> None:
         self._progress.tune_queue(sum(1 for trial in trials if trial.status == "PENDING"))

@@ -57,8 +57,7 @@ def replay(curves: Sequence[DevCurve], scheduler: TrialScheduler, max_concurrent
     if len({curve.trial_id for curve in curves}) != len(curves):
         raise ValueError("every curve needs its own trial_id")
     trials = [
-        Trial("replay", config=dict(curve.config), trial_id=f"t{index:06d}", stub=True)
-        for index, curve in enumerate(curves)
+        Trial("replay", config=dict(curve.config), trial_id=f"t{index:06d}", stub=True) for index, curve in enumerate(curves)
     ]
     pending = deque(range(len(curves)))
     events: list[tuple[float, int, int]] = []  # (time, trial index, evaluation index)

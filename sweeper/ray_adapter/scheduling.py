@@ -201,7 +201,6 @@ class GroupedASHAScheduler(FIFOScheduler):
             self.__dict__.update(pickle.load(file))
 
 
-
 def target_scheduler(settings: SchedulerConfig, state_path: Path | None = None) -> GroupedASHAScheduler | None:
     """The scheduler of a sweep's target phase with ``scheduler`` settings ``settings``: grouped ASHA
     on the English-dev ``score`` per evaluation, or ``None`` for ``type: fifo`` (Tune's default FIFO:

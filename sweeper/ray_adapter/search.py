@@ -110,9 +110,7 @@ def tune_search(config: SweepConfig, param_space: dict[str, list | Distribution]
     settings = {key: tune_domain(values) for key, values in param_space.items() if key not in GRID_KEYS}
     if search.algorithm == "random":
         space = {**cell_space(cells), "seed": tune.grid_search(param_space["seed"]), **settings}
-        generator = BasicVariantGenerator(
-            max_concurrent=concurrency, constant_grid_search=True, random_state=search.seed
-        )
+        generator = BasicVariantGenerator(max_concurrent=concurrency, constant_grid_search=True, random_state=search.seed)
         return TuneSearch(space, generator, search.num_samples)
     searcher = CellSearcher(cells, param_space["seed"], settings, search.num_samples, metric, search.seed)
     total = len(cells) * search.num_samples * len(param_space["seed"])
@@ -158,9 +156,7 @@ class CellSearcher(Searcher):
         super().__init__(metric=metric, mode="max")
         distributions = OptunaSearch.convert_search_space(space)
         self._searchers = {
-            cell: OptunaSearch(
-                space=distributions, metric=metric, mode="max", seed=None if seed is None else seed + index
-            )
+            cell: OptunaSearch(space=distributions, metric=metric, mode="max", seed=None if seed is None else seed + index)
             for index, cell in enumerate(cells)
         }
         self._seeds = list(seeds)

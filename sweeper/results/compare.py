@@ -93,13 +93,19 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 def _selected(report: Report) -> dict[str, SelectedResult]:
     return {
-        target: SelectedResult(selection.record.intermediate_task, selection.cell.selection_score, selection.cell.zero_shot_score[0])
+        target: SelectedResult(
+            selection.record.intermediate_task, selection.cell.selection_score, selection.cell.zero_shot_score[0]
+        )
         for target, selection in report.selections.items()
     }
 
 
 def _cells(report: Report) -> dict[tuple[str, str], float | None]:
-    return {(row.record.intermediate_task, target): row.cell.zero_shot_score[0] for target, rows in report.rows.items() for row in rows}
+    return {
+        (row.record.intermediate_task, target): row.cell.zero_shot_score[0]
+        for target, rows in report.rows.items()
+        for row in rows
+    }
 
 
 def compare_reports(a: Report, b: Report, name_a: str, name_b: str) -> Comparison:
@@ -117,5 +123,8 @@ def compare_reports(a: Report, b: Report, name_a: str, name_b: str) -> Compariso
         name_a=name_a,
         name_b=name_b,
         targets=tuple(TargetComparison(target, selected_a.get(target), selected_b.get(target)) for target in targets),
-        cells=tuple(CellComparison(intermediate, target, cells_a.get((intermediate, target)), cells_b.get((intermediate, target))) for intermediate, target in keys),
+        cells=tuple(
+            CellComparison(intermediate, target, cells_a.get((intermediate, target)), cells_b.get((intermediate, target)))
+            for intermediate, target in keys
+        ),
     )

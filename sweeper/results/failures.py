@@ -56,13 +56,23 @@ def failures_markdown(failures: Sequence[FailedTrial]) -> str:
     lines = ["## Failed trials", ""]
     if not failures:
         return "\n".join([*lines, "None.", ""])
-    lines += ["| stage | intermediate | target | learning rate | seed | attempts | error | run |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| stage | intermediate | target | learning rate | seed | attempts | error | run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for failure in failures:
         error = failure.error.replace("|", "\\|").replace("\n", " ")
         if len(error) > 300:
             error = error[:297] + "..."
-        cells = [failure.stage, failure.intermediate_task, failure.target_task or "–",
-                 "–" if failure.learning_rate is None else f"{failure.learning_rate:g}",
-                 "–" if failure.seed is None else str(failure.seed), str(failure.attempts), error, failure.run_id]
+        cells = [
+            failure.stage,
+            failure.intermediate_task,
+            failure.target_task or "–",
+            "–" if failure.learning_rate is None else f"{failure.learning_rate:g}",
+            "–" if failure.seed is None else str(failure.seed),
+            str(failure.attempts),
+            error,
+            failure.run_id,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*lines, ""])

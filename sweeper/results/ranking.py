@@ -136,9 +136,7 @@ class TargetPrune:
         )
 
 
-def prune_cells(
-    rankings: Mapping[str, TargetRanking], intermediate_tasks: Sequence[str], keep: int
-) -> dict[str, TargetPrune]:
+def prune_cells(rankings: Mapping[str, TargetRanking], intermediate_tasks: Sequence[str], keep: int) -> dict[str, TargetPrune]:
     """Per ranked target, the ``keep`` best-ranked intermediate tasks other than ``none``, plus
     ``none`` when ``intermediate_tasks`` has it (the baseline every delta is measured against);
     the rest are pruned. A target without a ranking (``method`` ``None``) keeps every cell.

@@ -103,9 +103,7 @@ def replayed_records(replayed: Sequence[ReplayedTrial], recorded: Mapping[str, T
     return records
 
 
-def summarize(
-    name: str, replayed: Sequence[ReplayedTrial], recorded: Mapping[str, TrialRecord], seeds: str
-) -> ScheduleSummary:
+def summarize(name: str, replayed: Sequence[ReplayedTrial], recorded: Mapping[str, TrialRecord], seeds: str) -> ScheduleSummary:
     """The :class:`ScheduleSummary` of one replay, its selections compared with those the recorded
     records give (``seeds``: the sweep's ``selection.seeds``)."""
     per_target: dict[str, int] = {}
@@ -116,12 +114,8 @@ def summarize(
         outcomes[trial.outcome] = outcomes.get(trial.outcome, 0) + 1
     before = select_best_intermediate(recorded.values(), seeds)
     after = select_best_intermediate(replayed_records(replayed, recorded), seeds)
-    selected = {
-        target: (after[target].cell.record.intermediate_task if target in after else None) for target in per_target
-    }
-    original = {
-        target: (before[target].cell.record.intermediate_task if target in before else None) for target in per_target
-    }
+    selected = {target: (after[target].cell.record.intermediate_task if target in after else None) for target in per_target}
+    original = {target: (before[target].cell.record.intermediate_task if target in before else None) for target in per_target}
     uncertain = sorted({recorded[t.curve.trial_id].target_task for t in replayed if t.outcome == CENSORED})
     return ScheduleSummary(
         name=name,

@@ -25,15 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper.data.sources import load_split, task_split
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.metrics.xtreme import TASK_METRICS, task_score
+from sweeper.prediction_files import LEADERBOARD_PREFIX, prediction_suffix
 from sweeper.registry import TRAIN_LANGUAGE, TaskSpec, get_task
-from sweeper.prediction_files import LEADERBOARD_PREFIX
-from sweeper.task_types import get_task_type
-from sweeper.task_types.submission_files import FileIssues
+
+if TYPE_CHECKING:
+    from sweeper.task_types.submission_files import FileIssues
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ class ScoreReport:
             "split": self.split,
             "languages": {
                 language: {
-                    "file": str(score.path), "examples": score.num_examples, "metrics": score.metrics,
+                    "file": str(score.path),
+                    "examples": score.num_examples,
+                    "metrics": score.metrics,
                     "warnings": list(score.warnings),
                 }
                 for language, score in self.languages.items()
@@ -118,9 +121,7 @@ def gold_languages(spec: TaskSpec, split: str) -> list[str]:
     per_language = any("{lang}" in pattern for pattern in task_split(spec, split).files)
     leaderboard = spec.submission.split if spec.submission is not None else None
     zero_shot = spec.zero_shot
-    if zero_shot is not None and (
-        split in (zero_shot.split, leaderboard) or (split == zero_shot.dev_split and per_language)
-    ):
+    if zero_shot is not None and (split in (zero_shot.split, leaderboard) or (split == zero_shot.dev_split and per_language)):
         return list(zero_shot.languages)
     return [TRAIN_LANGUAGE]
 
@@ -138,7 +139,7 @@ def find_prediction_files(spec: TaskSpec, predictions_dir: Path, split: str) -> 
         ConfigError: two files hold predictions for the same language (``dev-de.tsv`` and
             ``test-de.tsv``).
     """
-    suffix = get_task_type(spec.task_type).prediction_suffix
+    suffix = prediction_suffix(spec.task_type)
     folder = predictions_dir / spec.task if (predictions_dir / spec.task).is_dir() else predictions_dir
     if not folder.is_dir():
         raise MissingDataError(f"predictions folder {predictions_dir} does not exist")
@@ -225,10 +226,11 @@ def score_predictions(
         split = _leaderboard_split(spec, split, max_examples_per_language)
     elif split is None:
         if spec.zero_shot is None:
-            raise ConfigError(
-                f"task {task!r} has no zero-shot split; pass --split (one of {sorted(spec.splits)})"
-            )
+            raise ConfigError(f"task {task!r} has no zero-shot split; pass --split (one of {sorted(spec.splits)})")
         split = spec.zero_shot.split
+    from sweeper.task_types import get_task_type  # torch: only when files are scored
+    from sweeper.task_types.submission_files import FileIssues
+
     task_type = get_task_type(spec.task_type)
     gold_files = _leaderboard_gold_files(spec, gold_dir) if gold_dir is not None else None
     expected = list(gold_files) if gold_files is not None else gold_languages(spec, split)
@@ -303,19 +305,23 @@ def _leaderboard_gold_files(spec: TaskSpec, gold_dir: Path) -> dict[str, Path]:
     Raises:
         MissingDataError: the folder does not exist or holds no gold file of the task.
     """
-    suffix = get_task_type(spec.task_type).prediction_suffix
+    suffix = prediction_suffix(spec.task_type)
     folder = gold_dir / spec.task if (gold_dir / spec.task).is_dir() else gold_dir
     if not folder.is_dir():
         raise MissingDataError(f"gold folder {gold_dir} does not exist")
     pattern = re.compile(rf"{re.escape(LEADERBOARD_PREFIX)}-(.+)\.{re.escape(suffix)}")
-    found = {match.group(1): path for path in sorted(folder.iterdir()) if (match := pattern.fullmatch(path.name)) and path.is_file()}
+    found = {
+        match.group(1): path for path in sorted(folder.iterdir()) if (match := pattern.fullmatch(path.name)) and path.is_file()
+    }
     if not found:
         raise MissingDataError(
             f"no {spec.task} gold files in {folder}: expected the leaderboard's label files "
             f"{LEADERBOARD_PREFIX}-<lang>.{suffix} (XTREME evaluate.py --label_folder layout, <folder>/{spec.task}/)"
         )
     order = list(spec.zero_shot.languages) if spec.zero_shot is not None else []
-    return dict(sorted(found.items(), key=lambda item: (item[0] not in order, order.index(item[0]) if item[0] in order else 0, item[0])))
+    return dict(
+        sorted(found.items(), key=lambda item: (item[0] not in order, order.index(item[0]) if item[0] in order else 0, item[0]))
+    )
 
 
 def _score_file(
@@ -345,7 +351,8 @@ def _score_file(
                 f"{len(predictions)} examples: pass --max-examples-per-language {len(predictions)}"
             )
         raise DataFormatError(
-            path, None,
+            path,
+            None,
             f"{len(predictions)} predictions do not match the {len(examples)} gold examples of "
             f"{spec.task}/{language}: {error}{hint}",
         ) from error

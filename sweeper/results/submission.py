@@ -147,10 +147,15 @@ def missing_markdown(plan: SubmissionPlan) -> str:
     if plan.max_examples_per_language is not None:
         lines += [
             f"**Not a valid submission:** the sweep predicted only the first {plan.max_examples_per_language} "
-            "examples per language (zero_shot.max_examples_per_language).", "",
+            "examples per language (zero_shot.max_examples_per_language).",
+            "",
         ]
     if not plan.gaps:
-        lines.append("Every task and language has its file." if plan.max_examples_per_language is None else "No task or language is missing.")
+        lines.append(
+            "Every task and language has its file."
+            if plan.max_examples_per_language is None
+            else "No task or language is missing."
+        )
         return "\n".join(lines) + "\n"
     lines += ["Missing files:", ""]
     for gap in plan.gaps:

@@ -11,17 +11,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 from sweeper.config import (
     NO_INTERMEDIATE,
+    TARGET_DEV,
     Distribution,
     SweepConfig,
     TrainingConfig,
     stable_hash,
 )
 from sweeper.data.sources import split_files
-from sweeper.sweep.multitask import MultitaskStage, multitask_stage
 from sweeper.registry import TaskSpec, is_retrieval, zero_shot_languages
-from sweeper.config import TARGET_DEV
+from sweeper.sweep.multitask import MultitaskStage, multitask_stage
 from sweeper.sweep.tasks import resolve_task
 
 
@@ -81,7 +82,8 @@ def target_dev_languages(config: SweepConfig, task: TaskSpec, data_dir: Path | N
     if data_dir is None:
         return languages
     return [
-        language for language in languages
+        language
+        for language in languages
         if all(path.is_file() for path in split_files(task, task.zero_shot.dev_split, data_dir, language))
     ]
 
@@ -127,9 +129,7 @@ def target_cells(config: SweepConfig, kept: Mapping[str, Sequence[str]] | None =
     ]
 
 
-def target_param_space(
-    config: SweepConfig, kept: Mapping[str, Sequence[str]] | None = None
-) -> dict[str, list | Distribution]:
+def target_param_space(config: SweepConfig, kept: Mapping[str, Sequence[str]] | None = None) -> dict[str, list | Distribution]:
     """The target-stage search space: cells (:func:`target_cells`, pruned by ``kept``) × searched settings × seed.
 
     ``cell`` lists the (intermediate task, target task) pairs; the other values are plain lists
@@ -142,8 +142,7 @@ def target_param_space(
     """
     return {
         CELL: target_cells(config, kept),
-        **{name: list(values) if isinstance(values, list) else values
-           for name, values in config.param_space.searched().items()},
+        **{name: list(values) if isinstance(values, list) else values for name, values in config.param_space.searched().items()},
         "seed": list(config.param_space.seed),
     }
 
@@ -191,3 +190,46 @@ def grid_trial_configs(config: SweepConfig, kept: Mapping[str, Sequence[str]] | 
 def trial_setting_names(config: SweepConfig) -> list[str]:
     """The ``TrainingConfig`` fields a target trial's config sets: the searched settings and ``seed``."""
     return [*config.param_space.searched(), "seed"]
+
+
+@dataclass(frozen=True)
+class TargetTrial:
+    """One target trial, derived once from its Tune config: its cell, its task (``task_overrides``
+    applied) and its training settings (:func:`target_settings`).
+
+    Attributes:
+        intermediate: the intermediate task id or multi-task name (``none``: the pretrained model).
+        target: the target task id.
+        task: the target task's spec.
+        settings: the stage's settings with the trial's searched values and seed applied.
+        searched: ``(name, value)`` of the trial's searched settings and seed, in config order.
+    """
+
+    intermediate: str
+    target: str
+    task: TaskSpec
+    settings: TrainingConfig
+    searched: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, config: SweepConfig, trial_config: Mapping[str, Any]) -> TargetTrial:
+        """The trial of Tune config ``trial_config`` (keys of :func:`target_param_space`)."""
+        settings = target_settings(config, trial_config)
+        searched = tuple((name, getattr(settings, name)) for name in trial_setting_names(config))
+        intermediate, target = trial_config["intermediate_task"], trial_config["target_task"]
+        return cls(intermediate, target, resolve_task(config, target), settings, searched)
+
+    @property
+    def run_name(self) -> str:
+        """The MLflow run name: ``target/<intermediate>-><target>``."""
+        return f"target/{self.intermediate}->{self.target}"
+
+    def folder_name(self, trial_id: str) -> str:
+        """``<intermediate>__<target>__<setting><value>...__<trial id>`` (the trial's output folder)."""
+        values = "__".join(f"{name}{value:g}" for name, value in self.searched)
+        return f"{self.intermediate}__{self.target}__{values}__{trial_id}"
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """(intermediate, target, each searched value as logged in its ``training.<name>`` param)."""
+        return (self.intermediate, self.target, *(str(value) for _, value in self.searched))

@@ -73,7 +73,9 @@ class TaskBatchSampler:
 
     def __init__(self, sizes: list[int], probabilities: list[float], batch_size: int, seed: int):
         if len(sizes) != len(probabilities) or not sizes or min(sizes) <= 0 or batch_size <= 0:
-            raise ValueError(f"need one probability per member, sizes > 0 and batch_size > 0; got {sizes}, {probabilities}, {batch_size}")
+            raise ValueError(
+                f"need one probability per member, sizes > 0 and batch_size > 0; got {sizes}, {probabilities}, {batch_size}"
+            )
         self._sizes = list(sizes)
         self._offsets = [sum(sizes[:index]) for index in range(len(sizes))]
         self._probabilities = np.asarray(probabilities, dtype=float)
@@ -122,7 +124,7 @@ class Member:
     languages: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data; :meth:`MultitaskStage.from_dict` reads it back."""
+        """Plain data, hashed into the stage key."""
         task = self.task.model_dump() if self.task else None
         return {"name": self.name, "task": task, "train_split": self.train_split, "languages": list(self.languages)}
 
@@ -142,34 +144,6 @@ class MultitaskStage:
     mlm: MlmConfig | None
     settings: TrainingConfig
     key: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (for a Ray Train ``train_loop_config``); :meth:`from_dict` reads it back."""
-        return {
-            "name": self.name,
-            "members": [member.to_dict() for member in self.members],
-            "sampling": self.sampling,
-            "temperature": self.temperature,
-            "mlm": self.mlm.model_dump() if self.mlm else None,
-            "settings": self.settings.model_dump(),
-            "key": self.key,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MultitaskStage:
-        members = tuple(
-            Member(m["name"], TaskSpec.model_validate(m["task"]) if m["task"] else None, m["train_split"], tuple(m["languages"]))
-            for m in data["members"]
-        )
-        return cls(
-            name=data["name"],
-            members=members,
-            sampling=data["sampling"],
-            temperature=data["temperature"],
-            mlm=MlmConfig.model_validate(data["mlm"]) if data["mlm"] else None,
-            settings=TrainingConfig.model_validate(data["settings"]),
-            key=data["key"],
-        )
 
 
 def multitask_stage(config: SweepConfig, name: str) -> MultitaskStage:
@@ -255,7 +229,9 @@ def check_multitask_stage(stage: MultitaskStage, data_dir: Path | None) -> None:
             check_labels_file(spec, data_dir)
     if stage.mlm is not None:
         missing = [
-            str(path) for path in (mlm_path(f, data_dir) for f in stage.mlm.train_files + stage.mlm.dev_files) if not path.is_file()
+            str(path)
+            for path in (mlm_path(f, data_dir) for f in stage.mlm.train_files + stage.mlm.dev_files)
+            if not path.is_file()
         ]
         if missing:
             raise MissingDataError(f"{where}.mlm: {len(missing)} text file(s) missing: {', '.join(missing)}")

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+
 from sweeper.config import (
     NO_INTERMEDIATE,
+    TARGET_DEV,
     SweepConfig,
 )
 from sweeper.data.sources import check_hub_sources, check_labels_file, check_split_files, resolve_labels
+from sweeper.errors import ConfigError, MissingDataError, SweepConfigWarning, SweeperError, UnknownTaskError, did_you_mean
 from sweeper.models.learning_rates import configured_learning_rates, unstable_rate_warning
-from sweeper.errors import SweepConfigWarning, ConfigError, MissingDataError, SweeperError, UnknownTaskError, did_you_mean
-from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
 from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, all_tasks, is_retrieval, zero_shot_languages
-from sweeper.config import TARGET_DEV
-from sweeper.sweep.tasks import resolve_task
+from sweeper.sweep.data_checks import content_problems
 from sweeper.sweep.grid import target_dev_languages
+from sweeper.sweep.multitask import check_multitask_stage, multitask_stage
+from sweeper.sweep.tasks import resolve_task
 
 
 def _trained_targets_without_dev_split(config: SweepConfig, targets: list[TaskSpec]) -> None:
@@ -80,6 +82,8 @@ def check_tasks(config: SweepConfig) -> None:
 
     Raises:
         UnknownTaskError: a task id is not registered (with did-you-mean).
+        ConfigError: a ``training_overrides`` / ``task_overrides`` key is no registered task or
+            ``multitask`` stage (with did-you-mean).
         ConfigError: a retrieval task as intermediate/target-trained task, a target without
             zero-shot languages, an unknown ``zero_shot.languages`` entry, duplicate tasks.
         UnknownTaskError: a member of a ``multitask`` stage is not registered.
@@ -90,11 +94,14 @@ def check_tasks(config: SweepConfig) -> None:
         SweepConfigWarning: the model is known to diverge at a configured learning rate
             (:mod:`sweeper.models.learning_rates`: XLM-R Large at >= 1e-4).
     """
-    from sweeper.task_types import get_task_type
-
     for field, tasks in (("intermediate_tasks", config.intermediate_tasks), ("target_tasks", config.target_tasks)):
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"{field} lists a task twice: {tasks}")
+    for field in ("training_overrides", "task_overrides"):
+        for task in getattr(config, field):
+            if task not in all_tasks() and task not in config.multitask:
+                error = UnknownTaskError(task, [*all_tasks(), *config.multitask])
+                raise ConfigError(f"{field}.{task}: {error}")
     single = [task for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask]
     unknown = [task for task in single if task not in all_tasks()]
     if unknown:  # suggest the sweep's multi-task stage names too
@@ -104,7 +111,7 @@ def check_tasks(config: SweepConfig) -> None:
         if name in config.multitask:
             multitask_stage(config, name)  # resolves the members: unknown ones fail here
     for spec in specs:
-        if not get_task_type(spec.task_type).trainable:
+        if is_retrieval(spec):  # evaluation-only task types (the registry's vocabulary; no task-type code imported)
             raise ConfigError(f"intermediate task {spec.task!r} is a {spec.task_type} task and cannot be trained")
     targets = [resolve_task(config, task) for task in config.target_tasks]
     for spec in targets:
@@ -133,7 +140,9 @@ def splits_read(config: SweepConfig) -> list[tuple[TaskSpec, str, list[str]]]:
     intermediate and trained target task; each target's zero-shot split in its evaluation
     languages; a mining task's threshold split (BUCC dev)."""
     specs = [
-        resolve_task(config, task) for task in config.intermediate_tasks if task != NO_INTERMEDIATE and task not in config.multitask
+        resolve_task(config, task)
+        for task in config.intermediate_tasks
+        if task != NO_INTERMEDIATE and task not in config.multitask
     ]
     targets = [resolve_task(config, task) for task in config.target_tasks]
     read = [(spec, split, [TRAIN_LANGUAGE]) for spec in specs + targets if not is_retrieval(spec) for split in ("train", "dev")]
@@ -150,7 +159,9 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
     nothing). ``sweeper run`` refuses the first; ``sweeper plan`` lists them all as what ``run``
     will need.
 
-    With ``data_dir``: missing files (:class:`MissingDataError`, naming paths and layout). Without:
+    With ``data_dir``: missing files (:class:`MissingDataError`, naming paths and layout), then, when
+    none is missing, corrupt, empty or unlabelled ones (:class:`DataFormatError` with file and line,
+    :func:`sweeper.sweep.data_checks.content_problems`). Without:
     splits with no Hub source and tasks whose labels are kept in a local ``labels_file``
     (:class:`ConfigError`, saying to pass ``--data-dir``). Also: a ``multitask`` stage's members
     and files (:func:`sweeper.sweep.multitask.check_multitask_stage`), and under
@@ -177,8 +188,13 @@ def data_problems(config: SweepConfig, data_dir: Path | None) -> list[SweeperErr
                 check_split_files(spec, split, data_dir, languages)
         except SweeperError as error:
             problems.append(error)
-    checks = [lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
-              for name in config.intermediate_tasks if name in config.multitask]
+    if data_dir is not None and not problems:  # every file is there: open and parse them
+        problems += content_problems(config, data_dir, read)
+    checks = [
+        lambda name=name: check_multitask_stage(multitask_stage(config, name), data_dir)
+        for name in config.intermediate_tasks
+        if name in config.multitask
+    ]
     checks.append(lambda: _check_target_dev_data(config, [resolve_task(config, task) for task in config.target_tasks], data_dir))
     for check in checks:
         try:

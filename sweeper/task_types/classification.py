@@ -11,6 +11,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 from sweeper.config import TrainingConfig
 from sweeper.data.features.classification import encode_classification
 from sweeper.metrics.classification import accuracy, accuracy_and_f1
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
     InputsOnly,
@@ -39,7 +40,7 @@ class Classification(TaskType):
     """
 
     name = "classification"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["classification"]
 
     def auto_model_class(self) -> type:
         return AutoModelForSequenceClassification
@@ -49,7 +50,9 @@ class Classification(TaskType):
 
     def train_features(self, examples, tokenizer, spec, settings: TrainingConfig) -> list[dict]:
         label_to_id, _ = label_maps(spec)
-        encode = partial(encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        encode = partial(
+            encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length
+        )
         return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
@@ -59,7 +62,9 @@ class Classification(TaskType):
         """One label name per example; examples without a gold label (``None``) are predicted too."""
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "label", lambda example: id_to_label[0])
-        encode = partial(encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        encode = partial(
+            encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length
+        )
         features = feature_rows(encode_in_chunks(encode, examples, f"{spec.task}/{language}"))
         (logits,) = predict_logits(
             model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False

@@ -12,6 +12,7 @@ from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoi
 from sweeper.data.features.classification import encode_multiple_choice
 from sweeper.errors import DataFormatError
 from sweeper.metrics.classification import accuracy
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
@@ -31,7 +32,7 @@ class MultipleChoice(TaskType):
     """
 
     name = "multiple_choice"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["multiple_choice"]
 
     def auto_model_class(self) -> type:
         return AutoModelForMultipleChoice

@@ -85,9 +85,7 @@ def supports_logme(spec: TaskSpec) -> bool:
 
 
 @torch.no_grad()
-def logme_statistics(
-    encoder, tokenizer, spec: TaskSpec, examples: list[dict], settings: TrainingConfig
-) -> LogMEAccumulator:
+def logme_statistics(encoder, tokenizer, spec: TaskSpec, examples: list[dict], settings: TrainingConfig) -> LogMEAccumulator:
     """LogME's sufficient statistics of ``examples`` (the target's English training examples)
     through a frozen ``encoder``, with the adaptation of the module docstring.
 
@@ -123,9 +121,7 @@ def logme_statistics(
                 accumulator.add(rows, targets)
             progress.advance(min(batch_size, len(features) - start))
     if accumulator.count < 2:
-        raise ValueError(
-            f"task {spec.task!r}: {accumulator.count} LogME rows from {len(examples)} examples; need at least 2"
-        )
+        raise ValueError(f"task {spec.task!r}: {accumulator.count} LogME rows from {len(examples)} examples; need at least 2")
     return accumulator
 
 

@@ -33,7 +33,6 @@ from transformers import AutoModel, DataCollatorWithPadding
 from sweeper.config import TrainingConfig
 from sweeper.data.formats.retrieval import BuccCorpus
 from sweeper.errors import ConfigError, DataFormatError
-from sweeper.progress.bars import Progress
 from sweeper.metrics.classification import accuracy
 from sweeper.metrics.retrieval import (
     apply_threshold,
@@ -43,6 +42,8 @@ from sweeper.metrics.retrieval import (
     mine_pairs,
     tatoeba_accuracy,
 )
+from sweeper.prediction_files import PREDICTION_SUFFIXES
+from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import Evaluation, TaskType, register
 from sweeper.task_types.submission_files import FileIssues, read_text_lines
@@ -76,9 +77,7 @@ def retrieval_layer(spec: TaskSpec, num_layers: int) -> int:
 
 
 @torch.no_grad()
-def embed_sentences(
-    model, tokenizer, sentences: list[str], layer: int, max_seq_length: int, batch_size: int
-) -> np.ndarray:
+def embed_sentences(model, tokenizer, sentences: list[str], layer: int, max_seq_length: int, batch_size: int) -> np.ndarray:
     """Mean-pooled hidden states of ``layer`` for each sentence, batched with dynamic padding.
 
     Sentences are sorted by length so that batches carry little padding; padding is masked out
@@ -136,7 +135,7 @@ class Retrieval(TaskType):
     """Evaluation-only retrieval on the encoder's pooled hidden states (see module docstring)."""
 
     name = "retrieval"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["retrieval"]
     trainable = False
 
     def auto_model_class(self) -> type:
@@ -157,9 +156,7 @@ class Retrieval(TaskType):
 
     def _embed(self, model, tokenizer, sentences: list[str], spec: TaskSpec, settings: TrainingConfig) -> np.ndarray:
         layer = retrieval_layer(spec, model.config.num_hidden_layers)
-        return embed_sentences(
-            model, tokenizer, sentences, layer, settings.max_seq_length, settings.per_device_eval_batch_size
-        )
+        return embed_sentences(model, tokenizer, sentences, layer, settings.max_seq_length, settings.per_device_eval_batch_size)
 
     def predict(self, model, tokenizer, examples, spec, settings, language) -> list[int] | list[ScoredBitextPair]:
         """Tatoeba: per English sentence the index of the retrieved non-English one.
@@ -192,7 +189,13 @@ class Retrieval(TaskType):
         return {"accuracy": accuracy(gold, [int(index) for index in predictions])}
 
     def evaluate_bitext(
-        self, model, tokenizer, dev: BuccCorpus, evaluated: BuccCorpus, spec: TaskSpec, settings: TrainingConfig,
+        self,
+        model,
+        tokenizer,
+        dev: BuccCorpus,
+        evaluated: BuccCorpus,
+        spec: TaskSpec,
+        settings: TrainingConfig,
         language: str,
     ) -> BitextEvaluation:
         """BUCC as XTREME scores it: mine both splits, tune the threshold on ``dev``, apply it to both.
@@ -233,8 +236,9 @@ class Retrieval(TaskType):
         if widths - {1, 2} or len(widths) > 1:
             number = next(number for number, fields in rows if len(fields) != len(rows[0][1]) or len(fields) > 2)
             raise DataFormatError(
-                path, number, "expected one retrieved index per line (Tatoeba) or source_id<TAB>english_id (BUCC), "
-                "the same on every line"
+                path,
+                number,
+                "expected one retrieved index per line (Tatoeba) or source_id<TAB>english_id (BUCC), the same on every line",
             )
         if widths == {2}:
             return [(fields[0].strip(), fields[1].strip()) for _, fields in rows]

@@ -19,6 +19,7 @@ from sweeper.data.formats.qa import read_squad_json
 from sweeper.data.qa_postprocess import postprocess_qa_predictions
 from sweeper.errors import DataFormatError
 from sweeper.metrics.qa import mlqa_em_f1, squad_em_f1, squad_v2_scores
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.registry import TaskSpec
 from sweeper.task_types.base import (
     InputsOnly,
@@ -100,7 +101,7 @@ class SpanQA(TaskType):
     """
 
     name = "span_qa"
-    prediction_suffix = "json"
+    prediction_suffix = PREDICTION_SUFFIXES["span_qa"]
 
     def auto_model_class(self) -> type:
         return AutoModelForQuestionAnswering
@@ -172,11 +173,7 @@ class SpanQA(TaskType):
                 scores = squad_v2_scores(predictions.answers, references, predictions.na_probs)
             else:
                 scores = squad_v2_scores(predictions, references)
-            return {
-                name: float(value)
-                for name, value in scores.items()
-                if not name.endswith(("total", "_threshold"))
-            }
+            return {name: float(value) for name, value in scores.items() if not name.endswith(("total", "_threshold"))}
         if isinstance(predictions, UnanswerablePredictions):
             raise TypeError(
                 f"task {spec.task!r} has no unanswerable questions (no `unanswerable: true` in its task "
@@ -271,5 +268,8 @@ def _pad(rows: list[np.ndarray]) -> np.ndarray:
 
 def _window_settings(settings: TrainingConfig) -> dict[str, int]:
     """The QA window lengths of ``settings`` (tokens), as the featurizers' keyword arguments."""
-    return {"max_seq_length": settings.max_seq_length, "doc_stride": settings.doc_stride,
-            "max_query_length": settings.max_query_length}
+    return {
+        "max_seq_length": settings.max_seq_length,
+        "doc_stride": settings.doc_stride,
+        "max_query_length": settings.max_query_length,
+    }

@@ -17,6 +17,7 @@ from sweeper.data.features.tagging import (
     predictions_to_word_labels,
 )
 from sweeper.metrics.tagging import seqeval_scores, token_accuracy
+from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.task_types.base import (
     InputsOnly,
     TaskType,
@@ -53,7 +54,7 @@ class TokenTagging(TaskType):
     """
 
     name = "token_tagging"
-    prediction_suffix = "tsv"
+    prediction_suffix = PREDICTION_SUFFIXES["token_tagging"]
 
     def auto_model_class(self) -> type:
         return AutoModelForTokenClassification
@@ -63,7 +64,9 @@ class TokenTagging(TaskType):
 
     def train_features(self, examples, tokenizer, spec, settings) -> list[dict]:
         label_to_id, _ = label_maps(spec)
-        encode = partial(align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length)
+        encode = partial(
+            align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length
+        )
         return feature_rows(encode_in_chunks(encode, examples, spec.task))
 
     def collator(self, tokenizer):
@@ -81,7 +84,10 @@ class TokenTagging(TaskType):
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "tags", lambda example: [id_to_label[0]] * len(example["tokens"]))
         encode = partial(
-            align_tagging_labels, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length,
+            align_tagging_labels,
+            tokenizer=tokenizer,
+            label_to_id=label_to_id,
+            max_seq_length=settings.max_seq_length,
             doc_stride=window_overlap(tokenizer, settings),
         )
         columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
@@ -93,12 +99,18 @@ class TokenTagging(TaskType):
         if words.num_windowed_sentences:
             logger.warning(
                 "%s/%s: %d of %d sentence(s) longer than max_seq_length=%d were predicted in overlapping windows",
-                spec.task, language, words.num_windowed_sentences, len(examples), settings.max_seq_length,
+                spec.task,
+                language,
+                words.num_windowed_sentences,
+                len(examples),
+                settings.max_seq_length,
             )
         if words.num_empty_words:
             logger.warning(
                 "%s/%s: %d word(s) without any piece (characters the tokenizer deletes) were labelled O",
-                spec.task, language, words.num_empty_words,
+                spec.task,
+                language,
+                words.num_empty_words,
             )
         return words.labels
 

@@ -12,7 +12,8 @@ from itertools import pairwise
 from sweeper.results.replay import DevCurve
 from sweeper.results.selection import TrialRecord
 from sweeper.tracking.records import load_trial_records
-from sweeper.tracking.runs import SweepRecord, Tracker, metric_key
+from sweeper.tracking.runs import SweepRecord, Tracker
+from sweeper.tracking.schema import Tag, metric_key
 
 #: Trial outcomes with a curve a replay can use (failed trials are left out).
 REPLAYABLE = ("completed", "early_stopped")
@@ -36,14 +37,10 @@ def load_dev_curves(tracker: Tracker, record: SweepRecord) -> tuple[list[DevCurv
     started = []
     for run_id, trial in records.items():
         run = tracker.client.get_run(run_id)
-        key = metric_key("target", trial.target_task, "en", "dev", run.data.tags["selection_metric"])
-        history = sorted(
-            tracker.client.get_metric_history(run_id, key), key=lambda point: (point.step, point.timestamp)
-        )
+        key = metric_key("target", trial.target_task, "en", "dev", run.data.tags[Tag.SELECTION_METRIC])
+        history = sorted(tracker.client.get_metric_history(run_id, key), key=lambda point: (point.step, point.timestamp))
         if not history:
-            raise ValueError(
-                f"target trial run {run_id} ({trial.intermediate_task} → {trial.target_task}) logged no {key}"
-            )
+            raise ValueError(f"target trial run {run_id} ({trial.intermediate_task} → {trial.target_task}) logged no {key}")
         times = [run.info.start_time, *(point.timestamp for point in history)]
         curve = DevCurve(
             trial_id=run_id,

@@ -8,14 +8,7 @@ from collections.abc import Mapping
 
 from sweeper.results.ranking import TargetPrune, TargetRanking
 from sweeper.tracking.runs import Tracker
-
-#: Parent-run tag per pruned target: ``prune.<target>`` = :meth:`TargetPrune.to_json` as JSON.
-PRUNE_TAG_PREFIX = "prune."
-
-
-def rank_metric_key(target: str, intermediate: str, method: str) -> str:
-    """``rank/<target>/<intermediate>/<method>``: one cell's rank score (e.g. method ``logme``)."""
-    return f"rank/{target}/{intermediate}/{method}"
+from sweeper.tracking.schema import PRUNE_TAG_PREFIX, rank_metric_key
 
 
 def log_rankings(tracker: Tracker, run_id: str, rankings: Mapping[str, TargetRanking]) -> None:
@@ -38,9 +31,9 @@ def log_pruning(tracker: Tracker, run_id: str, pruning: Mapping[str, TargetPrune
 
 def load_pruning(tracker: Tracker, run_id: str) -> dict[str, TargetPrune]:
     """The prune decisions :func:`log_pruning` recorded on ``run_id`` (empty: the grid was not pruned)."""
-    tags = tracker.client.get_run(run_id).data.tags
+    tags = tracker.run_tags(run_id)
     return {
-        key[len(PRUNE_TAG_PREFIX):]: TargetPrune.from_json(json.loads(value))
+        key[len(PRUNE_TAG_PREFIX) :]: TargetPrune.from_json(json.loads(value))
         for key, value in sorted(tags.items())
         if key.startswith(PRUNE_TAG_PREFIX)
     }

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweeper.results.failures import FailedTrial
 from sweeper.config import ENGLISH_DEV
+from sweeper.results.failures import FailedTrial
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.runs import SELECTION_KEY, TARGET_DEV_KEY, Tracker
-
-#: Stages of the nested runs that hold a target's results (``retrieval``: BUCC/Tatoeba evaluations).
-RESULT_STAGES = ("target", "retrieval")
+from sweeper.tracking.runs import Tracker
+from sweeper.tracking.schema import AVERAGE, RESULT_STAGES, SELECTION_KEY, TARGET_DEV_KEY, Outcome, Tag, parse_metric_key
 
 
 def _result_runs(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list:
     runs = tracker.client.search_runs(
         [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000
     )
-    return [run for run in runs if run.data.tags.get("stage") in RESULT_STAGES]
+    return [run for run in runs if run.data.tags.get(Tag.STAGE) in RESULT_STAGES]
 
 
 def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[TrialRecord]:
@@ -34,35 +32,37 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
         zero_shot: dict[str, dict[str, float]] = {}
         score = None
         for key, value in metrics.items():
-            parts = key.split("/")
-            if len(parts) != 5 or parts[0] != "zero_shot":
+            parsed = parse_metric_key(key)
+            if parsed is None or parsed.stage != "zero_shot":
                 continue
-            _, _, language, split, metric = parts
-            if "zero_shot_split" in tags and split != tags["zero_shot_split"]:
+            if Tag.ZERO_SHOT_SPLIT in tags and parsed.split != tags[Tag.ZERO_SHOT_SPLIT]:
                 continue
-            if language == "avg":
-                score = value if metric == "xtreme_score" else score
+            if parsed.language == AVERAGE:
+                score = value if parsed.metric == "xtreme_score" else score
             else:
-                zero_shot.setdefault(language, {})[metric] = value
+                zero_shot.setdefault(parsed.language, {})[parsed.metric] = value
         records.append(
             TrialRecord(
                 run_id=run.info.run_id,
-                intermediate_task=tags["intermediate_task"],
-                target_task=tags["target_task"],
-                learning_rate=float(tags["learning_rate"]) if "learning_rate" in tags else None,
-                seed=int(tags["seed"]) if "seed" in tags else None,
-                outcome=tags.get("asha_outcome", "running"),
+                intermediate_task=tags[Tag.INTERMEDIATE_TASK],
+                target_task=tags[Tag.TARGET_TASK],
+                learning_rate=float(tags[Tag.LEARNING_RATE]) if Tag.LEARNING_RATE in tags else None,
+                seed=int(tags[Tag.SEED]) if Tag.SEED in tags else None,
+                outcome=tags.get(Tag.OUTCOME, Outcome.RUNNING),
                 english_dev=metrics.get(SELECTION_KEY),
                 zero_shot=zero_shot,
                 zero_shot_score=score,
-                selection_policy=tags.get("selection_policy", ENGLISH_DEV),
+                selection_policy=tags.get(Tag.SELECTION_POLICY, ENGLISH_DEV),
                 target_dev=metrics.get(TARGET_DEV_KEY),
-                settings=tuple(sorted(
-                    (name, value) for name, value in run.data.params.items()
-                    if name.startswith("training.") and name != "training.seed"
-                )),
-                zero_shot_split=tags.get("zero_shot_split"),
-                target_dev_split=tags.get("target_dev_split"),
+                settings=tuple(
+                    sorted(
+                        (name, value)
+                        for name, value in run.data.params.items()
+                        if name.startswith("training.") and name != "training.seed"
+                    )
+                ),
+                zero_shot_split=tags.get(Tag.ZERO_SHOT_SPLIT),
+                target_dev_split=tags.get(Tag.TARGET_DEV_SPLIT),
             )
         )
     return records
@@ -71,7 +71,7 @@ def load_trial_records(tracker: Tracker, experiment_id: str, parent_run_id: str)
 def selection_metrics(tracker: Tracker, experiment_id: str, parent_run_id: str) -> dict[str, str]:
     """target → the metric its trials were selected on (the ``selection_metric`` tag)."""
     return {
-        run.data.tags["target_task"]: run.data.tags["selection_metric"]
+        run.data.tags[Tag.TARGET_TASK]: run.data.tags[Tag.SELECTION_METRIC]
         for run in _result_runs(tracker, experiment_id, parent_run_id)
     }
 
@@ -84,6 +84,8 @@ def download_predictions(tracker: Tracker, run_id: str, task: str, destination: 
         return None
     (destination / run_id).mkdir(parents=True, exist_ok=True)
     return Path(tracker.client.download_artifacts(run_id, artifact, str(destination / run_id)))
+
+
 def load_failed_trials(tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[FailedTrial]:
     """Every nested run of the sweep whose trial failed (tag ``asha_outcome=failed``), in stage,
     intermediate, target, learning rate and seed order."""
@@ -98,13 +100,15 @@ def load_failed_trials(tracker: Tracker, experiment_id: str, parent_run_id: str)
         failures.append(
             FailedTrial(
                 run_id=run.info.run_id,
-                stage=tags.get("stage", "unknown"),
-                intermediate_task=tags.get("intermediate_task", "unknown"),
-                target_task=tags.get("target_task"),
-                learning_rate=float(tags["learning_rate"]) if "learning_rate" in tags else None,
-                seed=int(tags["seed"]) if "seed" in tags else None,
-                attempts=int(tags.get("attempts", "1")),
-                error=tags.get("error", "unknown error (no `error` tag)"),
+                stage=tags.get(Tag.STAGE, "unknown"),
+                intermediate_task=tags.get(Tag.INTERMEDIATE_TASK, "unknown"),
+                target_task=tags.get(Tag.TARGET_TASK),
+                learning_rate=float(tags[Tag.LEARNING_RATE]) if Tag.LEARNING_RATE in tags else None,
+                seed=int(tags[Tag.SEED]) if Tag.SEED in tags else None,
+                attempts=int(tags.get(Tag.ATTEMPTS, "1")),
+                error=tags.get(Tag.ERROR, "unknown error (no `error` tag)"),
             )
         )
-    return sorted(failures, key=lambda f: (f.stage, f.intermediate_task, f.target_task or "", f.learning_rate or 0.0, f.seed or 0))
+    return sorted(
+        failures, key=lambda f: (f.stage, f.intermediate_task, f.target_task or "", f.learning_rate or 0.0, f.seed or 0)
+    )

@@ -12,33 +12,22 @@ import platform
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlparse
 
-import torch
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
 from sweeper.config import SweepConfig
-from sweeper.errors import TrackingError
+from sweeper.errors import ConfigError, TrackingError
+from sweeper.redaction import map_strings, redact, strip_credentials
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, MODEL_ALIAS, PARENT_STAGE, Tag
+from sweeper.tracking.uris import REACH_TIMEOUT_S
 
 SWEEP_FILE = "sweep.json"
-PARENT_STAGE = "sweep"
-SELECTION_KEY = "selection/english_dev"
-#: Retrieval targets with a dev split (BUCC): mean dev score over the target's languages (policy ``target_dev``).
-TARGET_DEV_KEY = "selection/target_dev"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
-#: Artifact folder of a completed target trial's best checkpoint (encoder + head, tokenizer).
-CHECKPOINT_ARTIFACT = "best_checkpoint"
-#: Alias of the registered model version that holds the selected trial's checkpoint.
-MODEL_ALIAS = "best"
-#: Run tag set on every target / retrieval run of a sweep once selection has run: ``true`` / ``false``.
-SELECTED_TAG = "selected"
 
 
 def default_tracking_uri(output_dir: Path) -> str:
@@ -46,44 +35,16 @@ def default_tracking_uri(output_dir: Path) -> str:
     return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
 
 
-#: How long an ``http(s)://`` tracking server may take to answer before a sweep or report gives up.
-REACH_TIMEOUT_S = 5.0
-#: Tracking-URI environment variable of MLflow, the default of ``--tracking-uri``.
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-
-
 def check_tracking_uri(tracking_uri: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
-    """Fail fast when an ``http(s)://`` tracking server does not answer (other URIs: no check).
-
-    Sends ``GET <uri>/health`` (the ``mlflow server`` health endpoint) with a timeout of
-    ``timeout_s`` seconds. Any HTTP answer counts as reachable, even an error status (a proxy or
-    an authenticating server answers too; MLflow reports what it refuses); a refused connection,
-    an unknown host, a TLS failure or no answer within the timeout does not. Without this check
-    MLflow's client retries for minutes before it fails.
+    """Fail fast when a tracking URI cannot work: see :func:`sweeper.tracking.uris.check_tracking_uri`
+    (kept here for callers that already import this module).
 
     Raises:
-        TrackingError: the server cannot be reached; names the URI, the reason and the fixes.
+        TrackingError / ConfigError: as that function.
     """
-    if urlparse(tracking_uri).scheme not in ("http", "https"):
-        return
-    try:
-        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout_s).close()
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise TrackingError(
-            f"MLflow tracking server {tracking_uri} cannot be reached ({reason}; waited at most {timeout_s:g} s). "
-            f"Start it (e.g. `mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlflow.db`), "
-            "or correct the URI (tracking.tracking_uri in the sweep file, the override tracking.tracking_uri=URI, "
-            f"--tracking-uri or ${TRACKING_URI_ENV}); leave tracking.tracking_uri unset to track in an sqlite "
-            "file in the output folder."
-        ) from error
+    from sweeper.tracking.uris import check_tracking_uri as check
 
-
-def metric_key(stage: str, task: str, language: str, split: str, metric: str) -> str:
-    """``{stage}/{task}/{lang|avg}/{split}/{metric}``, e.g. ``zero_shot/panx/de/dev/f1``."""
-    return f"{stage}/{task}/{language}/{split}/{metric}"
+    check(tracking_uri, timeout_s)
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:
@@ -109,7 +70,8 @@ class SweepRecord:
     parent_run_id: str
 
     def write(self, output_dir: Path) -> None:
-        (output_dir / SWEEP_FILE).write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+        saved = {**self.__dict__, "tracking_uri": strip_credentials(self.tracking_uri)}  # credentials: from the environment
+        (output_dir / SWEEP_FILE).write_text(json.dumps(saved, indent=2), encoding="utf-8")
 
     @classmethod
     def read(cls, output_dir: Path) -> SweepRecord:
@@ -117,7 +79,10 @@ class SweepRecord:
         path = output_dir / SWEEP_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: {output_dir} is not the output folder of a `sweeper run`")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path} is not a sweep record written by `sweeper run` ({error}); it is damaged") from None
 
 
 class Tracker:
@@ -138,9 +103,11 @@ class Tracker:
     def start_parent(self, experiment_id: str, config: SweepConfig, model_source: str, raw_config: str) -> str:
         """Create the sweep's parent run with the flattened config, environment and resolved config."""
         run = self.client.create_run(experiment_id, run_name=config.name, tags={"stage": PARENT_STAGE, "sweep": config.name})
-        self.log_params(run.info.run_id, {**flatten(config.model_dump()), "model_source": model_source})
+        self.log_params(
+            run.info.run_id, {**flatten(map_strings(config.model_dump(), redact)), "model_source": redact(model_source)}
+        )
         self.set_tags(run.info.run_id, environment_tags())
-        self.client.log_text(run.info.run_id, raw_config, "config/resolved_config.json")
+        self.client.log_text(run.info.run_id, redact(raw_config), "config/resolved_config.json")
         return run.info.run_id
 
     def start_child(self, experiment_id: str, parent_run_id: str, run_name: str, tags: Mapping[str, str], params: Mapping) -> str:
@@ -170,7 +137,8 @@ class Tracker:
             self.client.log_batch(run_id, params=items[start : start + MLFLOW_PARAM_LIMIT])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+        """Set run tags; credentials inside URI values are redacted (:func:`sweeper.redaction.redact`)."""
+        self.client.log_batch(run_id, tags=[RunTag(key, redact(str(value))) for key, value in tags.items()])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = int(time.time() * 1000)
@@ -181,6 +149,33 @@ class Tracker:
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
+
+    def log_artifact(self, run_id: str, local_file: Path, artifact_path: str) -> None:
+        """Log one file under the run's ``artifact_path`` folder."""
+        self.client.log_artifact(run_id, str(local_file), artifact_path)
+
+    def run_status(self, run_id: str) -> str:
+        """The run's MLflow status: ``RUNNING``, ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        return self.client.get_run(run_id).info.status
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def run_params(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.params)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.client.delete_tag(run_id, key)
+
+    def logged_steps(self, run_id: str, key: str) -> set[int]:
+        """The steps at which metric ``key`` was logged to the run (empty: never)."""
+        return {metric.step for metric in self.client.get_metric_history(run_id, key)}
+
+    def children(self, experiment_id: str, parent_run_id: str) -> list:
+        """Every run nested under ``parent_run_id`` (MLflow ``Run`` objects)."""
+        return self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{Tag.PARENT_RUN_ID}` = '{parent_run_id}'", max_results=50000
+        )
 
 
 def find_sweep(tracker: Tracker, name: str) -> SweepRecord:
@@ -201,18 +196,26 @@ def find_sweep(tracker: Tracker, name: str) -> SweepRecord:
     runs = []
     if experiments and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):  # the pattern of sweep names (config.py)
         runs = tracker.client.search_runs(
-            experiments, filter_string=f"tags.sweep = '{name}' and tags.stage = '{PARENT_STAGE}'",
-            order_by=["attributes.start_time DESC"], max_results=1,
+            experiments,
+            filter_string=f"tags.sweep = '{name}' and tags.stage = '{PARENT_STAGE}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
         )
     if not runs:
-        parents = tracker.client.search_runs(experiments, filter_string=f"tags.stage = '{PARENT_STAGE}'", max_results=1000) if experiments else []
+        parents = (
+            tracker.client.search_runs(experiments, filter_string=f"tags.stage = '{PARENT_STAGE}'", max_results=1000)
+            if experiments
+            else []
+        )
         known = sorted({run.data.tags.get("sweep", "") for run in parents} - {""})
         raise TrackingError(
             f"no sweep named {name!r} at {tracker.tracking_uri} (no run with tags sweep={name}, stage={PARENT_STAGE}). "
             + (f"Sweeps there: {', '.join(known)}." if known else "It holds no sweep; give the tracking URI the sweep ran with.")
         )
     run = runs[0]
-    return SweepRecord(name=name, tracking_uri=tracker.tracking_uri, experiment_id=run.info.experiment_id, parent_run_id=run.info.run_id)
+    return SweepRecord(
+        name=name, tracking_uri=tracker.tracking_uri, experiment_id=run.info.experiment_id, parent_run_id=run.info.run_id
+    )
 
 
 def registered_model_name(sweep_name: str, target_task: str) -> str:
@@ -220,7 +223,9 @@ def registered_model_name(sweep_name: str, target_task: str) -> str:
     return f"{sweep_name}-{target_task}"
 
 
-def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str, str], result_run_ids: Iterable[str]) -> dict[str, str]:
+def register_selection(
+    tracker: Tracker, sweep_name: str, selected: Mapping[str, str], result_run_ids: Iterable[str]
+) -> dict[str, str]:
     """Tag the selection on the runs and register each selected checkpoint in the Model Registry.
 
     Every run of ``result_run_ids`` gets tag ``selected`` = ``true`` if it is a value of
@@ -244,7 +249,7 @@ def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str,
     """
     chosen = set(selected.values())
     for run_id in result_run_ids:
-        tracker.set_tags(run_id, {SELECTED_TAG: "true" if run_id in chosen else "false"})
+        tracker.set_tags(run_id, {Tag.SELECTED: "true" if run_id in chosen else "false"})
     client = tracker.client
     versions: dict[str, str] = {}
     for target, run_id in sorted(selected.items()):
@@ -260,11 +265,15 @@ def register_selection(tracker: Tracker, sweep_name: str, selected: Mapping[str,
         if not client.search_registered_models(filter_string=f"name = '{name}'"):
             client.create_registered_model(name, tags={"sweep": sweep_name, "target_task": target})
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-        version = existing[0] if existing else client.create_model_version(
-            name,
-            source=f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}",
-            run_id=run_id,
-            tags={"intermediate_task": run.data.tags["intermediate_task"], "target_task": target},
+        version = (
+            existing[0]
+            if existing
+            else client.create_model_version(
+                name,
+                source=f"runs:/{run_id}/{CHECKPOINT_ARTIFACT}",
+                run_id=run_id,
+                tags={"intermediate_task": run.data.tags["intermediate_task"], "target_task": target},
+            )
         )
         client.set_registered_model_alias(name, MODEL_ALIAS, str(version.version))
         versions[name] = str(version.version)
@@ -276,9 +285,9 @@ def environment_tags() -> dict[str, str]:
     tags = {f"env.{name}": metadata.version(name) for name in ("torch", "transformers", "ray", "mlflow", "sweeper")}
     tags["env.python"] = platform.python_version()
     tags["env.platform"] = platform.platform()
+    import torch  # only here: trial actors import this module and must not import torch
+
     tags["env.device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False
-    )
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=False)
     tags["env.git_commit"] = commit.stdout.strip() if commit.returncode == 0 else "unknown (not a git checkout)"
     return tags

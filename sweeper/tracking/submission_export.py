@@ -11,11 +11,11 @@ import tempfile
 from pathlib import Path
 
 from sweeper.config import SweepConfig
-from sweeper.sweep.tasks import resolve_task
 from sweeper.registry import zero_shot_languages
-from sweeper.tracking.records import download_predictions, load_trial_records
 from sweeper.results.selection import select_best_intermediate
 from sweeper.results.submission import SUBMISSION_DIRNAME, SubmissionPlan, plan_submission, write_submission
+from sweeper.sweep.tasks import resolve_task
+from sweeper.tracking.records import download_predictions, load_trial_records
 from sweeper.tracking.runs import SweepRecord, Tracker
 
 

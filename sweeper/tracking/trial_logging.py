@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweeper.metrics.xtreme import task_score
-from sweeper.registry import THRESHOLD_SPLIT
-from sweeper.config import METRIC
-from sweeper.registry import TaskSpec
 from sweeper.cache.outputs import ZeroShotResult
-from sweeper.tracking.runs import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, Tracker, metric_key
+from sweeper.config import METRIC
+from sweeper.metrics.xtreme import task_score
+from sweeper.registry import THRESHOLD_SPLIT, TaskSpec
+from sweeper.tracking.runs import Tracker
+from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 
 def log_evaluation(tracker: Tracker, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:
@@ -57,8 +57,13 @@ def log_target_dev(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroSh
     scores = result.dev_per_language
     metrics = {TARGET_DEV_KEY: sum(values[task.metric] for values in scores.values()) / len(scores)}
     if dev_split != task.zero_shot.split:
-        metrics.update({metric_key("zero_shot", task.task, language, dev_split, name): value
-                        for language, values in scores.items() for name, value in values.items()})
+        metrics.update(
+            {
+                metric_key("zero_shot", task.task, language, dev_split, name): value
+                for language, values in scores.items()
+                for name, value in values.items()
+            }
+        )
     tracker.log_metrics(run_id, metrics)
 
 

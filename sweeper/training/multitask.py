@@ -34,11 +34,11 @@ from transformers.utils import WEIGHTS_NAME
 
 from sweeper.config import MLM_MEMBER, MlmConfig, TrainingConfig
 from sweeper.data.sources import load_split, resolve_labels
-from sweeper.sweep.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
 from sweeper.registry import TRAIN_LANGUAGE
-from sweeper.training.stages import is_main_process, save_encoder
+from sweeper.sweep.multitask import Member, MultitaskStage, TaskBatchSampler, mlm_path, sampling_probabilities
 from sweeper.task_types import get_task_type
 from sweeper.task_types.base import feature_rows
+from sweeper.training.stages import is_main_process, save_encoder
 from sweeper.training.trainer import (
     CheckpointCallback,
     EvaluationCallback,
@@ -146,7 +146,9 @@ def _share_encoder(model, encoder: torch.nn.Module) -> None:
     setattr(model, model.base_model_prefix, encoder)
 
 
-def _task_head(member: Member, encoder, tokenizer, model_source: str, settings: TrainingConfig, data_dir: Path | None) -> MemberHead:
+def _task_head(
+    member: Member, encoder, tokenizer, model_source: str, settings: TrainingConfig, data_dir: Path | None
+) -> MemberHead:
     spec = resolve_labels(member.task, data_dir)
     task_type = get_task_type(spec.task_type)
     model = task_type.auto_model_class().from_pretrained(model_source, **task_type.model_kwargs(spec))
@@ -190,12 +192,15 @@ def mlm_model(model_source: str):
     if fresh:
         logger.warning(
             "%s has no pretrained masked-LM head (missing %s): the mlm member trains a freshly initialised one",
-            model_source, ", ".join(fresh[:4]) + (" ..." if len(fresh) > 4 else ""),
+            model_source,
+            ", ".join(fresh[:4]) + (" ..." if len(fresh) > 4 else ""),
         )
     return model
 
 
-def _mlm_head(mlm: MlmConfig, encoder, tokenizer, model_source: str, settings: TrainingConfig, data_dir: Path | None) -> MemberHead:
+def _mlm_head(
+    mlm: MlmConfig, encoder, tokenizer, model_source: str, settings: TrainingConfig, data_dir: Path | None
+) -> MemberHead:
     model = mlm_model(model_source)
     _share_encoder(model, encoder)
     model.tie_weights()  # the decoder shares the *shared* encoder's word embeddings again
@@ -308,7 +313,8 @@ def run_multitask_stage(
     probabilities = sampling_probabilities([head.num_examples for head in heads], stage.sampling, stage.temperature)
     logger.info(
         "multi-task stage %s: %s sampling, %s",
-        stage.name, stage.sampling,
+        stage.name,
+        stage.sampling,
         ", ".join(f"{head.name} {head.num_examples} examples p={p:.3f}" for head, p in zip(heads, probabilities)),
     )
     if torch.cuda.is_available():
@@ -344,7 +350,12 @@ def run_multitask_stage(
     )
     by_member = dict(zip([head.name for head in heads], probabilities))
     if is_main_process():
-        marker = {**(record or {}), "task": stage.name, "members": list(by_member), "sampling": stage.sampling,
-                  "probabilities": by_member}
+        marker = {
+            **(record or {}),
+            "task": stage.name,
+            "members": list(by_member),
+            "sampling": stage.sampling,
+            "probabilities": by_member,
+        }
         save_encoder(model.encoder, tokenizer, encoder_dir, result, marker)
     return MultitaskOutcome(result, model, by_member)

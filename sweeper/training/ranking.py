@@ -61,7 +61,8 @@ def rank_intermediates(
         if is_retrieval(spec) or not supports_logme(spec):
             note = (
                 "retrieval target: evaluated directly by the sweep (no training to save)"
-                if is_retrieval(spec) else f"LogME is not adapted to {spec.task_type} tasks"
+                if is_retrieval(spec)
+                else f"LogME is not adapted to {spec.task_type} tasks"
             )
             rankings[target] = TargetRanking(target, None, (), note=note)
             continue
@@ -108,8 +109,14 @@ def rank_retrieval(
     scores = {}
     for intermediate, encoder_dir in encoders.items():
         result = run_retrieval_stage(
-            encoder_dir or model_source, model_source, spec, settings, data_dir, languages,
-            config.zero_shot.max_examples_per_language, output_dir / target / intermediate,
+            encoder_dir or model_source,
+            model_source,
+            spec,
+            settings,
+            data_dir,
+            languages,
+            config.zero_shot.max_examples_per_language,
+            output_dir / target / intermediate,
         )
         scores[intermediate] = sum(result.dev_per_language[language][spec.metric] for language in languages) / len(languages)
         logger.info("dev %s %s → %s: %.2f", spec.metric, intermediate, target, scores[intermediate])

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, set_seed
 
+from sweeper.cache.markers import ENCODER_MARKER
+from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import (
     load_split,
@@ -33,13 +35,10 @@ from sweeper.data.sources import (
 )
 from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
-from sweeper.cache.markers import ENCODER_MARKER
-from sweeper.registry import THRESHOLD_SPLIT, is_retrieval, zero_shot_languages
-from sweeper.progress.bars import Progress
-from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
-from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
-from sweeper.storage import BEST_MODEL_DIR
 from sweeper.prediction_files import LEADERBOARD_PREFIX, leaderboard_predictions_dir
+from sweeper.progress.bars import Progress
+from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, is_retrieval, zero_shot_languages
+from sweeper.storage import BEST_MODEL_DIR
 from sweeper.task_types import get_task_type
 from sweeper.training.trainer import CheckpointCallback, EvaluationCallback, StageResult, train_stage
 
@@ -94,8 +93,17 @@ def _train(inputs: StageInputs, on_evaluation: EvaluationCallback, on_checkpoint
     dev_examples = load_split(inputs.task, "dev", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_dev_examples)
     inputs.output_dir.mkdir(parents=True, exist_ok=True)
     result = train_stage(
-        model, tokenizer, task_type, inputs.task, train_examples, dev_examples, inputs.settings, inputs.output_dir,
-        on_evaluation, on_checkpoint, inputs.resume_from,
+        model,
+        tokenizer,
+        task_type,
+        inputs.task,
+        train_examples,
+        dev_examples,
+        inputs.settings,
+        inputs.output_dir,
+        on_evaluation,
+        on_checkpoint,
+        inputs.resume_from,
     )
     return task_type, tokenizer, model, result
 
@@ -182,7 +190,9 @@ def run_target_stage(
     return result, zero_shot_result, best_dir
 
 
-def run_zero_shot_stage(inputs: StageInputs, zero_shot: ZeroShotConfig, target_dev_languages: list[str] = ()) -> ZeroShotResult | None:
+def run_zero_shot_stage(
+    inputs: StageInputs, zero_shot: ZeroShotConfig, target_dev_languages: list[str] = ()
+) -> ZeroShotResult | None:
     """Evaluate a trained target model (``inputs.init_from``: a target stage's ``best_model``,
     head included) zero-shot, as :func:`run_target_stage` does after training; ``None`` on
     processes other than the main one (they do nothing)."""
@@ -220,7 +230,9 @@ def evaluate_zero_shot(
             examples = load_split(task, split, inputs.data_dir, language, zero_shot.max_examples_per_language)
             evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
             per_language[language] = evaluation.metrics
-            task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
+            task_type.write_predictions(
+                evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}"
+            )
             progress.advance(note=_language_note(task, language, evaluation.metrics))
     dev_split = task.zero_shot.dev_split
     dev_per_language = {}
@@ -231,13 +243,17 @@ def evaluate_zero_shot(
         examples = load_split(task, dev_split, inputs.data_dir, language, zero_shot.max_examples_per_language)
         evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
         dev_per_language[language] = evaluation.metrics
-        task_type.write_predictions(evaluation.predictions, predictions_dir / f"{dev_split}-{language}.{task_type.prediction_suffix}")
+        task_type.write_predictions(
+            evaluation.predictions, predictions_dir / f"{dev_split}-{language}.{task_type.prediction_suffix}"
+        )
     if task.submission is not None and task.submission.split != split:
         predict_leaderboard_split(model, tokenizer, inputs, zero_shot, predictions_dir)
     return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir, dev_per_language=dev_per_language)
 
 
-def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, predictions_dir: Path) -> list[str]:
+def predict_leaderboard_split(
+    model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, predictions_dir: Path
+) -> list[str]:
     """Predict the task's ``submission.split`` (no gold needed) in each zero-shot language.
 
     Languages whose input files are missing, or all of them when the data comes from the Hub and
@@ -255,9 +271,11 @@ def predict_leaderboard_split(model, tokenizer, inputs: StageInputs, zero_shot: 
     folder = leaderboard_predictions_dir(predictions_dir)
     predicted = []
     for language in zero_shot_languages(task, zero_shot):
-        absent = [] if inputs.data_dir is None else [
-            path for path in split_files(task, task.submission.split, inputs.data_dir, language) if not path.is_file()
-        ]
+        absent = (
+            []
+            if inputs.data_dir is None
+            else [path for path in split_files(task, task.submission.split, inputs.data_dir, language) if not path.is_file()]
+        )
         if absent:
             logger.warning("%s/%s: no leaderboard input (%s does not exist), not predicted", task.task, language, absent[0])
             continue

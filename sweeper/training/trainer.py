@@ -23,8 +23,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from sweeper.config import TrainingConfig
-from sweeper.config import total_optimizer_steps
+from sweeper.config import TrainingConfig, total_optimizer_steps
 from sweeper.registry import TaskSpec
 from sweeper.storage import TRAINER_DIR
 from sweeper.task_types import TaskType
@@ -96,8 +95,13 @@ class _ReportEvaluations(TrainerCallback):
     gone (another node, a cleaned trial folder), restores the best model from there at the end.
     """
 
-    def __init__(self, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None, result: StageResult,
-                 resume_from: Path | None = None):
+    def __init__(
+        self,
+        on_evaluation: EvaluationCallback,
+        on_checkpoint: CheckpointCallback | None,
+        result: StageResult,
+        resume_from: Path | None = None,
+    ):
         self._on_evaluation = on_evaluation
         self._on_checkpoint = on_checkpoint
         self._result = result
@@ -110,7 +114,9 @@ class _ReportEvaluations(TrainerCallback):
             if "eval_score" in entry
         ]
         if self._result.history:
-            best_index = max(range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index))
+            best_index = max(
+                range(len(self._result.history)), key=lambda index: (self._result.history[index][1]["score"], -index)
+            )
             self._result.best_step, best = self._result.history[best_index]
             self._result.best_score = best["score"]
 
@@ -201,8 +207,17 @@ def train_stage(
         return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
 
     return run_trainer(
-        model, train_features, dev_examples, task_type.collator(tokenizer), evaluate, settings, output_dir, on_evaluation,
-        label=spec.task, on_checkpoint=on_checkpoint, resume_from=resume_from,
+        model,
+        train_features,
+        dev_examples,
+        task_type.collator(tokenizer),
+        evaluate,
+        settings,
+        output_dir,
+        on_evaluation,
+        label=spec.task,
+        on_checkpoint=on_checkpoint,
+        resume_from=resume_from,
     )
 
 
@@ -249,12 +264,29 @@ def run_trainer(
     eval_steps = min(settings.eval_steps, total_steps)
     if eval_steps < settings.eval_steps:
         logger.info("%s: %d steps < eval_steps=%d; evaluating at step %d", label, total_steps, settings.eval_steps, eval_steps)
+    precision = precision_arguments(
+        settings.mixed_precision, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
+    micro_batch, accumulation = settings.per_device_train_batch_size, settings.gradient_accumulation_steps
+    if accumulation == "auto":
+        from sweeper.training.memory_probe import MULTIPLE_CHOICE_PROBE_CHOICES, auto_micro_batch
+
+        choices = MULTIPLE_CHOICE_PROBE_CHOICES if "MultipleChoice" in type(model).__name__ else None
+        resolved = "bf16" if precision["bf16"] else "fp16" if precision["fp16"] else "no"
+        micro_batch, accumulation = auto_micro_batch(model, settings, resolved, choices)
+        logger.info(
+            "%s: batch %d run as %d × %d accumulated (gradient_accumulation_steps: auto)",
+            label,
+            settings.per_device_train_batch_size,
+            micro_batch,
+            accumulation,
+        )
     args = TrainingArguments(
         output_dir=str(output_dir / TRAINER_DIR),
         learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.per_device_train_batch_size,
+        per_device_train_batch_size=micro_batch,
         per_device_eval_batch_size=settings.per_device_eval_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        gradient_accumulation_steps=accumulation,
         num_train_epochs=settings.num_train_epochs,
         max_steps=settings.max_steps or -1,
         warmup_steps=settings.warmup_ratio,
@@ -279,9 +311,7 @@ def run_trainer(
         # one worker; when every parameter is used in forward, skip DDP's unused-parameter search.
         ddp_find_unused_parameters=not all_parameters_used,
         use_cpu=not torch.cuda.is_available(),
-        **precision_arguments(
-            settings.mixed_precision, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        ),
+        **precision,
     )
     result = StageResult(best_score=-math.inf, best_step=0)
     trainer = (make_trainer or TaskEvaluationTrainer)(

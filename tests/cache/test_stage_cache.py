@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.config import SweepConfig
-from sweeper.models.cache import build_once
-from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
-from sweeper.sweep.tasks import resolve_task
-from sweeper.sweep.grid import target_settings
 from sweeper.cache.fingerprints import FINGERPRINTS_FILE, file_digests
-from sweeper.cache.markers import STAGE_MARKER
-from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
 from sweeper.cache.locks import lock_path, train_once
+from sweeper.cache.markers import ENCODER_MARKER, STAGE_MARKER, encoder_is_complete
 from sweeper.cache.outputs import (
     ZeroShotResult,
     publish_evaluation,
@@ -30,18 +24,32 @@ from sweeper.cache.outputs import (
     read_evaluation,
     read_target_history,
 )
+from sweeper.cache.store import CachedStage, cached_intermediate_stages, stage_cache_root, sweep_stage_cache
+from sweeper.config import SweepConfig
+from sweeper.models.cache import build_once
+from sweeper.sweep.grid import target_settings
+from sweeper.sweep.tasks import resolve_task
 
-ANLI = {"anli": {"splits": {
-    "train": {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]},
-    "dev": {"format": "anli_jsonl", "files": ["anli/R3/dev.jsonl"]},
-}}}
+ANLI = {
+    "anli": {
+        "splits": {
+            "train": {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]},
+            "dev": {"format": "anli_jsonl", "files": ["anli/R3/dev.jsonl"]},
+        }
+    }
+}
 CONTEXT = multiprocessing.get_context("spawn")  # like separate trials: no state shared with the parent
 
 
 def _config(cache: Path, **changes) -> SweepConfig:
     raw = {
-        "name": "cache", "model": "tiny-xlmr", "intermediate_tasks": ["none", "anli"], "target_tasks": ["panx"],
-        "param_space": {"learning_rate": [1.0e-5]}, "task_overrides": ANLI, "storage": {"stage_cache_dir": str(cache)},
+        "name": "cache",
+        "model": "tiny-xlmr",
+        "intermediate_tasks": ["none", "anli"],
+        "target_tasks": ["panx"],
+        "param_space": {"learning_rate": [1.0e-5]},
+        "task_overrides": ANLI,
+        "storage": {"stage_cache_dir": str(cache)},
     }
     return SweepConfig.model_validate({**raw, **changes})
 
@@ -103,13 +111,21 @@ def test_the_key_follows_model_data_task_and_settings(tmp_path, data, model):
     assert _key(_config(cache, resources={"num_workers": 2}), model, data) != base, "another world size, another batch"
 
 
-def _target_stages(config: SweepConfig, model: Path, data: Path, intermediate: str = "anli", learning_rate: float = 1.0e-5,
-                   languages: tuple[str, ...] = ("de", "fi")) -> tuple[str, str]:
+def _target_stages(
+    config: SweepConfig,
+    model: Path,
+    data: Path,
+    intermediate: str = "anli",
+    learning_rate: float = 1.0e-5,
+    languages: tuple[str, ...] = ("de", "fi"),
+) -> tuple[str, str]:
     """The keys of a panx target stage and of its zero-shot evaluation."""
     cache = sweep_stage_cache(config, str(model), data)
     stage = None if intermediate == "none" else cached_intermediate_stages(config, str(model), data)[0]
     task = resolve_task(config, "panx")
-    settings = target_settings(config, {"intermediate_task": intermediate, "target_task": "panx", "learning_rate": learning_rate, "seed": 1})
+    settings = target_settings(
+        config, {"intermediate_task": intermediate, "target_task": "panx", "learning_rate": learning_rate, "seed": 1}
+    )
     target = cache.target_stage(stage, intermediate, task, settings)
     assert target.path.parent == stage_cache_root(config) / "target" and target.path.name.startswith(f"{intermediate}__panx-")
     return target.key, cache.zero_shot(target, task, list(languages), config.zero_shot.max_examples_per_language, []).key
@@ -120,12 +136,18 @@ def test_target_and_zero_shot_keys_follow_their_start_settings_and_data(tmp_path
     target, zero_shot = _target_stages(config, model, data)
     assert _target_stages(config, model, data) == (target, zero_shot), "same inputs, same stages"
     assert _target_stages(config, model, data, intermediate="none")[0] != target, "from the pretrained model"
-    assert _target_stages(_config(tmp_path / "cache", zero_shot={"languages": ["de", "fi"]}, intermediate={"seed": 2}), model, data)[0] != target, (
-        "another intermediate encoder to start from"
-    )
+    assert (
+        _target_stages(_config(tmp_path / "cache", zero_shot={"languages": ["de", "fi"]}, intermediate={"seed": 2}), model, data)[
+            0
+        ]
+        != target
+    ), "another intermediate encoder to start from"
     other_rate = _target_stages(config, model, data, learning_rate=3.0e-5)
     assert other_rate[0] != target and other_rate[1] != zero_shot, "another trial: another target, so another evaluation"
-    assert _target_stages(config, model, data, languages=("de",)) == (target, _target_stages(config, model, data, languages=("de",))[1])
+    assert _target_stages(config, model, data, languages=("de",)) == (
+        target,
+        _target_stages(config, model, data, languages=("de",))[1],
+    )
     assert _target_stages(config, model, data, languages=("de",))[1] != zero_shot, "other languages: evaluated again, not trained"
     budget = _config(tmp_path / "cache", zero_shot={"languages": ["de", "fi"], "max_examples_per_language": 8})
     assert _target_stages(budget, model, data)[0] == target, "the evaluation budget does not change the training"
@@ -183,7 +205,11 @@ def test_published_target_stage_and_evaluation_read_back(tmp_path):
     published = publish_evaluation(tmp_path / "zero_shot" / "panx-def", result, "panx", record)
     assert published.predictions_dir == tmp_path / "zero_shot" / "panx-def" / "predictions" / "panx"
     assert (published.predictions_dir / "dev-de.tsv").read_text(encoding="utf-8") == "B-LOC\n"
-    assert (published.per_language, published.dev_per_language, published.thresholds) == ({"de": {"f1": 41.5}}, {"de": {"f1": 41.5}}, {})
+    assert (published.per_language, published.dev_per_language, published.thresholds) == (
+        {"de": {"f1": 41.5}},
+        {"de": {"f1": 41.5}},
+        {},
+    )
     assert read_evaluation(tmp_path / "zero_shot" / "panx-def", "panx") == published
 
 
@@ -203,15 +229,21 @@ def test_file_digests_are_remembered_by_size_and_mtime(tmp_path):
 
 def test_default_stage_cache_is_under_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SWEEPER_CACHE_DIR", str(tmp_path / "user-cache"))
-    config = SweepConfig.model_validate({
-        "name": "c", "model": "tiny-xlmr", "intermediate_tasks": ["none"], "target_tasks": ["panx"],
-        "param_space": {"learning_rate": [1.0e-5]},
-    })
+    config = SweepConfig.model_validate(
+        {
+            "name": "c",
+            "model": "tiny-xlmr",
+            "intermediate_tasks": ["none"],
+            "target_tasks": ["panx"],
+            "param_space": {"learning_rate": [1.0e-5]},
+        }
+    )
     assert stage_cache_root(config) == tmp_path / "user-cache" / "stages"
 
 
 def _publish(stage_dir: Path, log: Path, name: str, seconds: float) -> None:
     """A stand-in for a stage's training: slow, writes the marker last, publishes by rename."""
+
     def write(folder: Path) -> None:
         (folder / "model.safetensors").write_bytes(b"weights")
         time.sleep(seconds)

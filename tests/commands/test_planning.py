@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sweeper.commands.cli import app
-from sweeper.config import SweepConfig, load_config
-from sweeper.cache.markers import ENCODER_MARKER
-from sweeper.sweep.tasks import resolve_task
-from sweeper.sweep.grid import target_settings
-from sweeper.commands.plan import build_plan, plan_lines
-from sweeper.cache.markers import STAGE_MARKER
+from sweeper.cache.markers import ENCODER_MARKER, STAGE_MARKER
 from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
+from sweeper.commands.cli import app
+from sweeper.commands.plan import build_plan, plan_lines
+from sweeper.config import SweepConfig, load_config
 from sweeper.errors import SweepConfigWarning
+from sweeper.sweep.grid import target_settings
+from sweeper.sweep.tasks import resolve_task
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "search_spaces" / "smoke.yaml"
@@ -30,11 +29,16 @@ def _text(result) -> str:
 
 
 def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
-    config = SweepConfig.model_validate({
-        "name": "paper", "model": "xlm-roberta-large", "intermediate_tasks": INTERMEDIATE, "target_tasks": TARGETS,
-        "param_space": {"learning_rate": [5.0e-6, 1.0e-5, 2.0e-5], "seed": [1, 2]},
-        "storage": {"stage_cache_dir": str(tmp_path / "cache")},
-    })
+    config = SweepConfig.model_validate(
+        {
+            "name": "paper",
+            "model": "xlm-roberta-large",
+            "intermediate_tasks": INTERMEDIATE,
+            "target_tasks": TARGETS,
+            "param_space": {"learning_rate": [5.0e-6, 1.0e-5, 2.0e-5], "seed": [1, 2]},
+            "storage": {"stage_cache_dir": str(tmp_path / "cache")},
+        }
+    )
     plan = build_plan(config, tmp_path, None, config.model)
     assert [stage.task for stage in plan.intermediate] == INTERMEDIATE[1:], "9 intermediate stages, none for `none`"
     assert plan.intermediate_to_train == 9
@@ -46,11 +50,17 @@ def test_the_papers_full_grid_is_counted_per_stage(tmp_path):
 
 
 def test_a_pruned_grid_before_its_encoders_exist_is_counted_as_bounds(tmp_path):
-    config = SweepConfig.model_validate({
-        "name": "paper", "model": "xlm-roberta-large", "intermediate_tasks": INTERMEDIATE, "target_tasks": TARGETS,
-        "param_space": {"learning_rate": [5.0e-6, 1.0e-5, 2.0e-5], "seed": [1, 2]},
-        "search": {"prune": {"method": "logme", "keep": 3}}, "storage": {"stage_cache_dir": str(tmp_path / "cache")},
-    })
+    config = SweepConfig.model_validate(
+        {
+            "name": "paper",
+            "model": "xlm-roberta-large",
+            "intermediate_tasks": INTERMEDIATE,
+            "target_tasks": TARGETS,
+            "param_space": {"learning_rate": [5.0e-6, 1.0e-5, 2.0e-5], "seed": [1, 2]},
+            "search": {"prune": {"method": "logme", "keep": 3}},
+            "storage": {"stage_cache_dir": str(tmp_path / "cache")},
+        }
+    )
     plan = build_plan(config, tmp_path, None, config.model)
     assert plan.prune.pending and not plan.prune.pruning
     assert [(target.trials, target.skipped) for target in plan.targets] == [((3 + 1) * 6, (10 - 4) * 6)] * 7
@@ -80,7 +90,9 @@ def test_shipped_paper_grid_plans_without_data(tmp_path):
 
 def test_xlmr_large_sweep_searching_1e_4_is_warned_about_not_refused(tmp_path):
     args = ["plan", str(PAPER), "param_space.learning_rate=[1e-5,1e-4]", f"storage.stage_cache_dir={tmp_path / 'cache'}"]
-    with pytest.warns(SweepConfigWarning, match=r"param_space.learning_rate = 0.0001: fine-tuning xlm-roberta-large at learning rates >= 0.0001"):
+    with pytest.warns(
+        SweepConfigWarning, match=r"param_space.learning_rate = 0.0001: fine-tuning xlm-roberta-large at learning rates >= 0.0001"
+    ):
         result = runner.invoke(app, args, env={"SWEEPER_DATA_DIR": None})
     assert result.exit_code == 0, result.output
     assert "2. Target trials: 280" in _text(result)
@@ -90,15 +102,24 @@ def test_unstable_rate_warning_only_for_models_known_to_diverge():
     from sweeper.models.learning_rates import unstable_rate_warning
 
     assert unstable_rate_warning("FacebookAI/xlm-roberta-large", {"param_space.learning_rate": 3e-5}) is None
-    assert "param_space.learning_rate = 0.0002" in unstable_rate_warning("FacebookAI/xlm-roberta-large", {"param_space.learning_rate": 2e-4})
+    assert "param_space.learning_rate = 0.0002" in unstable_rate_warning(
+        "FacebookAI/xlm-roberta-large", {"param_space.learning_rate": 2e-4}
+    )
     assert unstable_rate_warning("tiny-xlmr", {"param_space.learning_rate": 1e-3}) is None
 
 
 def test_epoch_based_steps_are_counted_from_the_data(tmp_path, data_dir):
-    result = runner.invoke(app, [
-        "plan", str(PAPER), "--data-dir", str(data_dir), f"storage.stage_cache_dir={tmp_path / 'cache'}",
-        "target_tasks=[udpos, panx, tydiqa]",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(PAPER),
+            "--data-dir",
+            str(data_dir),
+            f"storage.stage_cache_dir={tmp_path / 'cache'}",
+            "target_tasks=[udpos, panx, tydiqa]",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = _text(result)
     # udpos: 21,253 sentences / 32 per step → 665 steps per epoch × 10 epochs; tokens ≤ steps × 32 × 256
@@ -141,7 +162,8 @@ def test_smoke_plan_cost_and_shared_cache(tmp_path, data_dir, tiny_dir):
     # and one of the target trials: the anli -> panx trial at learning rate 3e-4, seed 1
     trial = {"intermediate_task": "anli", "target_task": "panx", "learning_rate": 3.0e-4, "seed": 1}
     target = sweep_stage_cache(config, str(tiny_dir), data_dir).target_stage(
-        stage, "anli", resolve_task(config, "panx"), target_settings(config, trial))
+        stage, "anli", resolve_task(config, "panx"), target_settings(config, trial)
+    )
     target.path.mkdir(parents=True)
     (target.path / STAGE_MARKER).write_text(json.dumps({"history": [], "best_score": 0.0}), encoding="utf-8")
     text = _text(runner.invoke(app, [*args[:-1], str(tmp_path / "elsewhere")]))
@@ -151,18 +173,33 @@ def test_smoke_plan_cost_and_shared_cache(tmp_path, data_dir, tiny_dir):
 
 
 def test_random_search_cannot_know_its_cached_trials(tmp_path, data_dir, tiny_dir):
-    result = runner.invoke(app, [
-        "plan", str(SMOKE), f"storage.stage_cache_dir={tmp_path / 'cache'}", "--data-dir", str(data_dir),
-        "search.algorithm=random", "search.num_samples=3",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(SMOKE),
+            f"storage.stage_cache_dir={tmp_path / 'cache'}",
+            "--data-dir",
+            str(data_dir),
+            "search.algorithm=random",
+            "search.num_samples=3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = _text(result)
     assert "search × seeds; cached: unknown before random search samples the trials)" in text
     assert "3. Retrieval evaluations (no training): 0 (0 cached)" in text
-    disabled = runner.invoke(app, [
-        "plan", str(SMOKE), f"storage.stage_cache_dir={tmp_path / 'cache'}", "--data-dir", str(data_dir),
-        "storage.cache_target_stages=false",
-    ])
+    disabled = runner.invoke(
+        app,
+        [
+            "plan",
+            str(SMOKE),
+            f"storage.stage_cache_dir={tmp_path / 'cache'}",
+            "--data-dir",
+            str(data_dir),
+            "storage.cache_target_stages=false",
+        ],
+    )
     assert "not cached: storage.cache_target_stages is false" in _text(disabled)
 
 

@@ -11,7 +11,8 @@ from sweeper.commands.replay import replay_sweep
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.runs import Tracker, metric_key
+from sweeper.tracking.runs import Tracker
+from sweeper.tracking.schema import metric_key
 from tests._tracked import add_trials, track_sweep
 
 CONFIG = SweepConfig(

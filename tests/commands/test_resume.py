@@ -5,13 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
-from _tracked import track_sweep
 from _records import record
+from _tracked import track_sweep
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
-from sweeper.config import load_config
 from sweeper.commands.run import LAUNCH_FILE, resume_sweep
+from sweeper.config import load_config
 from sweeper.errors import ConfigError
 from sweeper.tracking.runs import Tracker
 

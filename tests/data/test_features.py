@@ -53,9 +53,7 @@ def one_answer_each(examples: list[dict]) -> list[dict]:
     return [
         {**example, "id": f"{example['id']}#{k}", "answers": {"text": [text], "answer_start": [start]}}
         for example in examples
-        for k, (text, start) in enumerate(
-            zip(example["answers"]["text"], example["answers"]["answer_start"], strict=True)
-        )
+        for k, (text, start) in enumerate(zip(example["answers"]["text"], example["answers"]["answer_start"], strict=True))
     ]
 
 
@@ -227,9 +225,7 @@ def test_qa_length_and_answer_errors(tokenizer: PreTrainedTokenizerBase) -> None
     ("relative", "labels"),
     [("xtreme/panx/dev-de.tsv", PANX_LABELS), ("xtreme/udpos/dev-fi.tsv", UPOS_LABELS)],
 )
-def test_first_piece_of_each_word_carries_its_tag(
-    tokenizer: PreTrainedTokenizerBase, relative: str, labels: list[str]
-) -> None:
+def test_first_piece_of_each_word_carries_its_tag(tokenizer: PreTrainedTokenizerBase, relative: str, labels: list[str]) -> None:
     examples = real("xtreme_tagging_tsv", relative)[:300]
     label_to_id = {label: i for i, label in enumerate(labels)}
     features = align_tagging_labels(examples, tokenizer, label_to_id, max_seq_length=512)

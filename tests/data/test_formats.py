@@ -22,9 +22,7 @@ from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 DATA_DIR = Path(os.environ.get("SWEEPER_DATA_DIR", "/work/shared/data"))
 XQUAD_LANGUAGES = "ar de el en es hi ro ru th tr vi zh".split()
 TYDIQA_LANGUAGES = "ar bn en fi id ko ru sw te".split()
-UPOS_TAGS = set(
-    "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
-)
+UPOS_TAGS = set("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
 PANX_TAGS = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"}
 
 
@@ -80,9 +78,7 @@ def test_registry_lists_every_format():
 
 
 def test_unknown_format_suggests_the_closest_name(tmp_path):
-    with pytest.raises(
-        ConfigError, match=r"unknown data format 'squad_jsn'\. Did you mean 'squad_json'\?"
-    ):
+    with pytest.raises(ConfigError, match=r"unknown data format 'squad_jsn'\. Did you mean 'squad_json'\?"):
         read_examples("squad_jsn", tmp_path / "x.json")
 
 
@@ -101,9 +97,7 @@ def test_read_examples_accepts_a_string_path():
 
 
 def test_tydiqa_english_train_has_3696_answered_questions():
-    examples = read_examples(
-        "squad_json", real("xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.en.train.json")
-    )
+    examples = read_examples("squad_json", real("xtreme/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.en.train.json"))
     assert len(examples) == 3696
     assert len({example["id"] for example in examples}) == 3696
     for example in examples:
@@ -115,11 +109,7 @@ def test_tydiqa_english_train_has_3696_answered_questions():
 
 def test_tydiqa_dev_has_5077_questions_over_nine_languages():
     counts = {
-        lang: len(
-            read_examples(
-                "squad_json", real(f"xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.{lang}.dev.json")
-            )
-        )
+        lang: len(read_examples("squad_json", real(f"xtreme/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.{lang}.dev.json")))
         for lang in TYDIQA_LANGUAGES
     }
     assert sum(counts.values()) == 5077
@@ -190,9 +180,7 @@ def test_every_shipped_tagging_file_reads():
 
 def test_tokens_with_a_colon_that_are_not_a_language_prefix_are_kept():
     tokens = {
-        token
-        for example in read_examples("xtreme_tagging_tsv", real("xtreme/panx/dev-en.tsv"))
-        for token in example["tokens"]
+        token for example in read_examples("xtreme_tagging_tsv", real("xtreme/panx/dev-en.tsv")) for token in example["tokens"]
     }
     assert "bar:24" in tokens
     german = read_examples("xtreme_tagging_tsv", real("xtreme/udpos/dev-de.tsv"))
@@ -226,11 +214,7 @@ def test_hellaswag_validation_has_10042_examples():
     examples = read_examples("hellaswag_jsonl", real("english/hellaswag/hellaswag_val.jsonl"))
     assert len(examples) == 10042
     first = examples[0]
-    assert (
-        first["id"] == "0"
-        and first["context"] == "A man is sitting on a roof. he"
-        and first["question"] == ""
-    )
+    assert first["id"] == "0" and first["context"] == "A man is sitting on a roof. he" and first["question"] == ""
     assert first["label"] == 3 and first["choices"][3] == "starts pulling up roofing on a roof."
     assert {len(example["choices"]) for example in examples} == {4}
 
@@ -244,29 +228,19 @@ def test_cosmosqa_validation_has_2985_examples():
 
 
 def test_commonsenseqa_dev_has_1221_examples():
-    examples = read_examples(
-        "commonsenseqa_jsonl", real("english/commonsenseqa/dev_rand_split.jsonl")
-    )
+    examples = read_examples("commonsenseqa_jsonl", real("english/commonsenseqa/dev_rand_split.jsonl"))
     assert len(examples) == 1221
     first = examples[0]
     assert first["context"] == "" and first["question"].startswith("A revolving door is convenient")
-    assert (
-        first["choices"] == ["bank", "library", "department store", "mall", "new york"]
-        and first["label"] == 0
-    )
+    assert first["choices"] == ["bank", "library", "department store", "mall", "new york"] and first["label"] == 0
     assert Counter(example["label"] for example in examples)[1] == 255  # answerKey B
 
 
-@pytest.mark.parametrize(
-    ("split", "count"), [("train", 3), ("dev_matched", 2), ("dev_mismatched", 2)]
-)
+@pytest.mark.parametrize(("split", "count"), [("train", 3), ("dev_matched", 2), ("dev_mismatched", 2)])
 def test_glue_mnli_samples(split, count):
     examples = read_examples("glue_mnli_tsv", real(f"samples/glue/MNLI/{split}.tsv"))
     assert len(examples) == count
-    assert all(
-        example["label"] in NLI_LABELS and example["text_a"] and example["text_b"]
-        for example in examples
-    )
+    assert all(example["label"] in NLI_LABELS and example["text_a"] and example["text_b"] for example in examples)
 
 
 def test_glue_mnli_uses_pair_ids_and_gold_labels():
@@ -297,19 +271,13 @@ def test_glue_qqp_fields():
 
 def test_every_tatoeba_pair_reads_aligned():
     folder = DATA_DIR / "xtreme" / "tatoeba"
-    pairs = (
-        sorted(path for path in folder.glob("tatoeba.*-eng.*") if path.suffix != ".eng")
-        if folder.is_dir()
-        else []
-    )
+    pairs = sorted(path for path in folder.glob("tatoeba.*-eng.*") if path.suffix != ".eng") if folder.is_dir() else []
     if not pairs:
         pytest.skip("no Tatoeba files in the shared data folder")
     assert len(pairs) == 112
     for path in pairs:
         examples = read_examples("tatoeba_txt", path)
-        assert examples and all(example["source"] and example["target"] for example in examples), (
-            path
-        )
+        assert examples and all(example["source"] and example["target"] for example in examples), path
 
 
 def test_tatoeba_german_first_pair():
@@ -332,9 +300,7 @@ def test_xnli_tsv_undoes_xtreme_csv_quoting(tmp_path):
         ["C", "D", "contradiction"],
     ]
     examples = read_examples("xnli_tsv", write_tsv_like_xtreme(tmp_path / "dev-de.tsv", rows))
-    assert [(e["text_a"], e["text_b"], e["label"]) for e in examples] == [
-        tuple(row) for row in rows
-    ]
+    assert [(e["text_a"], e["text_b"], e["label"]) for e in examples] == [tuple(row) for row in rows]
     assert [example["id"] for example in examples] == ["0", "1", "2"]
 
 
@@ -369,7 +335,9 @@ def test_xnli_release_file_keeps_every_language_in_file_order(tmp_path):
     path = write(tmp_path / "xnli.test.tsv", "".join("\t".join(row) + "\n" for row in [header, *rows]))
     examples = read_examples("xnli_release_tsv", path)
     assert [(e["language"], e["id"], e["text_a"], e["label"]) for e in examples] == [
-        ("de", "13", 'Er "sagt"', "contradiction"), ("en", "13", "He says", "neutral"), ("de", "14", "Ja", "entailment")
+        ("de", "13", 'Er "sagt"', "contradiction"),
+        ("en", "13", "He says", "neutral"),
+        ("de", "14", "Ja", "entailment"),
     ]
 
 
@@ -404,9 +372,7 @@ def test_squad_file_whose_answers_xtreme_removed_is_read_without_answers(tmp_pat
 def test_pawsx_tsv(tmp_path):
     rows = [["Die Katze sitzt.", "Sitzt die Katze.", "1"], ["Eins", "Zwei", "0"]]
     examples = read_examples("pawsx_tsv", write_tsv_like_xtreme(tmp_path / "dev-de.tsv", rows))
-    assert [(e["text_a"], e["text_b"], e["label"]) for e in examples] == [
-        tuple(row) for row in rows
-    ]
+    assert [(e["text_a"], e["text_b"], e["label"]) for e in examples] == [tuple(row) for row in rows]
 
 
 def test_snli_jsonl_skips_pairs_without_gold_label(tmp_path):
@@ -450,9 +416,7 @@ def test_hellaswag_original_release_splits_context(tmp_path):
         "label": 3,
         "split": "val",
     }
-    example = read_examples(
-        "hellaswag_jsonl", write_jsonl(tmp_path / "hellaswag_val.jsonl", [record])
-    )[0]
+    example = read_examples("hellaswag_jsonl", write_jsonl(tmp_path / "hellaswag_val.jsonl", [record]))[0]
     assert example == {
         "id": "24",
         "context": "A man is sitting on a roof.",
@@ -558,9 +522,7 @@ def test_tagging_file_without_trailing_blank_line_and_crlf(tmp_path):
 
 
 def test_ccg_tsv(tmp_path):
-    path = write(
-        tmp_path / "ccg.dev", "Pierre Vinken joined .\tN/N N (S\\NP)/NP .\nIt rains\tNP S\\NP\n"
-    )
+    path = write(tmp_path / "ccg.dev", "Pierre Vinken joined .\tN/N N (S\\NP)/NP .\nIt rains\tNP S\\NP\n")
     assert read_examples("ccg_tsv", path) == [
         {
             "id": "0",
@@ -574,9 +536,7 @@ def test_ccg_tsv(tmp_path):
 @pytest.fixture
 def bucc_dir(tmp_path):
     write(tmp_path / "de-en.dev.de", "de-000000001\tDas ist gut.\nde-000000002\tNoch ein Satz.\n")
-    write(
-        tmp_path / "de-en.dev.en", "en-000000001\tAnother sentence.\nen-000000002\tThat is good.\n"
-    )
+    write(tmp_path / "de-en.dev.en", "en-000000001\tAnother sentence.\nen-000000002\tThat is good.\n")
     write(tmp_path / "de-en.dev.gold", "de-000000001\ten-000000002\n")
     return tmp_path
 
@@ -607,9 +567,7 @@ def test_bucc_test_split_without_gold_explains_where_it_went(bucc_dir):
 
 
 def test_bucc_gold_pair_with_unknown_id(bucc_dir):
-    gold = write(
-        bucc_dir / "de-en.dev.gold", "de-000000001\ten-000000002\nde-000000003\ten-000000001\n"
-    )
+    gold = write(bucc_dir / "de-en.dev.gold", "de-000000001\ten-000000002\nde-000000003\ten-000000001\n")
     with pytest.raises(DataFormatError) as caught:
         read_examples("bucc", bucc_dir / "de-en.dev.de")
     assert_located(caught.value, gold, 2, "'de-000000003'", "de-en.dev.de")
@@ -766,8 +724,7 @@ CORRUPT = {
         "dev.tsv",
         QQP_HEADER + "1\t2\t3\tq1\tq2\n",
         2,
-        "expected 6 tab-separated columns id<TAB>qid1<TAB>qid2<TAB>question1<TAB>question2<TAB>"
-        "is_duplicate, got 5",
+        "expected 6 tab-separated columns id<TAB>qid1<TAB>qid2<TAB>question1<TAB>question2<TAB>is_duplicate, got 5",
     ),
     "qqp-label": (
         "glue_qqp_tsv",
@@ -819,9 +776,7 @@ CORRUPT = {
     list(CORRUPT.values()),
     ids=list(CORRUPT),
 )
-def test_corrupt_input_names_file_line_and_expectation(
-    tmp_path, fmt, name, content, line, fragment
-):
+def test_corrupt_input_names_file_line_and_expectation(tmp_path, fmt, name, content, line, fragment):
     path = write(tmp_path / name, content)
     with pytest.raises(DataFormatError) as caught:
         read_examples(fmt, path)

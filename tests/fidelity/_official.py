@@ -152,7 +152,7 @@ def f1(labels, predictions, language=None):
 
 
 def accuracy(labels, predictions, language=None):
-    correct = sum([int(p == l) for p, l in zip(predictions, labels)])
+    correct = sum([int(p == l) for p, l in zip(predictions, labels)])  # noqa: E741 (transcribed as in evaluate.py)
     return {"accuracy": float(correct) / len(predictions) * 100}
 
 
@@ -280,12 +280,26 @@ def mlqa_em_f1(labels, predictions, language):
 # --- evaluate.py dispatch ------------------------------------------------------------------------
 
 READER_FUNCTION = {
-    "pawsx": read_label, "xnli": read_label, "panx": read_tag, "udpos": read_tag, "bucc2018": read_label,
-    "tatoeba": read_label, "xquad": read_squad, "mlqa": read_squad, "tydiqa": read_squad,
+    "pawsx": read_label,
+    "xnli": read_label,
+    "panx": read_tag,
+    "udpos": read_tag,
+    "bucc2018": read_label,
+    "tatoeba": read_label,
+    "xquad": read_squad,
+    "mlqa": read_squad,
+    "tydiqa": read_squad,
 }
 METRIC_FUNCTION = {
-    "pawsx": accuracy, "xnli": accuracy, "panx": f1, "udpos": f1, "bucc2018": bucc_f1, "tatoeba": accuracy,
-    "xquad": squad_em_f1, "mlqa": mlqa_em_f1, "tydiqa": squad_em_f1,
+    "pawsx": accuracy,
+    "xnli": accuracy,
+    "panx": f1,
+    "udpos": f1,
+    "bucc2018": bucc_f1,
+    "tatoeba": accuracy,
+    "xquad": squad_em_f1,
+    "mlqa": mlqa_em_f1,
+    "tydiqa": squad_em_f1,
 }
 
 

@@ -99,13 +99,18 @@ def write_tags(path: Path, sentences: list[list[str]]) -> None:
 def gold_tags(data_dir: Path, task: str, language: str, n: int) -> list[list[str]]:
     from sweeper.data.formats import read_examples
 
-    return [example["tags"] for example in read_examples("xtreme_tagging_tsv", data_dir / "xtreme" / task / f"dev-{language}.tsv")[:n]]
+    return [
+        example["tags"] for example in read_examples("xtreme_tagging_tsv", data_dir / "xtreme" / task / f"dev-{language}.tsv")[:n]
+    ]
 
 
 def corrupt_pos(sentence: list[str], rng: random.Random) -> list[str]:
     """Confusions seqeval 1.x would not count (CCONJ ↔ SCONJ, X), and random ones."""
     swap = {"CCONJ": "SCONJ", "SCONJ": "CCONJ", "X": "NOUN", "NOUN": "X"}
-    return [swap.get(tag, tag) if rng.random() < 0.5 else rng.choice(["NOUN", "VERB", "X", tag]) if rng.random() < 0.1 else tag for tag in sentence]
+    return [
+        swap.get(tag, tag) if rng.random() < 0.5 else rng.choice(["NOUN", "VERB", "X", tag]) if rng.random() < 0.1 else tag
+        for tag in sentence
+    ]
 
 
 def corrupt_ner(sentence: list[str], rng: random.Random) -> list[str]:
@@ -203,7 +208,7 @@ def test_qa_with_noisy_answers_missing_and_extra_ids(data_dir, mock, tmp_path, t
         data = _official.read_squad(str(path))
         qas = [qa for article in data for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
         predicted = {qa["id"]: noisy_answer(rng.choice(qa["answers"])["text"], language, rng) for qa in qas}
-        for qid in list(predicted)[:: 7]:
+        for qid in list(predicted)[::7]:
             del predicted[qid]  # every 7th question unanswered: 0 for both
         predicted["not-a-question"] = "x"
         (predictions / task).mkdir(parents=True, exist_ok=True)
@@ -224,7 +229,10 @@ def test_bucc_and_tatoeba_with_shuffled_and_padded_predictions(mock, tmp_path):
                 pairs = [line.split("\t") for line in gold]
                 targets = [target for _, target in pairs]
                 rng.shuffle(targets)
-                lines = [f"{source}\t{target if rng.random() < 0.5 else pair_target}" for (source, pair_target), target in zip(pairs, targets, strict=True)]
+                lines = [
+                    f"{source}\t{target if rng.random() < 0.5 else pair_target}"
+                    for (source, pair_target), target in zip(pairs, targets, strict=True)
+                ]
                 lines = lines[: int(len(lines) * 0.8)] + ["de-999999999\ten-000000001"]
             else:
                 lines = [line if rng.random() < 0.6 else str(rng.randrange(1000)) for line in gold]
@@ -250,4 +258,7 @@ def test_byte_order_mark_is_dropped_and_reported_where_evaluate_py_counts_a_wron
     assert official("xnli", clean, labels)["de"]["accuracy"] == 100.0
     n = len(_official.read_label(str(labels / "xnli" / "test-de.tsv")))
     assert official("xnli", predictions, labels)["de"]["accuracy"] == pytest.approx(100 * (n - 1) / n)
-    assert "a UTF-8 byte-order mark at the start (dropped; evaluate.py reads it into the first label)" in report.languages["de"].warnings[0]
+    assert (
+        "a UTF-8 byte-order mark at the start (dropped; evaluate.py reads it into the first label)"
+        in report.languages["de"].warnings[0]
+    )

@@ -46,9 +46,18 @@ def mlflow_server(root: Path) -> Iterator[str]:
     uri = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
     command = [
-        str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"), "--workers", "1",
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--workers",
+        "1",
     ]
     # No job-execution consumers (huey, for GenAI jobs): seven busy processes a tracking test does not use.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -58,7 +67,9 @@ def mlflow_server(root: Path) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _healthy(uri):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not become healthy at {uri}:\n{log_path.read_text(encoding='utf-8')[-3000:]}")
+                raise RuntimeError(
+                    f"mlflow server did not become healthy at {uri}:\n{log_path.read_text(encoding='utf-8')[-3000:]}"
+                )
             time.sleep(1)
         yield uri
     finally:

@@ -41,7 +41,5 @@ def run_sweep(config: Path, output: Path, data_dir: Path, overrides: list[str] =
     assert result.exit_code == 0, result.output
     record = SweepRecord.read(output)
     client = MlflowClient(record.tracking_uri)
-    children = client.search_runs(
-        [record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'"
-    )
+    children = client.search_runs([record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{record.parent_run_id}'")
     return TrackedSweep(output, result.output, record, client, children)

@@ -16,8 +16,14 @@ from _sweep_cli import SMOKE, run_sweep
 from sweeper.cache.markers import STAGE_MARKER
 
 OVERRIDES = [
-    "intermediate_tasks=[none]", "target_tasks=[panx]", "param_space.learning_rate=[1.0e-4]", "scheduler.type=fifo",
-    "zero_shot.languages=[de]", "resources.num_workers=2", "resources.cpus_per_worker=0.5", "resources.max_concurrent_trials=1",
+    "intermediate_tasks=[none]",
+    "target_tasks=[panx]",
+    "param_space.learning_rate=[1.0e-4]",
+    "scheduler.type=fifo",
+    "zero_shot.languages=[de]",
+    "resources.num_workers=2",
+    "resources.cpus_per_worker=0.5",
+    "resources.max_concurrent_trials=1",
 ]
 
 

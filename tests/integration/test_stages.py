@@ -6,14 +6,22 @@ import shutil
 import pytest
 from transformers import AutoModelForQuestionAnswering
 
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.registry import TaskSpec, get_task
-from sweeper.cache.markers import encoder_is_complete
 from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(
-    learning_rate=1e-3, per_device_train_batch_size=8, max_seq_length=96, doc_stride=32, max_query_length=32,
-    max_steps=4, eval_steps=2, max_train_examples=24, max_dev_examples=12, warmup_ratio=0.0,
+    learning_rate=1e-3,
+    per_device_train_batch_size=8,
+    max_seq_length=96,
+    doc_stride=32,
+    max_query_length=32,
+    max_steps=4,
+    eval_steps=2,
+    max_train_examples=24,
+    max_dev_examples=12,
+    warmup_ratio=0.0,
 )
 ANLI_OFFLINE = {
     "train": {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]},
@@ -110,16 +118,21 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_di
 
     full = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full")
     evaluations = []
-    result, _, best_dir = run_target_stage(full, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
-                                           lambda *args: evaluations.append(args), on_checkpoint=keep_first)
+    result, _, best_dir = run_target_stage(
+        full,
+        ZeroShotConfig(languages=["de"], max_examples_per_language=5),
+        lambda *args: evaluations.append(args),
+        on_checkpoint=keep_first,
+    )
     assert [(evaluation, step) for evaluation, step, *_ in checkpoints] == [(1, 2), (2, 4), (3, 6)]
     assert [metrics for *_, metrics, _ in checkpoints] == [metrics for *_, metrics in evaluations]
     assert {"optimizer.pt", "scheduler.pt", "trainer_state.json"} <= set(checkpoints[0][3]), "a full checkpoint to resume from"
 
     resumed = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "resumed", resume_from=kept)
     resumed_evaluations = []
-    resumed_result, _, resumed_best = run_target_stage(resumed, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
-                                                       lambda *args: resumed_evaluations.append(args))
+    resumed_result, _, resumed_best = run_target_stage(
+        resumed, ZeroShotConfig(languages=["de"], max_examples_per_language=5), lambda *args: resumed_evaluations.append(args)
+    )
     assert resumed_evaluations == evaluations[1:], "evaluations 2 and 3 again, numbered as before, same scores"
     assert resumed_result.history == result.history, "the history before the checkpoint comes with it"
     assert (resumed_result.best_score, resumed_result.best_step) == (result.best_score, result.best_step)
@@ -128,7 +141,8 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_di
     # Cut short after its last checkpoint (e.g. in zero-shot evaluation): nothing is left to train.
     done = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full", resume_from=kept_last)
     done_evaluations = []
-    done_result, _, _ = run_target_stage(done, ZeroShotConfig(languages=["de"], max_examples_per_language=5),
-                                         lambda *args: done_evaluations.append(args))
+    done_result, _, _ = run_target_stage(
+        done, ZeroShotConfig(languages=["de"], max_examples_per_language=5), lambda *args: done_evaluations.append(args)
+    )
     assert done_evaluations == [] and done_result.history == result.history
     assert (done_result.best_score, done_result.best_step) == (result.best_score, result.best_step)

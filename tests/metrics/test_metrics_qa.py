@@ -198,16 +198,12 @@ def test_squad_v2_best_thresholds():
 
 
 def test_squad_v2_applying_the_best_threshold_reproduces_the_best_score():
-    scores = squad_v2_scores(
-        V2_PREDICTIONS, V2_REFERENCES, na_probs=V2_NA_PROBS, na_prob_threshold=0.4
-    )
+    scores = squad_v2_scores(V2_PREDICTIONS, V2_REFERENCES, na_probs=V2_NA_PROBS, na_prob_threshold=0.4)
     assert scores["f1"] == pytest.approx(100 * (3 + 2 / 3) / 4)
 
 
 def test_squad_v2_questions_above_threshold_get_the_null_answer():
-    scores = squad_v2_scores(
-        V2_PREDICTIONS, V2_REFERENCES, na_probs=V2_NA_PROBS, na_prob_threshold=0.05
-    )
+    scores = squad_v2_scores(V2_PREDICTIONS, V2_REFERENCES, na_probs=V2_NA_PROBS, na_prob_threshold=0.05)
     assert scores["HasAns_f1"] == 0.0
     assert scores["NoAns_exact_match"] == 100.0
     assert scores["exact_match"] == 50.0

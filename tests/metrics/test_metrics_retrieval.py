@@ -135,9 +135,7 @@ def test_ratio_margin_matches_brute_force_formula_across_blocks(monkeypatch):
     margin = cos / ((source_mean[:, None] + target_mean[None, :]) / 2)
     np.testing.assert_array_equal(forward.indices, np.argsort(-cos, axis=1)[:, :4])
     np.testing.assert_allclose(forward.scores, np.take_along_axis(margin, forward.indices, axis=1))
-    np.testing.assert_allclose(
-        backward.scores, np.take_along_axis(margin.T, backward.indices, axis=1)
-    )
+    np.testing.assert_allclose(backward.scores, np.take_along_axis(margin.T, backward.indices, axis=1))
 
 
 # sources at 0°, 25°; targets at 10°, 90°; k = 1. Both sources propose target 0; target 1
@@ -154,9 +152,7 @@ def test_mine_pairs_is_greedy_one_to_one_over_both_directions():
 
 
 def test_mine_pairs_drops_pairs_not_above_min_score():
-    assert [tuple(p[:2]) for p in mine_pairs(MINING_SOURCE, MINING_TARGET, k=1, min_score=0.9)] == [
-        (0, 0)
-    ]
+    assert [tuple(p[:2]) for p in mine_pairs(MINING_SOURCE, MINING_TARGET, k=1, min_score=0.9)] == [(0, 0)]
 
 
 def test_mine_pairs_rejects_bad_k():
@@ -191,9 +187,7 @@ def test_threshold_applied_to_test_keeps_scores_at_or_above_it():
     test_pairs = [ScoredPair(0, 0, 0.6), ScoredPair(1, 2, 0.55), ScoredPair(2, 2, 0.54)]
     kept = apply_threshold(test_pairs, 0.55)
     assert kept == {(0, 0), (1, 2)}
-    assert bucc_f1(kept, {(0, 0), (2, 2)}) == pytest.approx(
-        {"precision": 50, "recall": 50, "f1": 50}
-    )
+    assert bucc_f1(kept, {(0, 0), (2, 2)}) == pytest.approx({"precision": 50, "recall": 50, "f1": 50})
 
 
 def test_best_threshold_keeps_everything_when_the_whole_list_is_best():

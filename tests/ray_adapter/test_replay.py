@@ -52,9 +52,7 @@ def test_asha_by_hand_one_trial_at_a_time():
 def test_grouping_by_intermediate_too_keeps_cells_apart():
     curves = [curve("a", "panx", [10, 20, 30, 40], intermediate="anli"), curve("b", "panx", [5, 6, 7, 8])]
     by_target = replay(curves, make_scheduler(ASHA), 1)
-    by_cell = replay(
-        curves, make_scheduler(ASHA.model_copy(update={"group_by": ["target_task", "intermediate_task"]})), 1
-    )
+    by_cell = replay(curves, make_scheduler(ASHA.model_copy(update={"group_by": ["target_task", "intermediate_task"]})), 1)
     assert by_target[1].outcome == STOPPED
     assert by_cell[1].outcome == COMPLETED
 

@@ -89,8 +89,14 @@ def test_the_scheduler_remembers_which_trials_it_stopped():
 
 def persisted(path, group_by=("target_task",)):
     return GroupedASHAScheduler(
-        group_by=group_by, time_attr="evaluation", metric="score", mode="max", grace_period=1, max_t=4,
-        reduction_factor=2, state_path=path,
+        group_by=group_by,
+        time_attr="evaluation",
+        metric="score",
+        mode="max",
+        grace_period=1,
+        max_t=4,
+        reduction_factor=2,
+        state_path=path,
     )
 
 
@@ -98,9 +104,20 @@ def persisted(path, group_by=("target_task",)):
 # that later decisions depend on rung values recorded before the crash point.
 TRIALS = [("a0", "panx"), ("a1", "panx"), ("a2", "panx"), ("a3", "panx"), ("b0", "xnli"), ("b1", "xnli")]
 STEPS = [
-    (0, 1, 50.0), (4, 1, 70.0), (1, 1, 60.0), (5, 1, 60.0), (0, 2, 55.0), (1, 2, 65.0),
+    (0, 1, 50.0),
+    (4, 1, 70.0),
+    (1, 1, 60.0),
+    (5, 1, 60.0),
+    (0, 2, 55.0),
+    (1, 2, 65.0),
     # crash after these six results
-    (2, 1, 40.0), (3, 1, 62.0), (3, 2, 58.0), (1, 3, 66.0), (5, 2, 80.0), (2, 2, 90.0), (3, 3, 70.0),
+    (2, 1, 40.0),
+    (3, 1, 62.0),
+    (3, 2, 58.0),
+    (1, 3, 66.0),
+    (5, 2, 80.0),
+    (2, 2, 90.0),
+    (3, 3, 70.0),
 ]
 CRASH_AFTER = 6
 
@@ -119,7 +136,9 @@ def drive(asha, trials, steps):
     for index, evaluation, score in steps:
         if trials[index].trial_id in asha.stopped_trial_ids:
             continue
-        decisions.append((trials[index].trial_id, evaluation, asha.on_trial_result(None, trials[index], result(evaluation, score))))
+        decisions.append(
+            (trials[index].trial_id, evaluation, asha.on_trial_result(None, trials[index], result(evaluation, score)))
+        )
     return decisions
 
 

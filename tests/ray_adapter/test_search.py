@@ -13,8 +13,8 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from sweeper.config import Distribution, SweepConfig, load_config
 from sweeper.errors import ConfigError
-from sweeper.sweep.grid import grid_trial_configs, target_param_space, target_settings, trials_per_cell
 from sweeper.ray_adapter.search import CellSearcher, tune_search
+from sweeper.sweep.grid import grid_trial_configs, target_param_space, target_settings, trials_per_cell
 
 BASE = """
 name: t
@@ -49,7 +49,9 @@ def test_grid_is_the_default_and_keeps_the_lr_seed_grid(tmp_path):
     config = load(tmp_path, "param_space: {learning_rate: [1e-5, 3e-5], seed: [1, 2]}\n")
     assert config.search.algorithm == "grid" and config.search.num_samples == 1
     assert target_param_space(config) == {
-        "cell": [("none", "panx"), ("anli", "panx")], "learning_rate": [1e-5, 3e-5], "seed": [1, 2],
+        "cell": [("none", "panx"), ("anli", "panx")],
+        "learning_rate": [1e-5, 3e-5],
+        "seed": [1, 2],
     }
     assert trials_per_cell(config) == 4
 
@@ -109,18 +111,34 @@ def test_unknown_search_key_and_algorithm(tmp_path):
 
 
 def test_search_is_settable_by_overrides(tmp_path):
-    config = load(tmp_path, "param_space: {learning_rate: [1e-5]}\n",
-                  ["search.algorithm=optuna", "search.num_samples=5", "param_space.learning_rate={uniform: [1e-6, 1e-5]}"])
+    config = load(
+        tmp_path,
+        "param_space: {learning_rate: [1e-5]}\n",
+        ["search.algorithm=optuna", "search.num_samples=5", "param_space.learning_rate={uniform: [1e-6, 1e-5]}"],
+    )
     assert config.search.algorithm == "optuna" and trials_per_cell(config) == 5
 
 
 def test_target_settings_apply_every_sampled_value(tmp_path):
     config = load(tmp_path, RANDOM + "training_overrides: {panx: {max_seq_length: 64}}\n")
-    trial = {"intermediate_task": "anli", "target_task": "panx", "learning_rate": 3e-5,
-             "per_device_train_batch_size": 16, "num_train_epochs": 2, "warmup_ratio": 0.05, "seed": 2}
+    trial = {
+        "intermediate_task": "anli",
+        "target_task": "panx",
+        "learning_rate": 3e-5,
+        "per_device_train_batch_size": 16,
+        "num_train_epochs": 2,
+        "warmup_ratio": 0.05,
+        "seed": 2,
+    }
     settings = target_settings(config, trial)
-    assert (settings.learning_rate, settings.per_device_train_batch_size, settings.num_train_epochs,
-            settings.warmup_ratio, settings.seed, settings.max_seq_length) == (3e-5, 16, 2.0, 0.05, 2, 64)
+    assert (
+        settings.learning_rate,
+        settings.per_device_train_batch_size,
+        settings.num_train_epochs,
+        settings.warmup_ratio,
+        settings.seed,
+        settings.max_seq_length,
+    ) == (3e-5, 16, 2.0, 0.05, 2, 64)
 
 
 # --- Tune search spaces (no trial runs) ----------------------------------------------------
@@ -230,8 +248,10 @@ def test_real_tune_run_proposes_valid_configs_per_cell(tmp_path, local_ray, algo
         (c["intermediate_task"], c["learning_rate"], c["per_device_train_batch_size"], c["warmup_ratio"]) for c in configs
     )
     assert set(per_config.values()) == {2}
-    assert all(result.metrics["score"] == pytest.approx(
-        100 - 10 * abs(math.log10(result.config["learning_rate"]) + 5)) for result in results)
+    assert all(
+        result.metrics["score"] == pytest.approx(100 - 10 * abs(math.log10(result.config["learning_rate"]) + 5))
+        for result in results
+    )
 
 
 # --- search.prune: only the kept cells are trials ----------------------------------------------
@@ -277,6 +297,8 @@ def test_real_tune_run_of_a_pruned_grid_creates_no_trial_of_a_pruned_cell(tmp_pa
     assert Counter((c["intermediate_task"], c["target_task"]) for c in configs) == {cell: per_cell for cell in space["cell"]}
     if algorithm == "grid":  # plan's expansion of the pruned grid is Tune's
         expected = grid_trial_configs(config, kept)
-        assert sorted(sorted(c.items()) for c in expected) == sorted(sorted((k, v) for k, v in c.items() if k != "cell") for c in configs)
+        assert sorted(sorted(c.items()) for c in expected) == sorted(
+            sorted((k, v) for k, v in c.items() if k != "cell") for c in configs
+        )
     else:  # random: every cell sees the same draws (paired), each with both seeds
         assert all(count % (len(space["cell"]) * 2) == 0 for count in Counter(c["learning_rate"] for c in configs).values())

@@ -4,8 +4,8 @@ folders with real MLflow runs."""
 import json
 
 import pytest
-from _tracked import track_sweep
 from _records import record
+from _tracked import track_sweep
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
@@ -46,7 +46,11 @@ def test_comparison_of_selections_and_cells():
     assert tydiqa.dev_diff is None and tydiqa.zero_shot_diff is None
     cells = {(cell.intermediate_task, cell.target_task): (cell.a, cell.b, cell.diff) for cell in comparison.cells}
     assert [(c.target_task, c.intermediate_task) for c in comparison.cells] == [
-        ("panx", "none"), ("panx", "anli"), ("panx", "mnli"), ("tydiqa", "none"), ("tydiqa", "anli"),
+        ("panx", "none"),
+        ("panx", "anli"),
+        ("panx", "mnli"),
+        ("tydiqa", "none"),
+        ("tydiqa", "anli"),
     ]
     assert cells[("none", "panx")] == (50.0, 52.0, 2.0)
     assert cells[("anli", "panx")] == (58.0, 54.0, -4.0)
@@ -71,8 +75,11 @@ def test_compare_command_json(outputs):
     assert panx["a"] == {"intermediate_task": "anli", "dev": 82.0, "zero_shot_avg": 58.0}
     assert (panx["dev_diff"], panx["zero_shot_diff"]) == (3.0, -6.0)
     assert data["targets"][1] == {
-        "target_task": "tydiqa", "a": {"intermediate_task": "none", "dev": 70.0, "zero_shot_avg": 40.0}, "b": None,
-        "dev_diff": None, "zero_shot_diff": None,
+        "target_task": "tydiqa",
+        "a": {"intermediate_task": "none", "dev": 70.0, "zero_shot_avg": 40.0},
+        "b": None,
+        "dev_diff": None,
+        "zero_shot_diff": None,
     }
     assert {"intermediate_task": "anli", "target_task": "panx", "a": 58.0, "b": 54.0, "diff": -4.0} in data["cells"]
 
@@ -94,6 +101,7 @@ def test_compare_names_a_folder_that_is_no_sweep(outputs, tmp_path):
 
 # --- sweeps found by name in MLflow -----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def one_store(tmp_path_factory):
     """Sweeps a and b (twice: the later run of b wins) in one sqlite store; its tracking URI."""
@@ -104,7 +112,9 @@ def one_store(tmp_path_factory):
 
 
 def test_compare_two_sweep_names(one_store, outputs):
-    by_name = CliRunner().invoke(app, ["compare", "--sweep", "sweep-a", "--sweep", "sweep-b", "--tracking-uri", one_store, "--json"])
+    by_name = CliRunner().invoke(
+        app, ["compare", "--sweep", "sweep-a", "--sweep", "sweep-b", "--tracking-uri", one_store, "--json"]
+    )
     assert by_name.exit_code == 0, by_name.output
     by_folder = CliRunner().invoke(app, ["compare", *map(str, outputs), "--json"])
     assert json.loads(by_name.output) == json.loads(by_folder.output), "the latest run of sweep-b is the one compared"

@@ -3,8 +3,8 @@ targets have nothing but failures."""
 
 import json
 
-from _tracked import track_sweep
 from _records import record
+from _tracked import track_sweep
 
 from sweeper.commands.report import report_from_output, write_report
 from sweeper.results.failures import FailedTrial, failures_markdown, targets_without_results
@@ -29,10 +29,15 @@ def test_the_section_lists_each_failure_and_says_none_when_there_is_none():
 
 def test_failed_trials_are_read_from_mlflow_and_reported_beside_the_others(tmp_path):
     output = tmp_path / "out"
-    sweep = track_sweep(output, "demo", [
-        record("none", "panx", dev=80.0, score=50.0, zero_shot=PANX),
-        record("anli", "panx", dev=None, outcome="failed", lr=3e-5),
-    ], {"panx": "f1"})
+    sweep = track_sweep(
+        output,
+        "demo",
+        [
+            record("none", "panx", dev=80.0, score=50.0, zero_shot=PANX),
+            record("anli", "panx", dev=None, outcome="failed", lr=3e-5),
+        ],
+        {"panx": "f1"},
+    )
     tracker = Tracker(sweep.tracking_uri)
     (failed_run,) = tracker.client.search_runs([sweep.experiment_id], filter_string="tags.asha_outcome = 'failed'")
     tracker.set_tags(failed_run.info.run_id, {"error": "ActorDiedError: out of memory", "attempts": "3"})

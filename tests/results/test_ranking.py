@@ -32,8 +32,10 @@ def test_prune_keeps_the_top_ranked_and_none_in_rank_order():
 
 
 def test_prune_without_none_and_unranked_targets():
-    rankings = {"xnli": ordered("xnli", {"anli": 1.0, "squad": 2.0, "mnli": 0.5}, 10),
-                "pawsx": TargetRanking("pawsx", None, (), note="LogME is not adapted to x tasks")}
+    rankings = {
+        "xnli": ordered("xnli", {"anli": 1.0, "squad": 2.0, "mnli": 0.5}, 10),
+        "pawsx": TargetRanking("pawsx", None, (), note="LogME is not adapted to x tasks"),
+    }
     pruning = prune_cells(rankings, ["anli", "squad", "mnli"], keep=1)
     assert pruning["xnli"].kept == ("squad",) and len(pruning["xnli"].pruned) == 2
     assert pruning["pawsx"].kept == ("anli", "squad", "mnli") and pruning["pawsx"].pruned == ()

@@ -1,10 +1,11 @@
 """Delta heatmap data, the PNG and the HTML report, on hand-built trial records with known numbers."""
 
-from matplotlib.image import imread
 from _records import record
+from matplotlib.image import imread
 
-from sweeper.results.report import build_report, to_markdown
 from sweeper.results.figures import delta_grid, plot_delta_heatmap, to_html
+from sweeper.results.report import build_report
+from sweeper.results.report_text import to_markdown
 
 
 def grid_records():
@@ -50,4 +51,3 @@ def test_html_renders_the_markdown_tables_and_the_figure():
     assert page.count("<table>") == 4, "the overview, panx, tydiqa and the XTREME aggregate"
     assert '<img src="report_deltas.png"' in page
     assert "<img" not in to_html(markdown, "t")
-

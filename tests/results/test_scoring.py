@@ -13,8 +13,8 @@ from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import load_split
 from sweeper.metrics.xtreme import task_score
 from sweeper.registry import get_task
-from sweeper.training.stages import StageInputs, evaluate_zero_shot
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import StageInputs, evaluate_zero_shot
 
 runner = CliRunner()
 PANX_N = 30  # gold sentences per language scored in the PAN-X tests
@@ -76,17 +76,25 @@ def expected_zh(panx_gold) -> dict[str, float]:
     tokens = sum(len(tags) for tags in gold)
     wrong = sum(tag != "O" for index, tags in enumerate(gold) if index % 2 == 0 for tag in tags)
     recall = 100 * kept / total
-    return {"precision": 100.0, "recall": recall, "f1": 2 * 100 * recall / (100 + recall), "accuracy": 100 * (tokens - wrong) / tokens}
+    return {
+        "precision": 100.0,
+        "recall": recall,
+        "f1": 2 * 100 * recall / (100 + recall),
+        "accuracy": 100 * (tokens - wrong) / tokens,
+    }
 
 
 def test_panx_per_language_and_xtreme_average(panx_dir, panx_gold, data_dir):
     zh = expected_zh(panx_gold)
     assert 0 < zh["recall"] < 100, "the damage must remove some entities and keep others"
-    result = score_json("--task", "panx", "--predictions", str(panx_dir), "--data-dir", str(data_dir),
-                        "--max-examples-per-language", str(PANX_N))
+    result = score_json(
+        "--task", "panx", "--predictions", str(panx_dir), "--data-dir", str(data_dir), "--max-examples-per-language", str(PANX_N)
+    )
     assert result["task"] == "panx" and result["split"] == "dev"
     assert list(result["languages"]) == ["de", "zh"]
-    assert result["languages"]["de"]["metrics"] == pytest.approx({"precision": 100.0, "recall": 100.0, "f1": 100.0, "accuracy": 100.0})
+    assert result["languages"]["de"]["metrics"] == pytest.approx(
+        {"precision": 100.0, "recall": 100.0, "f1": 100.0, "accuracy": 100.0}
+    )
     assert result["languages"]["zh"]["metrics"] == pytest.approx(zh)
     assert result["languages"]["zh"]["examples"] == PANX_N
     assert result["languages"]["zh"]["file"] == str(panx_dir / "panx" / "dev-zh.tsv")
@@ -99,8 +107,15 @@ def test_panx_per_language_and_xtreme_average(panx_dir, panx_gold, data_dir):
 
 def test_panx_table_and_data_dir_from_the_environment(panx_dir, panx_gold, data_dir):
     # the task's own folder works as well as its parent; SWEEPER_DATA_DIR stands in for --data-dir
-    result = score("--task", "panx", "--predictions", str(panx_dir / "panx"), "--max-examples-per-language", str(PANX_N),
-                   env={"SWEEPER_DATA_DIR": str(data_dir)})
+    result = score(
+        "--task",
+        "panx",
+        "--predictions",
+        str(panx_dir / "panx"),
+        "--max-examples-per-language",
+        str(PANX_N),
+        env={"SWEEPER_DATA_DIR": str(data_dir)},
+    )
     assert result.exit_code == 0, result.output
     zh_f1 = expected_zh(panx_gold)["f1"]
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
@@ -111,8 +126,18 @@ def test_panx_table_and_data_dir_from_the_environment(panx_dir, panx_gold, data_
 
 
 def test_languages_option_restricts_the_scored_files(panx_dir, data_dir):
-    result = score_json("--task", "panx", "--predictions", str(panx_dir), "--data-dir", str(data_dir),
-                        "--max-examples-per-language", str(PANX_N), "--languages", "de")
+    result = score_json(
+        "--task",
+        "panx",
+        "--predictions",
+        str(panx_dir),
+        "--data-dir",
+        str(data_dir),
+        "--max-examples-per-language",
+        str(PANX_N),
+        "--languages",
+        "de",
+    )
     assert list(result["languages"]) == ["de"]
     assert result["task_score"] == pytest.approx(100.0)
 
@@ -126,7 +151,11 @@ def test_tydiqa_first_gold_answer_is_exact_and_empty_answers_score_zero(data_dir
     sw = load_split(spec, "dev", data_dir, "sw")
     write("tydiqa", {ex["id"]: ex["answers"]["text"][0] for ex in en}, tmp_path / "dev-en.json")
     answered = len(sw) // 3
-    write("tydiqa", {ex["id"]: ex["answers"]["text"][0] if i < answered else "" for i, ex in enumerate(sw)}, tmp_path / "dev-sw.json")
+    write(
+        "tydiqa",
+        {ex["id"]: ex["answers"]["text"][0] if i < answered else "" for i, ex in enumerate(sw)},
+        tmp_path / "dev-sw.json",
+    )
     result = score_json("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir))
     sw_score = 100 * answered / len(sw)
     assert result["languages"]["en"]["metrics"] == pytest.approx({"exact_match": 100.0, "f1": 100.0})
@@ -166,8 +195,16 @@ def test_score_of_zero_shot_predictions_equals_the_logged_metrics(task, language
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     inputs = StageInputs(str(tiny_dir), None, spec, SETTINGS, data_dir, tmp_path)
     logged = evaluate_zero_shot(model, tokenizer, inputs, ZeroShotConfig(languages=languages, max_examples_per_language=6))
-    result = score_json("--task", task, "--predictions", str(tmp_path / "predictions"), "--data-dir", str(data_dir),
-                        "--max-examples-per-language", "6")
+    result = score_json(
+        "--task",
+        task,
+        "--predictions",
+        str(tmp_path / "predictions"),
+        "--data-dir",
+        str(data_dir),
+        "--max-examples-per-language",
+        "6",
+    )
     assert list(result["languages"]) == languages
     for language in languages:  # same files, same metric code: equal, not only to two decimals
         assert result["languages"][language]["metrics"] == pytest.approx(logged.per_language[language], abs=1e-9)
@@ -187,19 +224,34 @@ def test_folder_without_prediction_files(data_dir, tmp_path):
     (tmp_path / "dev-de.json").write_text("{}")  # wrong suffix for a tagging task
     assert_user_error(
         score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-        f"no panx prediction files in {tmp_path}", "expected files named dev-<lang>.tsv (e.g.", "found dev-de.json, notes.txt",
+        f"no panx prediction files in {tmp_path}",
+        "expected files named dev-<lang>.tsv (e.g.",
+        "found dev-de.json, notes.txt",
     )
 
 
 def test_leaderboard_files_count_only_for_the_split_they_predict(panx_gold, data_dir, tmp_path):
     # PAN-X test-de.tsv predicts XTREME's unlabelled test split, never dev; TyDiQA test-sw.json is GoldP dev.
     write("panx", panx_gold["de"], tmp_path / "panx" / "test-de.tsv")
-    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-                      "no panx prediction files", "expected files named dev-<lang>.tsv", "found test-de.tsv")
+    assert_user_error(
+        score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
+        "no panx prediction files",
+        "expected files named dev-<lang>.tsv",
+        "found test-de.tsv",
+    )
     gold = load_split(get_task("tydiqa"), "dev", data_dir, "sw", 10)
     write("tydiqa", {ex["id"]: ex["answers"]["text"][0] for ex in gold}, tmp_path / "tydiqa" / "test-sw.json")
-    result = score("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir),
-                   "--max-examples-per-language", "10", "--json")
+    result = score(
+        "--task",
+        "tydiqa",
+        "--predictions",
+        str(tmp_path),
+        "--data-dir",
+        str(data_dir),
+        "--max-examples-per-language",
+        "10",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["languages"]["sw"]["metrics"] == {"exact_match": 100.0, "f1": 100.0}
 
@@ -210,21 +262,38 @@ def test_scoring_against_unlabelled_xtreme_test_files_is_refused(panx_gold, tmp_
     (root / "test-de.tsv").write_text("Angela\nMerkel\n\nBerlin\n", encoding="utf-8")  # as panx_preprocess writes it
     write("panx", [["B-PER", "I-PER"], ["B-LOC"]], tmp_path / "preds" / "test-de.tsv")
     assert_user_error(
-        score("--task", "panx", "--split", "test", "--predictions", str(tmp_path / "preds"), "--data-dir", str(tmp_path / "data")),
-        "task 'panx', split 'test', language 'de'", "test-de.tsv has no gold labels", "removes the labels of the test data",
+        score(
+            "--task", "panx", "--split", "test", "--predictions", str(tmp_path / "preds"), "--data-dir", str(tmp_path / "data")
+        ),
+        "task 'panx', split 'test', language 'de'",
+        "test-de.tsv has no gold labels",
+        "removes the labels of the test data",
     )
 
 
 def test_missing_predictions_folder(data_dir, tmp_path):
-    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path / "nope"), "--data-dir", str(data_dir)),
-                      f"predictions folder {tmp_path / 'nope'} does not exist")
+    assert_user_error(
+        score("--task", "panx", "--predictions", str(tmp_path / "nope"), "--data-dir", str(data_dir)),
+        f"predictions folder {tmp_path / 'nope'} does not exist",
+    )
 
 
 def test_tagging_file_with_fewer_sentences_than_gold(panx_gold, data_dir, tmp_path):
     path = write("panx", panx_gold["de"][:20], tmp_path / "dev-de.tsv")
     assert_user_error(
-        score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", str(PANX_N)),
-        str(path), f"20 predictions do not match the {PANX_N} gold examples of panx/de", "--max-examples-per-language 20",
+        score(
+            "--task",
+            "panx",
+            "--predictions",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--max-examples-per-language",
+            str(PANX_N),
+        ),
+        str(path),
+        f"20 predictions do not match the {PANX_N} gold examples of panx/de",
+        "--max-examples-per-language 20",
     )
 
 
@@ -233,8 +302,18 @@ def test_tagging_sentence_with_a_missing_token(panx_gold, data_dir, tmp_path):
     damaged[3] = damaged[3][:-1]
     write("panx", damaged, tmp_path / "dev-de.tsv")
     assert_user_error(
-        score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", str(PANX_N)),
-        "dev-de.tsv", "y_pred[3]",
+        score(
+            "--task",
+            "panx",
+            "--predictions",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--max-examples-per-language",
+            str(PANX_N),
+        ),
+        "dev-de.tsv",
+        "y_pred[3]",
     )
 
 
@@ -249,41 +328,56 @@ def test_qa_file_with_wrong_question_ids_scores_missing_ones_zero_and_warns(data
     assert two_decimals(json.loads(result.stdout))["languages"]["sw"] == {"exact_match": 90.0, "f1": 90.0}
     warning = " ".join(result.stderr.split())
     assert str(path) in warning
-    assert f"1 gold question id(s) without a prediction (scored 0, as the official script does), e.g. '{gold[0]['id']}'" in warning
+    assert (
+        f"1 gold question id(s) without a prediction (scored 0, as the official script does), e.g. '{gold[0]['id']}'" in warning
+    )
     assert "1 prediction id(s) not in the gold data (ignored, as the official script does), e.g. 'not-a-question'" in warning
     assert_user_error(score(*args, "--strict"), "1 prediction file(s) with warnings (--strict)")
 
 
 def test_empty_prediction_file_says_so(data_dir, tmp_path):
     (tmp_path / "dev-de.tsv").write_text("", encoding="utf-8")
-    result = score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", "5")
+    result = score(
+        "--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir), "--max-examples-per-language", "5"
+    )
     assert_user_error(result, "0 predictions do not match the 5 gold examples of panx/de", "The file is empty")
     assert "--max-examples-per-language 0" not in result.stderr
 
 
 def test_language_the_task_has_no_gold_for(panx_gold, data_dir, tmp_path):
     write("panx", panx_gold["de"], tmp_path / "dev-xx.tsv")
-    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-                      "no gold data for language(s) xx of task 'panx', split 'dev'", "dev-xx.tsv")
+    assert_user_error(
+        score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
+        "no gold data for language(s) xx of task 'panx', split 'dev'",
+        "dev-xx.tsv",
+    )
 
 
 def test_language_whose_gold_file_is_missing(panx_gold, data_dir, tmp_path):
     # th is a PAN-X language, but XTREME's download has no dev-th.tsv (../shared/data/README.md)
     path = write("panx", panx_gold["de"], tmp_path / "dev-th.tsv")
-    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-                      f"no gold data for {path} (language 'th')", "panx/dev-th.tsv")
+    assert_user_error(
+        score("--task", "panx", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
+        f"no gold data for {path} (language 'th')",
+        "panx/dev-th.tsv",
+    )
 
 
 def test_requested_language_without_a_file(panx_dir, data_dir):
-    assert_user_error(score("--task", "panx", "--predictions", str(panx_dir), "--data-dir", str(data_dir), "--languages", "de,fr"),
-                      "no panx prediction file for language(s) fr", "files were found for de, zh")
+    assert_user_error(
+        score("--task", "panx", "--predictions", str(panx_dir), "--data-dir", str(data_dir), "--languages", "de,fr"),
+        "no panx prediction file for language(s) fr",
+        "files were found for de, zh",
+    )
 
 
 def test_two_files_for_one_language(data_dir, tmp_path):
     write("tydiqa", {}, tmp_path / "dev-sw.json")
     write("tydiqa", {}, tmp_path / "test-sw.json")  # TyDiQA's leaderboard file predicts its dev split
-    assert_user_error(score("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
-                      "hold tydiqa predictions for language 'sw'")
+    assert_user_error(
+        score("--task", "tydiqa", "--predictions", str(tmp_path), "--data-dir", str(data_dir)),
+        "hold tydiqa predictions for language 'sw'",
+    )
 
 
 def test_task_without_zero_shot_split_needs_split(tmp_path):
@@ -291,7 +385,9 @@ def test_task_without_zero_shot_split_needs_split(tmp_path):
 
 
 def test_unknown_split(tmp_path):
-    assert_user_error(score("--task", "panx", "--predictions", str(tmp_path), "--split", "tset"), "task 'panx' has no split 'tset'")
+    assert_user_error(
+        score("--task", "panx", "--predictions", str(tmp_path), "--split", "tset"), "task 'panx' has no split 'tset'"
+    )
 
 
 # --- every other task: written gold in its release format, hand-computed scores (2 decimals) -----
@@ -306,9 +402,14 @@ def two_decimals(result: dict) -> dict:
 
 def test_xnli_scored_on_the_labelled_release_test_file(tmp_path):
     header = "language\tgold_label\ts1bp\ts2bp\ts1p\ts2p\tsentence1\tsentence2\tpromptID\tpairID\tgenre\n"
-    labels = {"de": ["entailment", "neutral", "contradictory", "neutral"], "sw": ["neutral", "neutral", "entailment", "contradictory"]}
+    labels = {
+        "de": ["entailment", "neutral", "contradictory", "neutral"],
+        "sw": ["neutral", "neutral", "entailment", "contradictory"],
+    }
     rows = "".join(
-        f"{lang}\t{label}\t\t\t\t\tP{i}\tH{i}\t1\t{lang}{i}\tfiction\n" for lang, tags in labels.items() for i, label in enumerate(tags)
+        f"{lang}\t{label}\t\t\t\t\tP{i}\tH{i}\t1\t{lang}{i}\tfiction\n"
+        for lang, tags in labels.items()
+        for i, label in enumerate(tags)
     )
     release = tmp_path / "data" / "xtreme" / "xnli" / "XNLI-1.0" / "xnli.test.tsv"
     release.parent.mkdir(parents=True)
@@ -325,7 +426,10 @@ def test_pawsx_scored_on_the_x_final_release_files(tmp_path):
     for lang, labels in {"de": "0101", "ja": "1100"}.items():
         path = tmp_path / "data" / "xtreme" / "pawsx" / "x-final" / lang / "test_2k.tsv"
         path.parent.mkdir(parents=True)
-        path.write_text("id\tsentence1\tsentence2\tlabel\n" + "".join(f"{i + 1}\tS{i}\tT{i}\t{label}\n" for i, label in enumerate(labels)), encoding="utf-8")
+        path.write_text(
+            "id\tsentence1\tsentence2\tlabel\n" + "".join(f"{i + 1}\tS{i}\tT{i}\t{label}\n" for i, label in enumerate(labels)),
+            encoding="utf-8",
+        )
     write("pawsx", list("1100"), tmp_path / "p" / "test-de.tsv")  # gold 0101: indices 1, 2 wrong -> 2/4
     write("pawsx", list("1101"), tmp_path / "p" / "test-ja.tsv")  # gold 1100: index 3 wrong -> 3/4
     result = score_json("--task", "pawsx", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"))
@@ -378,9 +482,14 @@ def test_xcopa_accuracy(tmp_path):
 
 def test_qqp_dev_reports_accuracy_f1_and_their_mean(data_dir, tmp_path):
     write("qqp", ["1", "0"], tmp_path / "dev-en.tsv")  # GLUE sample dev gold: 0 0
-    result = score_json("--task", "qqp", "--split", "dev", "--predictions", str(tmp_path), "--data-dir", str(data_dir / "samples"))
+    result = score_json(
+        "--task", "qqp", "--split", "dev", "--predictions", str(tmp_path), "--data-dir", str(data_dir / "samples")
+    )
     # accuracy 1/2 = 50.00; no true duplicate -> F1 0.00 (sklearn zero_division); mean 25.00; not an XTREME task
-    assert two_decimals(result) == {"languages": {"en": {"accuracy": 50.0, "f1": 0.0, "accuracy_and_f1": 25.0}}, "task_score": None}
+    assert two_decimals(result) == {
+        "languages": {"en": {"accuracy": 50.0, "f1": 0.0, "accuracy_and_f1": 25.0}},
+        "task_score": None,
+    }
 
 
 def test_xnli_dev_is_scored_in_every_declared_language(tmp_path):
@@ -392,7 +501,9 @@ def test_xnli_dev_is_scored_in_every_declared_language(tmp_path):
     # padded labels and a byte-order mark are tolerated (stripped, as evaluate.py strips lines), with a warning
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "dev-de.tsv").write_text("\ufeffentailment \n neutral\ncontradiction\nentailment\n", encoding="utf-8")
-    result = score("--task", "xnli", "--split", "dev", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"), "--json")
+    result = score(
+        "--task", "xnli", "--split", "dev", "--predictions", str(tmp_path / "p"), "--data-dir", str(tmp_path / "data"), "--json"
+    )
     assert result.exit_code == 0, result.output
     assert two_decimals(json.loads(result.stdout))["languages"] == {"de": {"accuracy": 75.0}}
     warning = " ".join(result.stderr.split())

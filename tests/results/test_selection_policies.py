@@ -6,14 +6,14 @@ import io
 
 import pytest
 
-from sweeper.config import SweepConfig
+from sweeper.config import TARGET_DEV, SweepConfig
 from sweeper.errors import ConfigError, MissingDataError
+from sweeper.registry import get_task
+from sweeper.results.report import build_report
+from sweeper.results.report_text import to_csv, to_markdown
+from sweeper.results.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
 from sweeper.sweep.grid import target_dev_languages
 from sweeper.sweep.validation import validate_sweep
-from sweeper.registry import get_task
-from sweeper.results.report import build_report, to_csv, to_markdown
-from sweeper.config import TARGET_DEV
-from sweeper.results.selection import CellResult, TrialRecord, best_per_cell, mean_std, select_best_intermediate
 
 
 def record(intermediate, seed, dev, score, lr=1e-5, target="xnli", policy="english_dev", target_dev=None, de=None, batch="32"):
@@ -44,8 +44,10 @@ def test_mean_std_is_the_sample_standard_deviation():
 def test_mean_over_seeds_ranks_configurations_not_single_trials():
     # lr 1e-5: seeds 80, 70 → mean 75 (best single trial 80); lr 3e-5: 77, 76 → mean 76.5.
     records = [
-        record("mnli", 1, 80.0, 50.0, lr=1e-5), record("mnli", 2, 70.0, 40.0, lr=1e-5),
-        record("mnli", 1, 77.0, 60.0, lr=3e-5), record("mnli", 2, 76.0, 62.0, lr=3e-5),
+        record("mnli", 1, 80.0, 50.0, lr=1e-5),
+        record("mnli", 2, 70.0, 40.0, lr=1e-5),
+        record("mnli", 1, 77.0, 60.0, lr=3e-5),
+        record("mnli", 2, 76.0, 62.0, lr=3e-5),
     ]
     best = best_per_cell(records)[("mnli", "xnli")]
     assert (best.record.learning_rate, best.record.seed, best.selection_score) == (1e-5, 1, 80.0)
@@ -66,9 +68,12 @@ def test_other_settings_make_other_configurations():
 def test_mean_selection_per_target_and_ties_reported():
     # none: (70, 74) → 72; mnli: (72, 72) → 72: a tie, which goes to none; anli: (73, 69) → 71.
     records = [
-        record("none", 1, 70.0, 40.0), record("none", 2, 74.0, 42.0),
-        record("mnli", 1, 72.0, 50.0), record("mnli", 2, 72.0, 52.0),
-        record("anli", 1, 73.0, 60.0), record("anli", 2, 69.0, 60.0),
+        record("none", 1, 70.0, 40.0),
+        record("none", 2, 74.0, 42.0),
+        record("mnli", 1, 72.0, 50.0),
+        record("mnli", 2, 72.0, 52.0),
+        record("anli", 1, 73.0, 60.0),
+        record("anli", 2, 69.0, 60.0),
     ]
     assert select_best_intermediate(records)["xnli"].record.intermediate_task == "none", "best single: 74"
     selection = select_best_intermediate(records, "mean")["xnli"]
@@ -78,7 +83,12 @@ def test_mean_selection_per_target_and_ties_reported():
 
 def test_ties_of_means_compare_rounded_scores():
     # 0.1 + 0.2 != 0.3 in floating point: the means must still tie.
-    records = [record("mnli", 1, 0.1, 1.0), record("mnli", 2, 0.2, 1.0), record("none", 1, 0.15, 1.0), record("none", 2, 0.15, 1.0)]
+    records = [
+        record("mnli", 1, 0.1, 1.0),
+        record("mnli", 2, 0.2, 1.0),
+        record("none", 1, 0.15, 1.0),
+        record("none", 2, 0.15, 1.0),
+    ]
     selection = select_best_intermediate(records, "mean")["xnli"]
     assert selection.record.intermediate_task == "none" and selection.tied_with == ("mnli",)
 
@@ -106,8 +116,21 @@ def test_target_dev_policy_selects_on_target_dev_not_english_dev():
 
 
 def test_target_dev_on_the_evaluation_set_itself_is_said_plainly():
-    panx = TrialRecord("r", "none", "panx", 1e-5, 1, "completed", english_dev=80.0, zero_shot={"de": {"f1": 50.0}},
-                       zero_shot_score=50.0, selection_policy=TARGET_DEV, target_dev=50.0, zero_shot_split="dev", target_dev_split="dev")
+    panx = TrialRecord(
+        "r",
+        "none",
+        "panx",
+        1e-5,
+        1,
+        "completed",
+        english_dev=80.0,
+        zero_shot={"de": {"f1": 50.0}},
+        zero_shot_score=50.0,
+        selection_policy=TARGET_DEV,
+        target_dev=50.0,
+        zero_shot_split="dev",
+        target_dev_split="dev",
+    )
     markdown = to_markdown(build_report([panx], {"panx": "f1"}), "t")
     assert "The dev sets of panx are its evaluation set itself" in markdown
     assert "not held out from selection" in markdown
@@ -115,8 +138,11 @@ def test_target_dev_on_the_evaluation_set_itself_is_said_plainly():
 
 def test_report_shows_mean_and_std_over_seeds():
     records = [
-        record("none", 1, 70.0, 40.0, de=40.0), record("none", 2, 74.0, 44.0, de=44.0),
-        record("mnli", 1, 80.0, 50.0, de=50.0), record("mnli", 2, 78.0, 54.0, de=54.0), record("mnli", 3, 79.0, 52.0, de=52.0),
+        record("none", 1, 70.0, 40.0, de=40.0),
+        record("none", 2, 74.0, 44.0, de=44.0),
+        record("mnli", 1, 80.0, 50.0, de=50.0),
+        record("mnli", 2, 78.0, 54.0, de=54.0),
+        record("mnli", 3, 79.0, 52.0, de=52.0),
     ]
     report = build_report(records, {"xnli": "accuracy"}, seeds="mean")
     rows = {row.record.intermediate_task: row for row in report.rows["xnli"]}
@@ -126,7 +152,9 @@ def test_report_shows_mean_and_std_over_seeds():
     assert "Seeds (`selection.seeds: mean`)" in markdown
     assert "| mnli | ✓ | 79.0 ± 1.0 | 52.0 | 52.0 ± 2.0 | +10.0 | 1e-05 | 1, 2, 3 |" in markdown
     assert "| none |  | 72.0 ± 2.8 | 42.0 | 42.0 ± 2.8 | +0.0 | 1e-05 | 1, 2 |" in markdown
-    averages = {line["intermediate_task"]: line for line in csv.DictReader(io.StringIO(to_csv(report))) if line["language"] == "avg"}
+    averages = {
+        line["intermediate_task"]: line for line in csv.DictReader(io.StringIO(to_csv(report))) if line["language"] == "avg"
+    }
     assert float(averages["mnli"]["zero_shot_avg"]) == 52.0 and float(averages["mnli"]["zero_shot_avg_std"]) == 2.0
     assert averages["mnli"]["seeds"] == "1 2 3" and averages["mnli"]["seed_aggregation"] == "mean"
     aggregate = {row.label: row for row in report.aggregate.rows}
@@ -141,10 +169,17 @@ def test_unknown_seed_aggregation_is_rejected():
 
 # --- which languages are scored on dev; checks at the boundary --------------------------------
 
+
 def _config(**fields):
-    return SweepConfig.model_validate({
-        "name": "t", "model": "tiny-xlmr", "intermediate_tasks": ["none"], "param_space": {"learning_rate": [1.0e-4]}, **fields,
-    })
+    return SweepConfig.model_validate(
+        {
+            "name": "t",
+            "model": "tiny-xlmr",
+            "intermediate_tasks": ["none"],
+            "param_space": {"learning_rate": [1.0e-4]},
+            **fields,
+        }
+    )
 
 
 def test_target_dev_languages(data_dir):
@@ -164,8 +199,12 @@ def test_target_dev_policy_needs_a_target_language_dev_set(data_dir):
     with pytest.raises(ConfigError, match="target\\(s\\) xquad have no dev set in the target languages"):
         validate_sweep(_config(target_tasks=["panx", "xquad"], selection={"policy": "target_dev"}), data_dir)
     with pytest.raises(MissingDataError, match="no 'dev' file in any of the languages \\['kk', 'th'\\]"):
-        validate_sweep(_config(target_tasks=["udpos"], zero_shot={"languages": ["kk", "th"]}, selection={"policy": "target_dev"}), data_dir)
-    validate_sweep(_config(target_tasks=["udpos"], zero_shot={"languages": ["ar", "kk"]}, selection={"policy": "target_dev"}), data_dir)
+        validate_sweep(
+            _config(target_tasks=["udpos"], zero_shot={"languages": ["kk", "th"]}, selection={"policy": "target_dev"}), data_dir
+        )
+    validate_sweep(
+        _config(target_tasks=["udpos"], zero_shot={"languages": ["ar", "kk"]}, selection={"policy": "target_dev"}), data_dir
+    )
 
 
 def test_selection_config_is_validated():
@@ -177,11 +216,23 @@ def test_selection_config_is_validated():
 
 # --- published comparison rows ------------------------------------------------------------------
 
+
 def _panx_tydiqa():
     return [
-        TrialRecord("p", "none", "panx", 1e-5, 1, "completed", english_dev=80.0, zero_shot={"de": {"f1": 60.0}}, zero_shot_score=60.0),
-        TrialRecord("t", "none", "tydiqa", 1e-5, 1, "completed", english_dev=70.0,
-                    zero_shot={"sw": {"exact_match": 40.0, "f1": 50.0}}, zero_shot_score=45.0),
+        TrialRecord(
+            "p", "none", "panx", 1e-5, 1, "completed", english_dev=80.0, zero_shot={"de": {"f1": 60.0}}, zero_shot_score=60.0
+        ),
+        TrialRecord(
+            "t",
+            "none",
+            "tydiqa",
+            1e-5,
+            1,
+            "completed",
+            english_dev=70.0,
+            zero_shot={"sw": {"exact_match": 40.0, "f1": 50.0}},
+            zero_shot_score=45.0,
+        ),
     ]
 
 
@@ -192,7 +243,10 @@ def test_xlmr_large_sweeps_get_the_published_rows(model):
     assert "| published: XLM-R Large | 65.4 | 55.0 | 2/9 | 60.2 |" in markdown
     assert "| published: X-STILTs (Phang et al. 2020, best intermediate task per target) | 64.0 | 67.8 | 2/9 | 65.9 |" in markdown
     assert "RemBERT (Chung et al. 2021, Table 16), which reports the XTREME leaderboard" in markdown
-    assert "Published (test split, all languages): X-STILTs (Phang et al. 2020, best intermediate task per target) 64.0 (RemBERT (Chung et al. 2021), Table 16); XLM-R Large 65.4 (RemBERT (Chung et al. 2021), Table 16)." in markdown
+    assert (
+        "Published (test split, all languages): X-STILTs (Phang et al. 2020, best intermediate task per target) 64.0 (RemBERT (Chung et al. 2021), Table 16); XLM-R Large 65.4 (RemBERT (Chung et al. 2021), Table 16)."
+        in markdown
+    )
 
 
 def test_published_xlmr_large_row_covers_the_nine_xtreme_tasks_each_with_its_table():

@@ -8,7 +8,8 @@ from _records import record
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
-from sweeper.results.report import BEST_PER_TARGET, build_report, to_csv, to_markdown
+from sweeper.results.report import BEST_PER_TARGET, build_report
+from sweeper.results.report_text import to_csv, to_markdown
 from sweeper.results.selection import TrialRecord, best_per_cell, select_best_intermediate
 
 
@@ -151,7 +152,7 @@ def test_aggregate_of_the_best_per_target_selection_and_each_intermediate():
 
 def test_aggregate_markdown_is_labelled_partial():
     markdown = to_markdown(build_report(aggregate_records(), {"panx": "f1", "tydiqa": "f1"}), "t")
-    section = markdown[markdown.index("## XTREME aggregate"):]
+    section = markdown[markdown.index("## XTREME aggregate") :]
     assert section.startswith("## XTREME aggregate (partial: 2 of 9 tasks)")
     assert "**Partial**: the sweep has no target pawsx, xnli, udpos, xquad, mlqa, bucc2018, tatoeba" in section
     assert "not comparable with published XTREME scores" in section
@@ -197,8 +198,17 @@ def test_xtreme_r_leaves_out_tasks_it_dropped():
 
 
 def test_complete_xtreme_aggregate():
-    scores = {"pawsx": 88.0, "xnli": 80.0, "udpos": 75.0, "panx": 65.0, "xquad": 70.0, "mlqa": 62.0,
-              "tydiqa": 68.0, "bucc2018": 80.0, "tatoeba": 78.0}
+    scores = {
+        "pawsx": 88.0,
+        "xnli": 80.0,
+        "udpos": 75.0,
+        "panx": 65.0,
+        "xquad": 70.0,
+        "mlqa": 62.0,
+        "tydiqa": 68.0,
+        "bucc2018": 80.0,
+        "tatoeba": 78.0,
+    }
     records = [record("none", task, dev=50.0, score=value, zero_shot={"en": {"f1": value}}) for task, value in scores.items()]
     aggregate = build_report(records, dict.fromkeys(scores, "f1")).aggregate
     best = aggregate.rows[0].scores
@@ -229,9 +239,17 @@ def test_report_command_rejects_an_unknown_benchmark_before_reading_anything(tmp
 def test_a_target_without_selection_is_missing_from_the_best_line_only():
     # Tatoeba has no dev set (selection policy none): every intermediate task is reported, none selected.
     def tatoeba(intermediate, score):
-        return TrialRecord(run_id=f"{intermediate}-tatoeba", intermediate_task=intermediate, target_task="tatoeba",
-                           learning_rate=None, seed=None, outcome="completed", zero_shot={"de": {"accuracy": score}},
-                           zero_shot_score=score, selection_policy="none")
+        return TrialRecord(
+            run_id=f"{intermediate}-tatoeba",
+            intermediate_task=intermediate,
+            target_task="tatoeba",
+            learning_rate=None,
+            seed=None,
+            outcome="completed",
+            zero_shot={"de": {"accuracy": score}},
+            zero_shot_score=score,
+            selection_policy="none",
+        )
 
     records = [record("none", "panx", dev=80.0, score=50.0, zero_shot=PANX), tatoeba("none", 30.0), tatoeba("anli", 40.0)]
     aggregate = build_report(records, {"panx": "f1", "tatoeba": "accuracy"}).aggregate

@@ -10,8 +10,8 @@ from transformers import AutoTokenizer
 
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.metrics.xtreme import XTREME_LANGUAGES
+from sweeper.prediction_files import trial_leaderboard_file
 from sweeper.registry import get_task
-from sweeper.training.stages import StageInputs, evaluate_zero_shot
 from sweeper.results.submission import (
     LEADERBOARD_TASKS,
     MANIFEST_FILE,
@@ -20,8 +20,8 @@ from sweeper.results.submission import (
     plan_submission,
     write_submission,
 )
-from sweeper.prediction_files import trial_leaderboard_file
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import StageInputs, evaluate_zero_shot
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)
 
@@ -46,7 +46,12 @@ def test_zero_shot_stage_predicts_the_unlabelled_leaderboard_split(tiny_dir, pan
     task_type = get_task_type(spec.task_type)
     model = task_type.auto_model_class().from_pretrained(str(tiny_dir), **task_type.model_kwargs(spec))
     inputs = StageInputs(str(tiny_dir), None, spec, SETTINGS, panx_data, tmp_path / "trial")
-    result = evaluate_zero_shot(model, AutoTokenizer.from_pretrained(tiny_dir), inputs, ZeroShotConfig(languages=["de", "zh"], max_examples_per_language=4))
+    result = evaluate_zero_shot(
+        model,
+        AutoTokenizer.from_pretrained(tiny_dir),
+        inputs,
+        ZeroShotConfig(languages=["de", "zh"], max_examples_per_language=4),
+    )
     assert set(result.per_language) == {"de", "zh"}, "dev (labelled) is what is scored"
     assert sorted(path.name for path in result.predictions_dir.iterdir()) == ["dev-de.tsv", "dev-zh.tsv", "leaderboard"]
     # de's unlabelled test file is predicted (one label per token, a blank line between sentences); zh has no test input
@@ -79,7 +84,9 @@ def test_plan_maps_each_selected_trial_to_the_leaderboard_layout_and_names_the_g
     (trials / "a" / "panx" / "leaderboard" / "test-de.tsv").write_text("B-PER\n", encoding="utf-8")
     targets = {task: get_task(task) for task in ("panx", "tydiqa", "xnli", "tatoeba")}
     plan = plan_submission(
-        targets, predictions, tmp_path / "data",
+        targets,
+        predictions,
+        tmp_path / "data",
         languages={"panx": ["de", "fr"], "tydiqa": ["ar", "sw"], "xnli": list(XTREME_LANGUAGES["xnli"]), "tatoeba": ["de"]},
     )
     assert [(f.task, f.language, f.name, f.source) for f in plan.files] == [
@@ -94,7 +101,10 @@ def test_plan_maps_each_selected_trial_to_the_leaderboard_layout_and_names_the_g
     assert gaps[("panx", "ja")] == "not among the sweep's zero-shot languages"
     assert gaps[("tydiqa", "en")] == "not among the sweep's zero-shot languages"
     # the data folder has no XNLI-1.0 release file either: that is the reason given
-    assert gaps[("xnli", "fr")] == f"no test input: {tmp_path / 'data' / 'xtreme' / 'xnli' / 'XNLI-1.0' / 'xnli.test.tsv'} does not exist"
+    assert (
+        gaps[("xnli", "fr")]
+        == f"no test input: {tmp_path / 'data' / 'xtreme' / 'xnli' / 'XNLI-1.0' / 'xnli.test.tsv'} does not exist"
+    )
     assert "tatoeba has no dev set, so no intermediate task is selected" in gaps[("tatoeba", None)]
     assert {task for task, _ in gaps} == set(LEADERBOARD_TASKS), "every leaderboard task is accounted for"
     panx_languages = [language for task, language in [(f.task, f.language) for f in plan.files] + list(gaps) if task == "panx"]
@@ -109,7 +119,10 @@ def test_written_folder_holds_the_files_the_missing_list_and_a_manifest(tmp_path
     (folder / "stale").mkdir(parents=True)  # a previous sweep's folder is replaced, not merged
     write_submission(plan, folder)
     assert sorted(str(path.relative_to(folder)) for path in folder.rglob("*")) == [
-        MISSING_FILE, MANIFEST_FILE, "tydiqa", "tydiqa/test-sw.json",
+        MISSING_FILE,
+        MANIFEST_FILE,
+        "tydiqa",
+        "tydiqa/test-sw.json",
     ]
     assert (folder / "tydiqa" / "test-sw.json").read_text(encoding="utf-8") == "dev-sw.json\n"
     missing = (folder / MISSING_FILE).read_text(encoding="utf-8")
@@ -128,8 +141,8 @@ def test_sweep_folder_takes_the_selected_trials_predictions_from_mlflow(tmp_path
     from test_selection_report import record
 
     from sweeper.config import load_config
-    from sweeper.tracking.submission_export import write_submission_folder
     from sweeper.tracking.runs import Tracker
+    from sweeper.tracking.submission_export import write_submission_folder
 
     output = tmp_path / "out"
     sweep = track_sweep(output, "s", [], {"tydiqa": "f1"})
@@ -144,7 +157,8 @@ def test_sweep_folder_takes_the_selected_trials_predictions_from_mlflow(tmp_path
     config_path = tmp_path / "sweep.yaml"
     config_path.write_text(
         "name: s\nmodel: tiny-xlmr\nintermediate_tasks: [none, anli]\ntarget_tasks: [tydiqa]\n"
-        "param_space: {learning_rate: [1e-4]}\nzero_shot: {languages: [sw]}\n", encoding="utf-8",
+        "param_space: {learning_rate: [1e-4]}\nzero_shot: {languages: [sw]}\n",
+        encoding="utf-8",
     )
     plan = write_submission_folder(tracker, sweep, load_config(config_path, []), data_dir, output)
     assert json.loads((output / "submission" / "tydiqa" / "test-sw.json").read_text(encoding="utf-8")) == {"q": "from anli"}

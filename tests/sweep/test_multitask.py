@@ -1,6 +1,7 @@
 """Multi-task intermediate stages: sampling, config validation, cache keys, `sweeper plan` (no training)."""
 
 import json
+import pickle
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -9,15 +10,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from sweeper.cache.store import locate_stage
 from sweeper.commands.cli import app
+from sweeper.commands.plan import build_plan, plan_lines
 from sweeper.config import load_config
 from sweeper.data.formats import read_examples
 from sweeper.errors import ConfigError, MissingDataError, UnknownTaskError
-from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
 from sweeper.sweep.grid import intermediate_stages
+from sweeper.sweep.multitask import MultitaskStage, TaskBatchSampler, sampling_probabilities
 from sweeper.sweep.validation import validate_sweep
-from sweeper.commands.plan import build_plan, plan_lines
-from sweeper.cache.store import locate_stage
 
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 MLM = "mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra]}"
@@ -34,6 +35,7 @@ def mix(body: str) -> str:
 
 # --- sampling -------------------------------------------------------------------------------
 
+
 def test_proportional_uniform_and_temperature_probabilities_by_hand():
     assert sampling_probabilities([100, 400], "proportional") == pytest.approx([0.2, 0.8])
     assert sampling_probabilities([100, 400], "uniform") == pytest.approx([0.5, 0.5])
@@ -41,13 +43,18 @@ def test_proportional_uniform_and_temperature_probabilities_by_hand():
     assert sampling_probabilities([100, 400], "temperature", 2.0) == pytest.approx([1 / 3, 2 / 3])
     # T = 3: cube roots 1, 2, 3 -> 1/6, 2/6, 3/6
     assert sampling_probabilities([1, 8, 27], "temperature", 3.0) == pytest.approx([1 / 6, 2 / 6, 3 / 6])
-    assert sampling_probabilities([3, 5, 9], "temperature", 1.0) == pytest.approx(sampling_probabilities([3, 5, 9], "proportional"))
+    assert sampling_probabilities([3, 5, 9], "temperature", 1.0) == pytest.approx(
+        sampling_probabilities([3, 5, 9], "proportional")
+    )
 
 
 @pytest.mark.parametrize(
     ("sizes", "sampling", "temperature", "message"),
-    [([10, 0], "uniform", None, "needs training examples"), ([10], "temperature", None, "temperature > 0"),
-     ([10], "annealed", None, "unknown sampling")],
+    [
+        ([10, 0], "uniform", None, "needs training examples"),
+        ([10], "temperature", None, "temperature > 0"),
+        ([10], "annealed", None, "unknown sampling"),
+    ],
 )
 def test_bad_sampling_input_is_rejected(sizes, sampling, temperature, message):
     with pytest.raises(ValueError, match=message):
@@ -84,6 +91,7 @@ def test_batch_sampler_is_reproducible_per_epoch_and_visits_every_feature():
 
 
 # --- configuration ----------------------------------------------------------------------------
+
 
 def test_temperature_sampling_needs_a_temperature():
     with pytest.raises(ConfigError, match=r"multitask\.mix.*temperature sampling needs `temperature`"):
@@ -139,6 +147,7 @@ def test_member_errors_are_found_before_anything_starts(data_dir):
 
 # --- cache keys ---------------------------------------------------------------------------------
 
+
 def stage_of(*overrides: str) -> MultitaskStage:
     stages = intermediate_stages(smoke_with(*overrides))
     return next(stage for stage in stages if isinstance(stage, MultitaskStage))
@@ -151,24 +160,30 @@ def test_the_cache_key_covers_members_sampling_mlm_files_and_settings():
         mix(f"tasks: [anli, mlm], {MLM}"),
         mix(f"tasks: [anli, tydiqa, mlm], sampling: uniform, {MLM}"),
         mix(f"tasks: [anli, tydiqa, mlm], sampling: temperature, temperature: 2.0, {MLM}"),
-        mix("tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
-            "dev_files: [xtreme/tatoeba/tatoeba.spa-eng.spa]}"),
-        mix("tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
-            "dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra], mlm_probability: 0.2}"),
+        mix(
+            "tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
+            "dev_files: [xtreme/tatoeba/tatoeba.spa-eng.spa]}"
+        ),
+        mix(
+            "tasks: [anli, tydiqa, mlm], mlm: {train_files: [xtreme/tatoeba/tatoeba.deu-eng.deu], "
+            "dev_files: [xtreme/tatoeba/tatoeba.fra-eng.fra], mlm_probability: 0.2}"
+        ),
         mix(f"tasks: [anli, {{task: tydiqa, name: tydiqa_b}}, mlm], {MLM}"),
     ]
     keys = {stage_of(variant).key for variant in variants}
     assert len(keys) == len(variants) and base.key not in keys
-    assert stage_of(mix(f"tasks: [anli, tydiqa, mlm], {MLM}"), "training_overrides={mix: {learning_rate: 3.0e-4}}").key != base.key
+    assert (
+        stage_of(mix(f"tasks: [anli, tydiqa, mlm], {MLM}"), "training_overrides={mix: {learning_rate: 3.0e-4}}").key != base.key
+    )
     a, b = (stage_of(mix(f"temperature: {t}, sampling: temperature, tasks: [anli, tydiqa]")).key for t in (2.0, 3.0))
     assert a != b
     changed_member = stage_of(mix(f"tasks: [anli, tydiqa, mlm], {MLM}"), "task_overrides.tydiqa.version=2")
     assert changed_member.key != base.key, "a member's task file is part of the key"
 
 
-def test_stage_round_trips_through_plain_data():
+def test_stage_round_trips_through_pickle_as_train_workers_receive_it():
     stage = stage_of(mix(f"tasks: [anli, {{task: squad_v1, train_split: translate_train, languages: [de, es]}}, mlm], {MLM}"))
-    assert MultitaskStage.from_dict(stage.to_dict()) == stage
+    assert pickle.loads(pickle.dumps(stage)) == stage
     assert [member.name for member in stage.members] == ["anli", "squad_v1", "mlm"]
 
 
@@ -189,13 +204,24 @@ def test_the_stage_cache_key_covers_every_member_s_data_and_the_mlm_files(tmp_pa
 
 # --- sweeper plan -----------------------------------------------------------------------------
 
+
 def test_plan_shows_the_multitask_stage(tmp_path, data_dir, tiny_dir):
     entry = mix(f"tasks: [anli, tydiqa, mlm], sampling: temperature, temperature: 2.0, {MLM}")
     cache = f"storage.stage_cache_dir={tmp_path / 'stages'}"  # empty: other tests' encoders are not cached here
-    result = runner.invoke(app, [
-        "plan", str(SMOKE), "--data-dir", str(data_dir), "--output", str(tmp_path / "out"), "intermediate_tasks=[none, anli, mix]",
-        entry, cache,
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(SMOKE),
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(tmp_path / "out"),
+            "intermediate_tasks=[none, anli, mix]",
+            entry,
+            cache,
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "1. Intermediate stages: 2 (2 to train, 0 cached)" in text
@@ -209,13 +235,14 @@ def test_plan_shows_the_multitask_stage(tmp_path, data_dir, tiny_dir):
 
 # --- translated data readers ------------------------------------------------------------------
 
+
 def test_xnli_mt_translate_train_file_is_read_in_its_release_layout(tmp_path):
     path = tmp_path / "XNLI-MT-1.0" / "multinli" / "multinli.train.de.tsv"
     path.parent.mkdir(parents=True)
     path.write_text(
         "premise\thypo\tlabel\n"
         "Konzeptionell cremeabschöpfung hat zwei grundlegende dimensionen .\tProdukt und Geographie sind das , was creme abschöpfen funktioniert .\tneutral\n"
-        "Sie wissen , während der Saison \"und\" ich schätze .\tMan verliert die Dinge .\tentailment\n"
+        'Sie wissen , während der Saison "und" ich schätze .\tMan verliert die Dinge .\tentailment\n'
         "Einer unserer Nummer wird Ihre Anweisungen minutiös ausführen .\tNiemand in unserem Team kann das .\tcontradictory\n",
         encoding="utf-8",
     )

@@ -17,31 +17,44 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from sweeper.data.hub import load_dataset_arguments
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.formats import read_examples
-from sweeper.data.hub import squad_rows
+from sweeper.data.hub import load_dataset_arguments, squad_rows
 from sweeper.data.sources import check_split_files, load_split, split_files
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
-from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import get_task, load_task_file
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type
 from sweeper.task_types.span_qa import (
     NULL_SCORE_DIFF_THRESHOLD,
     UnanswerablePredictions,
     na_probs_path,
 )
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(
-    learning_rate=1e-3, per_device_train_batch_size=8, max_seq_length=96, doc_stride=32, max_query_length=32,
-    max_steps=2, eval_steps=2, max_train_examples=24, max_dev_examples=8, warmup_ratio=0.0,
+    learning_rate=1e-3,
+    per_device_train_batch_size=8,
+    max_seq_length=96,
+    doc_stride=32,
+    max_query_length=32,
+    max_steps=2,
+    eval_steps=2,
+    max_train_examples=24,
+    max_dev_examples=8,
+    warmup_ratio=0.0,
 )
 SPAN_QA = get_task_type("span_qa")
 MLQA_LANGUAGES = ["ar", "de", "zh"]
 V2_PERCENT_KEYS = {
-    "exact_match", "f1", "HasAns_exact_match", "HasAns_f1", "NoAns_exact_match", "NoAns_f1",
-    "best_exact_match", "best_f1",
+    "exact_match",
+    "f1",
+    "HasAns_exact_match",
+    "HasAns_f1",
+    "NoAns_exact_match",
+    "NoAns_f1",
+    "best_exact_match",
+    "best_f1",
 }
 
 
@@ -59,8 +72,13 @@ def _with_unanswerable(article: dict) -> dict:
         borrowed = paragraphs[(index + 1) % len(paragraphs)]["qas"][:4]
         # Unanswerable first, so that a dev subset of the first few questions has both kinds.
         qas = [
-            {"question": qa["question"], "id": f"{qa['id']}-impossible-{index}", "answers": [],
-             "plausible_answers": qa["answers"][:1], "is_impossible": True}
+            {
+                "question": qa["question"],
+                "id": f"{qa['id']}-impossible-{index}",
+                "answers": [],
+                "plausible_answers": qa["answers"][:1],
+                "is_impossible": True,
+            }
             for qa in borrowed
         ]
         qas += [{**qa, "is_impossible": False} for qa in paragraph["qas"]]
@@ -73,10 +91,17 @@ def _as_mlqa(article: dict) -> dict:
     return {
         "title": article["title"],
         "paragraphs": [
-            {"context": paragraph["context"],
-             "qas": [{"question": qa["question"], "answers": [{"answer_start": qa["answers"][0]["answer_start"],
-                                                               "text": qa["answers"][0]["text"]}], "id": qa["id"]}
-                     for qa in paragraph["qas"]]}
+            {
+                "context": paragraph["context"],
+                "qas": [
+                    {
+                        "question": qa["question"],
+                        "answers": [{"answer_start": qa["answers"][0]["answer_start"], "text": qa["answers"][0]["text"]}],
+                        "id": qa["id"],
+                    }
+                    for qa in paragraph["qas"]
+                ],
+            }
             for paragraph in article["paragraphs"]
         ],
     }
@@ -117,7 +142,11 @@ def test_qa_task_files_point_at_the_xtreme_download_layout(tmp_path):
     assert get_task("squad_v2").unanswerable and not get_task("squad_v1").unanswerable
     hub = mlqa.splits["test"].sources[0].hub  # facebook/mlqa's Parquet export (the repo had a loading script)
     assert load_dataset_arguments(hub.model_copy(update={"data_dir": hub.data_dir.format(lang="de")}), "de") == {
-        "path": "facebook/mlqa", "name": None, "split": "test", "revision": "refs/convert/parquet", "data_dir": "mlqa.de.de",
+        "path": "facebook/mlqa",
+        "name": None,
+        "split": "test",
+        "revision": "refs/convert/parquet",
+        "data_dir": "mlqa.de.de",
     }
 
 
@@ -142,14 +171,27 @@ def test_squad_hub_converter_fits_mlqa_rows_without_title_and_squad_v2_unanswera
     import datasets
 
     mlqa = datasets.Dataset.from_list(
-        [{"context": "Der Rhein fließt.", "question": "Was fließt?", "id": "a1",
-          "answers": {"answer_start": [4], "text": ["Rhein"]}}]
+        [
+            {
+                "context": "Der Rhein fließt.",
+                "question": "Was fließt?",
+                "id": "a1",
+                "answers": {"answer_start": [4], "text": ["Rhein"]},
+            }
+        ]
     )
     squad_v2 = datasets.Dataset.from_list(
         [{"id": "q", "title": "T", "context": "c", "question": "?", "answers": {"text": [], "answer_start": []}}]
     )
-    assert squad_rows(mlqa) == [{"id": "a1", "title": "", "context": "Der Rhein fließt.", "question": "Was fließt?",
-                                 "answers": {"text": ["Rhein"], "answer_start": [4]}}]
+    assert squad_rows(mlqa) == [
+        {
+            "id": "a1",
+            "title": "",
+            "context": "Der Rhein fließt.",
+            "question": "Was fließt?",
+            "answers": {"text": ["Rhein"], "answer_start": [4]},
+        }
+    ]
     assert squad_rows(squad_v2)[0]["answers"] == {"text": [], "answer_start": []}
 
 
@@ -163,7 +205,8 @@ def test_squad_hub_converter_fits_mlqa_rows_without_title_and_squad_v2_unanswera
 def test_unanswerable_flag_is_only_for_squad_scored_span_qa(tmp_path, fields, message):
     path = tmp_path / "bad.yaml"
     path.write_text(
-        "task: bad\ndescription: d\nlayout: xtreme\nmetric: f1\nunanswerable: true\n" + fields
+        "task: bad\ndescription: d\nlayout: xtreme\nmetric: f1\nunanswerable: true\n"
+        + fields
         + "splits:\n  train: {format: squad_json, files: [a.json]}\n  dev: {format: squad_json, files: [b.json]}\n",
         encoding="utf-8",
     )

@@ -11,8 +11,15 @@ from sweeper.config import TrainingConfig
 
 #: A tiny stage: 2 optimizer steps, one English-dev evaluation at step 2.
 TINY = TrainingConfig(
-    learning_rate=1e-3, per_device_train_batch_size=4, per_device_eval_batch_size=8, max_seq_length=48,
-    max_steps=2, eval_steps=2, max_train_examples=16, max_dev_examples=8, warmup_ratio=0.0,
+    learning_rate=1e-3,
+    per_device_train_batch_size=4,
+    per_device_eval_batch_size=8,
+    max_seq_length=48,
+    max_steps=2,
+    eval_steps=2,
+    max_train_examples=16,
+    max_dev_examples=8,
+    warmup_ratio=0.0,
 )
 
 

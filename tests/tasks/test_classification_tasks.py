@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from _task_data import TINY, link, write_jsonl, write_xtreme_tsv
 
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import ZeroShotConfig
 from sweeper.data.formats import NLI_LABELS
 from sweeper.data.sources import load_split, proportional_counts, split_files
 from sweeper.errors import ConfigError, MissingDataError, UnlabelledDataError
-from sweeper.cache.markers import encoder_is_complete
 from sweeper.registry import TaskSpec, get_task
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]
@@ -161,7 +161,19 @@ XNLI_RELEASE_HEADER = ["language", "gold_label", "sentence1_binary_parse", "sent
 def write_xnli_release(path: Path, languages: list[str]) -> Path:
     """XNLI-1.0/xnli.test.tsv: every language in one file, header, no quoting, `contradictory`."""
     rows = [
-        [language, "contradictory" if label == "contradiction" else label, "", "", "", "", premise, hypothesis, "1", f"{language}{index}", "fiction"]
+        [
+            language,
+            "contradictory" if label == "contradiction" else label,
+            "",
+            "",
+            "",
+            "",
+            premise,
+            hypothesis,
+            "1",
+            f"{language}{index}",
+            "fiction",
+        ]
         for language in languages
         for index, (premise, hypothesis, label) in enumerate(nli_rows(language))
     ]

@@ -10,12 +10,23 @@ from sweeper.errors import ConfigError
 from sweeper.registry import Split, SplitSource, TaskSpec, get_task, load_task_file
 
 ANLI = {"format": "anli_jsonl", "files": ["anli/R1/dev.jsonl"]}
-SNLI = {"format": "snli_jsonl", "files": ["snli_1.0/snli_1.0_dev.jsonl"], "hub": {"path": "stanfordnlp/snli", "split": "validation", "converter": "pair"}}
+SNLI = {
+    "format": "snli_jsonl",
+    "files": ["snli_1.0/snli_1.0_dev.jsonl"],
+    "hub": {"path": "stanfordnlp/snli", "split": "validation", "converter": "pair"},
+}
 
 
 def nli_task(**splits) -> dict:
-    return {"task": "t", "task_type": "classification", "description": "d", "layout": "english", "metric": "accuracy",
-            "labels": ["entailment", "neutral", "contradiction"], "splits": splits}
+    return {
+        "task": "t",
+        "task_type": "classification",
+        "description": "d",
+        "layout": "english",
+        "metric": "accuracy",
+        "labels": ["entailment", "neutral", "contradiction"],
+        "splits": splits,
+    }
 
 
 def test_one_source_mapping_and_a_list_of_sources_are_both_splits():

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from _task_data import TINY, write_jsonl, write_text
 
+from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import SweepConfig, ZeroShotConfig
 from sweeper.data.sources import load_split, resolve_labels
 from sweeper.errors import ConfigError, DataFormatError, MissingDataError
-from sweeper.cache.markers import encoder_is_complete
-from sweeper.sweep.validation import validate_sweep
 from sweeper.registry import get_task
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.sweep.validation import validate_sweep
 from sweeper.task_types import get_task_type
+from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
 
 XCOPA_LANGUAGES = ["et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"]
 
@@ -50,9 +50,16 @@ def ccg_dir(tmp_path) -> Path:
 def test_ccg_task_file_reads_its_labels_from_the_data_set():
     spec = get_task("ccg")
     assert (spec.task_type, spec.metric, spec.labels, spec.labels_file) == (
-        "token_tagging", "accuracy", None, "ccg/tags_to_id.json"
+        "token_tagging",
+        "accuracy",
+        None,
+        "ccg/tags_to_id.json",
     )
-    assert [spec.splits[split].files for split in ("train", "dev", "test")] == [["ccg/ccg.train"], ["ccg/ccg.dev"], ["ccg/ccg.test"]]
+    assert [spec.splits[split].files for split in ("train", "dev", "test")] == [
+        ["ccg/ccg.train"],
+        ["ccg/ccg.dev"],
+        ["ccg/ccg.test"],
+    ]
 
 
 def test_ccg_loads_and_resolves_the_inventory_in_id_order(ccg_dir):
@@ -78,8 +85,13 @@ def test_ccg_label_inventory_errors_are_early_and_located(ccg_dir, tmp_path):
 
 def sweep_config(intermediate: list[str], targets: list[str]) -> SweepConfig:
     return SweepConfig.model_validate(
-        {"name": "t", "model": "tiny-xlmr", "intermediate_tasks": intermediate, "target_tasks": targets,
-         "param_space": {"learning_rate": [1e-4]}}
+        {
+            "name": "t",
+            "model": "tiny-xlmr",
+            "intermediate_tasks": intermediate,
+            "target_tasks": targets,
+            "param_space": {"learning_rate": [1e-4]},
+        }
     )
 
 
@@ -112,9 +124,13 @@ def test_ccg_intermediate_stage_uses_the_inventory_for_head_and_scores(ccg_dir, 
 
 def copa_record(index: int, language: str) -> dict:
     return {
-        "premise": f"{language} premise {index}", "choice1": f"{language} first {index}",
-        "choice2": f"{language} second {index}", "question": ["cause", "effect"][index % 2],
-        "label": index % 2, "idx": index, **({"changed": False} if language != "en" else {}),
+        "premise": f"{language} premise {index}",
+        "choice1": f"{language} first {index}",
+        "choice2": f"{language} second {index}",
+        "question": ["cause", "effect"][index % 2],
+        "label": index % 2,
+        "idx": index,
+        **({"changed": False} if language != "en" else {}),
     }
 
 
@@ -141,7 +157,11 @@ def test_xcopa_loads_copa_and_every_language(xcopa_dir):
     spec = get_task("xcopa")
     assert len(load_split(spec, "train", xcopa_dir, "en")) == 12
     assert load_split(spec, "dev", xcopa_dir, "en")[1] == {
-        "id": "1", "context": "en premise 1", "question": "effect", "choices": ["en first 1", "en second 1"], "label": 1
+        "id": "1",
+        "context": "en premise 1",
+        "question": "effect",
+        "choices": ["en first 1", "en second 1"],
+        "label": 1,
     }
     for language in XCOPA_LANGUAGES:
         examples = load_split(spec, "test", xcopa_dir, language)

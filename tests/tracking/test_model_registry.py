@@ -4,12 +4,13 @@
 from dataclasses import replace
 
 import pytest
+from _records import record
 from _tracked import add_trials, track_sweep
 from mlflow.tracking import MlflowClient
-from _records import record
 
 from sweeper.commands.report import write_report
-from sweeper.tracking.runs import MODEL_ALIAS, Tracker, register_selection
+from sweeper.tracking.runs import Tracker, register_selection
+from sweeper.tracking.schema import MODEL_ALIAS
 
 PANX = {"de": {"f1": 60.0}, "zh": {"f1": 40.0}}
 TATOEBA = {"de": {"accuracy": 70.0}}
@@ -49,7 +50,13 @@ def test_write_report_logs_the_files_and_registers_the_selected_checkpoint(sweep
         assert (output / name).stat().st_size > 0
     client = MlflowClient(sweep_record.tracking_uri)
     logged = {a.path for a in client.list_artifacts(sweep_record.parent_run_id, "report")}
-    assert logged == {"report/report.md", "report/report.csv", "report/report.html", "report/report_deltas.png", "report/failures.json"}
+    assert logged == {
+        "report/report.md",
+        "report/report.csv",
+        "report/report.html",
+        "report/report_deltas.png",
+        "report/failures.json",
+    }
 
     anli = selected_run_id(client, sweep_record, "anli", "panx")
     version = client.get_model_version_by_alias("demo-panx", MODEL_ALIAS)
@@ -59,7 +66,9 @@ def test_write_report_logs_the_files_and_registers_the_selected_checkpoint(sweep
     names = {model.name for model in client.search_registered_models()}
     assert names == {"demo-panx"}, "tatoeba is a retrieval target: no checkpoint, nothing selected"
 
-    children = client.search_runs([sweep_record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep_record.parent_run_id}'")
+    children = client.search_runs(
+        [sweep_record.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{sweep_record.parent_run_id}'"
+    )
     selected = {run.info.run_id: run.data.tags["selected"] for run in children}
     assert selected.pop(anli) == "true"
     assert set(selected.values()) == {"false"} and len(selected) == 3

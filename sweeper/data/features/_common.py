@@ -39,5 +39,3 @@ def check_max_length(tokenizer: PreTrainedTokenizerBase, max_seq_length: int) ->
             f"The value of `max_seq_length` is {max_seq_length}, but must be in "
             f"[1, {tokenizer.model_max_length}] (the tokenizer's model_max_length)."
         )
-
-

@@ -91,8 +91,7 @@ def encode_multiple_choice(
         choices, label = example["choices"], example["label"]
         if not choices or not 0 <= label < len(choices):
             raise ValueError(
-                f"Multiple-choice example {example['id']!r}: label {label!r} is not an index into its "
-                f"{len(choices)} choices."
+                f"Multiple-choice example {example['id']!r}: label {label!r} is not an index into its {len(choices)} choices."
             )
         question, context = example["question"], example["context"]
         for choice in choices:

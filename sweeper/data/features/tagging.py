@@ -79,8 +79,7 @@ def align_tagging_labels(
     for example in examples:
         if len(example["tokens"]) != len(example["tags"]):
             raise ValueError(
-                f"Tagging example {example['id']!r} has {len(example['tokens'])} tokens but "
-                f"{len(example['tags'])} tags."
+                f"Tagging example {example['id']!r} has {len(example['tokens'])} tokens but {len(example['tags'])} tags."
             )
     sentences = [list(example["tokens"]) for example in examples]
     encoded = tokenizer(
@@ -106,7 +105,9 @@ def align_tagging_labels(
         start = window * step
         content = [word for word in word_ids if word is not None]
         if content != sentence_words[start : start + len(content)]:
-            raise RuntimeError(f"{type(tokenizer).__name__} did not cut {example['id']!r} into windows of {room} pieces every {step}")
+            raise RuntimeError(
+                f"{type(tokenizer).__name__} did not cut {example['id']!r} into windows of {room} pieces every {step}"
+            )
         first = iter(
             position == 0 or sentence_words[position - 1] != sentence_words[position]
             for position in range(start, start + len(content))
@@ -117,7 +118,9 @@ def align_tagging_labels(
                 features.setdefault(name, []).append(encoded[name][row])
         features["labels"].append(
             [
-                lookup_label(label_to_id, example["tags"][word], f"Tagging example {example['id']!r}") if is_first else IGNORE_INDEX
+                lookup_label(label_to_id, example["tags"][word], f"Tagging example {example['id']!r}")
+                if is_first
+                else IGNORE_INDEX
                 for word, is_first in zip(word_ids, first_piece, strict=True)
             ]
         )

@@ -101,8 +101,7 @@ def read_examples(format: str, path: Path | str) -> list[dict] | BuccCorpus:
     reader = READERS.get(format)
     if reader is None:
         raise ConfigError(
-            f"unknown data format {format!r}.{did_you_mean(format, READERS)} "
-            f"Known formats: {', '.join(sorted(READERS))}."
+            f"unknown data format {format!r}.{did_you_mean(format, READERS)} Known formats: {', '.join(sorted(READERS))}."
         )
     return reader(check_file(Path(path), f"{format} data file"))
 

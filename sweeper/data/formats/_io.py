@@ -100,8 +100,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataFormatError(
                 path,
                 number,
-                f"invalid JSON ({error.msg} at column {error.colno}); "
-                "expected one JSON object per line",
+                f"invalid JSON ({error.msg} at column {error.colno}); expected one JSON object per line",
             ) from error
         if not isinstance(record, dict):
             raise DataFormatError(
@@ -129,18 +128,14 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise DataFormatError(
-            path, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})"
-        ) from error
+        raise DataFormatError(path, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})") from error
 
 
 def _is_blank(fields: Sequence[str]) -> bool:
     return len(fields) <= 1 and not "".join(fields).strip()
 
 
-def iter_delimited(
-    path: Path, *, delimiter: str = "\t", quoted: bool = False
-) -> Iterator[tuple[int, list[str]]]:
+def iter_delimited(path: Path, *, delimiter: str = "\t", quoted: bool = False) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number, fields)`` for every non-blank record of a delimited text file.
 
     Args:
@@ -162,9 +157,7 @@ def iter_delimited(
             if not _is_blank(fields):
                 yield number, fields
         return
-    reader = csv.reader(
-        (line for _, line in iter_lines(path, keep_ends=True)), delimiter=delimiter, strict=True
-    )
+    reader = csv.reader((line for _, line in iter_lines(path, keep_ends=True)), delimiter=delimiter, strict=True)
     previous_end = 0
     while True:
         try:
@@ -172,9 +165,7 @@ def iter_delimited(
         except StopIteration:
             return
         except csv.Error as error:
-            raise DataFormatError(
-                path, reader.line_num, f"malformed quoted field: {error}"
-            ) from error
+            raise DataFormatError(path, reader.line_num, f"malformed quoted field: {error}") from error
         start, previous_end = previous_end + 1, reader.line_num
         if not _is_blank(fields):
             yield start, fields
@@ -203,9 +194,7 @@ def column_count_error(
     layout = f"<{_DELIMITER_NAMES.get(delimiter, repr(delimiter)).upper()}>".join(columns)
     name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
     hint = short_hint if got == len(columns) - 1 else ""
-    return DataFormatError(
-        path, line, f"expected {len(columns)} {name}-separated columns {layout}, got {got}{hint}"
-    )
+    return DataFormatError(path, line, f"expected {len(columns)} {name}-separated columns {layout}, got {got}{hint}")
 
 
 def iter_fixed_rows(
@@ -231,9 +220,7 @@ def iter_fixed_rows(
     """
     for number, fields in iter_delimited(path, delimiter=delimiter, quoted=quoted):
         if len(fields) != len(columns):
-            raise column_count_error(
-                path, number, columns, len(fields), delimiter=delimiter, short_hint=short_hint
-            )
+            raise column_count_error(path, number, columns, len(fields), delimiter=delimiter, short_hint=short_hint)
         yield number, fields
 
 
@@ -335,7 +322,5 @@ def choice_index(value: Any, num_choices: int, path: Path, line: int | None, fie
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < num_choices:
-        raise DataFormatError(
-            path, line, f"{field} must be an integer from 0 to {num_choices - 1}, got {value!r}"
-        )
+        raise DataFormatError(path, line, f"{field} must be an integer from 0 to {num_choices - 1}, got {value!r}")
     return value

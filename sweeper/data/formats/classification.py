@@ -104,9 +104,7 @@ def read_glue_qqp_tsv(path: Path) -> list[dict]:
     return examples
 
 
-def _read_xtreme_pair_tsv(
-    path: Path, columns: tuple[str, str, str], labels: dict[str, str]
-) -> list[dict]:
+def _read_xtreme_pair_tsv(path: Path, columns: tuple[str, str, str], labels: dict[str, str]) -> list[dict]:
     """Read a headerless ``text_a<TAB>text_b[<TAB>label]`` file written by XTREME's ``csv.writer``.
 
     Every row has the label column, or none does (XTREME's test files): then ``label`` is ``None``.
@@ -118,7 +116,10 @@ def _read_xtreme_pair_tsv(
             width = len(fields)
         if len(fields) != width:
             raise column_count_error(
-                path, number, columns[: width or 3], len(fields),
+                path,
+                number,
+                columns[: width or 3],
+                len(fields),
                 short_hint=" (a file has the label column in every row or in none)",
             )
         label = map_label(fields[2], labels, path, number, columns[2]) if width == 3 else None
@@ -195,7 +196,9 @@ def read_xnli_release_tsv(path: Path) -> list[dict]:
     """
     examples = []
     for number, row in iter_header_rows(path, ("language", "gold_label", "sentence1", "sentence2", "pairID")):
-        example = _example(row["pairID"], row["sentence1"], row["sentence2"], map_label(row["gold_label"], _XNLI, path, number, "gold_label"))
+        example = _example(
+            row["pairID"], row["sentence1"], row["sentence2"], map_label(row["gold_label"], _XNLI, path, number, "gold_label")
+        )
         examples.append({**example, "language": row["language"]})
     return examples
 
@@ -241,12 +244,9 @@ def read_anli_jsonl(path: Path) -> list[dict]:
     examples = []
     for number, record in iter_jsonl(path):
         uid, context, hypothesis, raw_label = (
-            get_field(record, key, str, path, number)
-            for key in ("uid", "context", "hypothesis", "label")
+            get_field(record, key, str, path, number) for key in ("uid", "context", "hypothesis", "label")
         )
-        examples.append(
-            _example(uid, context, hypothesis, map_label(raw_label, _ANLI, path, number, "label"))
-        )
+        examples.append(_example(uid, context, hypothesis, map_label(raw_label, _ANLI, path, number, "label")))
     return examples
 
 
@@ -269,14 +269,9 @@ def read_snli_jsonl(path: Path) -> list[dict]:
     examples = []
     for number, record in iter_jsonl(path):
         pair_id, premise, hypothesis, raw_label = (
-            get_field(record, key, str, path, number)
-            for key in ("pairID", "sentence1", "sentence2", "gold_label")
+            get_field(record, key, str, path, number) for key in ("pairID", "sentence1", "sentence2", "gold_label")
         )
         if raw_label == "-":
             continue
-        examples.append(
-            _example(
-                pair_id, premise, hypothesis, map_label(raw_label, _NLI, path, number, "gold_label")
-            )
-        )
+        examples.append(_example(pair_id, premise, hypothesis, map_label(raw_label, _NLI, path, number, "gold_label")))
     return examples

@@ -39,9 +39,7 @@ def _example(example_id: str, context: str, question: str, choices: list[str], l
 def _string_list(record: dict[str, Any], key: str, path: Path, line: int) -> list[str]:
     values = get_field(record, key, list, path, line)
     if len(values) < 2 or not all(isinstance(value, str) for value in values):
-        raise DataFormatError(
-            path, line, f"field {key!r} must be a list of at least 2 strings, got {values!r:.120}"
-        )
+        raise DataFormatError(path, line, f"field {key!r} must be a list of at least 2 strings, got {values!r:.120}")
     return values
 
 
@@ -140,21 +138,13 @@ def read_commonsenseqa_jsonl(path: Path) -> list[dict]:
         choices: dict[str, str] = {}
         for choice in get_field(question, "choices", list, path, number, where="question: "):
             if not isinstance(choice, dict):
-                raise DataFormatError(
-                    path, number, f"question.choices must hold objects, got {choice!r:.80}"
-                )
+                raise DataFormatError(path, number, f"question.choices must hold objects, got {choice!r:.80}")
             choice_label = get_field(choice, "label", str, path, number, where="question.choices: ")
             if choice_label in choices:
-                raise DataFormatError(
-                    path, number, f"question.choices repeats label {choice_label!r}"
-                )
-            choices[choice_label] = get_field(
-                choice, "text", str, path, number, where="question.choices: "
-            )
+                raise DataFormatError(path, number, f"question.choices repeats label {choice_label!r}")
+            choices[choice_label] = get_field(choice, "text", str, path, number, where="question.choices: ")
         order = sorted(choices)
-        label = map_label(
-            answer_key, {key: index for index, key in enumerate(order)}, path, number, "answerKey"
-        )
+        label = map_label(answer_key, {key: index for index, key in enumerate(order)}, path, number, "answerKey")
         examples.append(_example(example_id, "", stem, [choices[key] for key in order], label))
     return examples
 
@@ -180,12 +170,9 @@ def read_xcopa_jsonl(path: Path) -> list[dict]:
     for number, record in iter_jsonl(path):
         idx = get_field(record, "idx", (int, str), path, number)
         premise, choice1, choice2, raw_question = (
-            get_field(record, key, str, path, number)
-            for key in ("premise", "choice1", "choice2", "question")
+            get_field(record, key, str, path, number) for key in ("premise", "choice1", "choice2", "question")
         )
         question = map_label(raw_question, _XCOPA_QUESTIONS, path, number, "question")
-        label = choice_index(
-            get_field(record, "label", (int, str), path, number), 2, path, number, "label"
-        )
+        label = choice_index(get_field(record, "label", (int, str), path, number), 2, path, number, "label")
         examples.append(_example(str(idx), premise, question, [choice1, choice2], label))
     return examples

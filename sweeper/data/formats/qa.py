@@ -15,7 +15,6 @@ from typing import Any
 from sweeper.data.formats._io import get_field, load_json
 from sweeper.errors import DataFormatError
 
-
 _STRIPPED_ANSWERS = {"text": [""], "answer_start": [0]}
 """What google-research/xtreme ``utils_preprocess.py`` ``remove_qa_test_annotations`` leaves of
 every question's answers in the XQuAD and MLQA test files (and, in some versions, TyDiQA-GoldP
@@ -30,9 +29,7 @@ def _answers(qa: dict[str, Any], context: str, path: Path, where: str) -> dict[s
         return {"text": texts, "answer_start": starts}
     for answer in get_field(qa, "answers", list, path, None, where):
         if not isinstance(answer, dict):
-            raise DataFormatError(
-                path, None, f"{where}answers must hold objects, got {answer!r:.80}"
-            )
+            raise DataFormatError(path, None, f"{where}answers must hold objects, got {answer!r:.80}")
         text = get_field(answer, "text", str, path, None, where)
         start = get_field(answer, "answer_start", int, path, None, where)
         found = context[start : start + len(text)] if start >= 0 else ""
@@ -87,29 +84,19 @@ def read_squad_json(path: Path) -> list[dict]:
         in_article = f"article {article_index}: "
         if not isinstance(article, dict):
             raise DataFormatError(path, None, f"{in_article}expected an object with 'paragraphs'")
-        title = (
-            get_field(article, "title", str, path, None, in_article) if "title" in article else ""
-        )
-        for paragraph_index, paragraph in enumerate(
-            get_field(article, "paragraphs", list, path, None, in_article)
-        ):
+        title = get_field(article, "title", str, path, None, in_article) if "title" in article else ""
+        for paragraph_index, paragraph in enumerate(get_field(article, "paragraphs", list, path, None, in_article)):
             in_paragraph = f"article {article_index} paragraph {paragraph_index}: "
             if not isinstance(paragraph, dict):
-                raise DataFormatError(
-                    path, None, f"{in_paragraph}expected an object with 'context' and 'qas'"
-                )
+                raise DataFormatError(path, None, f"{in_paragraph}expected an object with 'context' and 'qas'")
             context = get_field(paragraph, "context", str, path, None, in_paragraph)
             for qa in get_field(paragraph, "qas", list, path, None, in_paragraph):
                 if not isinstance(qa, dict):
-                    raise DataFormatError(
-                        path, None, f"{in_paragraph}'qas' must hold objects, got {qa!r:.80}"
-                    )
+                    raise DataFormatError(path, None, f"{in_paragraph}'qas' must hold objects, got {qa!r:.80}")
                 question_id = str(get_field(qa, "id", (str, int), path, None, in_paragraph))
                 in_question = f"question {question_id!r}: "
                 if question_id in seen:
-                    raise DataFormatError(
-                        path, None, f"{in_question}question id occurs more than once"
-                    )
+                    raise DataFormatError(path, None, f"{in_question}question id occurs more than once")
                 seen.add(question_id)
                 examples.append(
                     {

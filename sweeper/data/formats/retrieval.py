@@ -60,16 +60,13 @@ def read_tatoeba_txt(path: Path) -> list[dict]:
             "tatoeba.{xxx}-eng.{xxx} (e.g. tatoeba.deu-eng.deu); its English side "
             "tatoeba.{xxx}-eng.eng is found next to it"
         )
-    english = check_file(
-        path.with_name(f"tatoeba.{match['lang']}-eng.eng"), "English side of the Tatoeba pair"
-    )
+    english = check_file(path.with_name(f"tatoeba.{match['lang']}-eng.eng"), "English side of the Tatoeba pair")
     sources, targets = _sentences(path), _sentences(english)
     if len(sources) != len(targets):
         raise DataFormatError(
             path,
             None,
-            f"{len(sources)} lines, but {english} has {len(targets)}; "
-            "line i of one must translate line i of the other",
+            f"{len(sources)} lines, but {english} has {len(targets)}; line i of one must translate line i of the other",
         )
     return [
         {"id": str(index), "source": source, "target": target}
@@ -111,9 +108,7 @@ def _bucc_sentences(path: Path) -> dict[str, str]:
     sentences: dict[str, str] = {}
     for number, (sentence_id, sentence) in iter_fixed_rows(path, ("id", "sentence")):
         if sentence_id in sentences:
-            raise DataFormatError(
-                path, number, f"sentence id {sentence_id!r} occurs more than once"
-            )
+            raise DataFormatError(path, number, f"sentence id {sentence_id!r} occurs more than once")
         sentences[sentence_id] = sentence.strip()
     return sentences
 
@@ -146,10 +141,7 @@ def read_bucc(path: Path, *, require_gold: bool = True) -> BuccCorpus:
     path = Path(path)
     match = _BUCC_NAME.fullmatch(path.name)
     if match is None or match["side"] not in (match["lang"], "en", "gold") or match["lang"] == "en":
-        raise ConfigError(
-            f"{path}: expected a BUCC 2018 file named {{xx}}-en.{{split}}.{{xx|en|gold}} "
-            "(e.g. de-en.dev.de)"
-        )
+        raise ConfigError(f"{path}: expected a BUCC 2018 file named {{xx}}-en.{{split}}.{{xx|en|gold}} (e.g. de-en.dev.de)")
     stem = f"{match['lang']}-en.{match['split']}"
     source = _bucc_sentences(path.with_name(f"{stem}.{match['lang']}"))
     target = _bucc_sentences(path.with_name(f"{stem}.en"))
@@ -162,9 +154,7 @@ def read_bucc(path: Path, *, require_gold: bool = True) -> BuccCorpus:
                 " (XTREME's download_data.sh deletes *.test.gold: restore it from the original "
                 f"bucc2018-{match['lang']}-en.training-gold archive, or pass require_gold=False)"
             )
-        for number, (source_id, target_id) in iter_fixed_rows(
-            check_file(gold_path, what), ("source_id", "en_id")
-        ):
+        for number, (source_id, target_id) in iter_fixed_rows(check_file(gold_path, what), ("source_id", "en_id")):
             for sentence_id, sentences, side in (
                 (source_id, source, match["lang"]),
                 (target_id, target, "en"),

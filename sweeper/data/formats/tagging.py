@@ -36,11 +36,7 @@ def _file_language_prefix(sentences: list[tuple[list[str], list[str]]]) -> str:
     if first is None:
         return ""
     prefix = first.group(0)
-    shared = all(
-        token.startswith(prefix) and len(token) > len(prefix)
-        for tokens, _ in sentences
-        for token in tokens
-    )
+    shared = all(token.startswith(prefix) and len(token) > len(prefix) for tokens, _ in sentences for token in tokens)
     return prefix if shared else ""
 
 
@@ -91,19 +87,13 @@ def read_xtreme_tagging_tsv(path: Path) -> list[dict]:
         elif len(fields) != 2:
             raise column_count_error(path, number, _TAGGING_COLUMNS, len(fields))
         else:
-            raise DataFormatError(
-                path, number, f"empty {'tag' if fields[0] else 'token'}; expected token<TAB>tag"
-            )
+            raise DataFormatError(path, number, f"empty {'tag' if fields[0] else 'token'}; expected token<TAB>tag")
     if tokens:
         sentences.append((tokens, tags))
     prefix = _file_language_prefix(sentences)
     if prefix:
-        sentences = [
-            ([token.removeprefix(prefix) for token in words], labels) for words, labels in sentences
-        ]
-    return [
-        _tagging_example(index, words, labels if tagged else None) for index, (words, labels) in enumerate(sentences)
-    ]
+        sentences = [([token.removeprefix(prefix) for token in words], labels) for words, labels in sentences]
+    return [_tagging_example(index, words, labels if tagged else None) for index, (words, labels) in enumerate(sentences)]
 
 
 def read_ccg_tsv(path: Path) -> list[dict]:
@@ -131,8 +121,7 @@ def read_ccg_tsv(path: Path) -> list[dict]:
             raise DataFormatError(
                 path,
                 number,
-                f"{len(tokens)} space-separated tokens but {len(tags)} tags; "
-                "expected one tag per token",
+                f"{len(tokens)} space-separated tokens but {len(tags)} tags; expected one tag per token",
             )
         examples.append(_tagging_example(len(examples), tokens, tags))
     return examples
@@ -162,23 +151,12 @@ def read_label_ids_json(path: Path) -> list[str]:
     by_id: dict[int, str] = {}
     for label, value in raw.items():
         text = str(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, str))
-            or not text.isascii()
-            or not text.isdigit()
-        ):
-            raise DataFormatError(
-                path, None, f"label {label!r}: id must be a non-negative integer, got {value!r}"
-            )
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not text.isascii() or not text.isdigit():
+            raise DataFormatError(path, None, f"label {label!r}: id must be a non-negative integer, got {value!r}")
         if int(text) in by_id:
-            raise DataFormatError(
-                path, None, f"labels {by_id[int(text)]!r} and {label!r} share id {int(text)}"
-            )
+            raise DataFormatError(path, None, f"labels {by_id[int(text)]!r} and {label!r} share id {int(text)}")
         by_id[int(text)] = label
     if sorted(by_id) != list(range(len(by_id))):
         gap = min(set(range(len(by_id))) - set(by_id))
-        raise DataFormatError(
-            path, None, f"ids must be 0..{len(by_id) - 1} without gaps; id {gap} is missing"
-        )
+        raise DataFormatError(path, None, f"ids must be 0..{len(by_id) - 1} without gaps; id {gap} is missing")
     return [by_id[index] for index in range(len(by_id))]

@@ -1,0 +1,51 @@
+"""Everything ``sweeper run`` checks before it writes anything, with no heavy import (torch, transformers, Ray, MLflow, datasets).
+
+Order: the sweep's tasks, languages and data files (opened and parsed,
+:func:`sweeper.sweep.validation.validate_sweep`); the model (:func:`sweeper.models.availability.check_model`);
+the tracking URI (:func:`sweeper.tracking.uris.check_tracking_uri`); the Ray address
+(:func:`sweeper.ray_adapter.address.probe_ray_address`) or, for a local Ray, the trial's
+resources against this machine (:func:`sweeper.sweep.resources.check_resources`). A connected
+cluster's nodes are checked after ``ray.init`` (``sweeper.ray_adapter.cluster.check_cluster_resources``),
+still before the output folder or the MLflow parent run exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sweeper.config import SweepConfig
+from sweeper.models.availability import check_model
+from sweeper.ray_adapter.address import probe_ray_address
+from sweeper.sweep.resources import check_resources, local_node
+from sweeper.sweep.validation import validate_sweep
+from sweeper.tracking.uris import check_tracking_uri
+
+#: Ray's environment variable for the cluster address (the default of ``--ray-address``).
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+
+
+def preflight(config: SweepConfig, data_dir: Path | None, ray_address: str | None, tracking_uri: str | None = None) -> str | None:
+    """Check the sweep before anything is written (see the module docstring).
+
+    Args:
+        tracking_uri: the URI to check (default: ``tracking.tracking_uri``; ``None``: the sqlite
+            file in the output folder, nothing to check).
+
+    Returns:
+        The Ray address to connect to (``--ray-address`` or ``$RAY_ADDRESS``), ``None`` for a local Ray.
+
+    Raises:
+        SweeperError: the first problem found, naming the file, field or value and the fix.
+    """
+    validate_sweep(config, data_dir)
+    check_model(config)
+    uri = tracking_uri or config.tracking.tracking_uri
+    if uri is not None:
+        check_tracking_uri(uri)
+    address = ray_address or os.environ.get(RAY_ADDRESS_ENV) or None
+    if address is not None:
+        probe_ray_address(address)
+    else:
+        check_resources(config, [local_node()], "this machine")
+    return address

@@ -1,0 +1,80 @@
+"""The CPU smoke form of the GPU benchmarks in bench/ (tiny-xlmr, a few steps): each runs to the end
+and prints its final machine-readable line with the figures it promises. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench(name: str, *arguments: str, cache: Path, data_dir: Path) -> dict:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SWEEPER_CACHE_DIR": str(cache),
+        "SWEEPER_DATA_DIR": str(data_dir),
+        "BENCH_JSON_OUT": "",
+    }
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / f"{name}.py"), "--model", "tiny", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")]
+    assert lines == [result.stdout.strip().splitlines()[-1]], "the JSON line must be the last line"
+    return json.loads(lines[0].removeprefix("BENCH_JSON "))
+
+
+@pytest.fixture(scope="module")
+def bench_cache(model_cache: Path, tiny_dir: Path) -> Path:
+    return model_cache
+
+
+def test_trainer_bench_compares_sweeper_with_a_bare_loop(bench_cache, data_dir):
+    result = _bench("trainer", "--steps", "2", "--warmup", "1", "--train-examples", "128", cache=bench_cache, data_dir=data_dir)
+    assert result["sweeper"]["steps_per_s"] > 0 and result["bare"]["steps_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["sweeper"]["steps_per_s"] / result["bare"]["steps_per_s"])
+    assert result["sweeper"]["mfu"] is None  # no GPU peak to compare with on the CPU
+
+
+def test_evaluation_bench_times_sweeper_and_bare_inference(bench_cache, data_dir):
+    result = _bench("evaluation", "--languages", "de", "--examples", "64", cache=bench_cache, data_dir=data_dir)
+    assert result["sentences"] == 64
+    assert min(result["sweeper_evaluate_s"], result["sweeper_predict_s"], result["bare_s"]) > 0
+
+
+def test_packing_bench_runs_packed_processes(bench_cache, data_dir):
+    result = _bench(
+        "packing",
+        "--counts",
+        "1",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--train-examples",
+        "64",
+        cache=bench_cache,
+        data_dir=data_dir,
+    )
+    assert [run["trials"] for run in result["runs"]] == [1, 2]
+    assert len(result["runs"][1]["per_trial_steps_per_s"]) == 2
+    assert result["runs"][0]["speedup_vs_one_per_gpu"] == 1.0
+
+
+def test_probe_bench_prints_the_estimate_without_a_gpu(bench_cache, data_dir):
+    result = _bench("probe", cache=bench_cache, data_dir=data_dir)
+    assert result["estimate_xlmr_large"]["source"] == "estimate"
+    assert result["estimate_packing"]["trials_per_gpu"] >= 1
