@@ -276,8 +276,8 @@ def test_an_unreachable_tracking_server_fails_fast():
         uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with pytest.raises(TrackingError, match="waited at most 0.5 s"):
             check_tracking_uri(uri, timeout_s=0.5)
-    with pytest.raises(ConfigError, match="folder /nowhere does not exist"):
-        check_tracking_uri("sqlite:///nowhere/mlflow.db")  # MLflow creates the file, not its folder
+    with pytest.raises(ConfigError, match="folder nowhere does not exist"):
+        check_tracking_uri("sqlite:///nowhere/mlflow.db")  # a relative path
     check_tracking_uri(f"sqlite:///{Path.cwd()}/mlflow.db")  # an existing folder: fine
 
 
