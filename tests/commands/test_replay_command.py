@@ -13,7 +13,7 @@ from sweeper.errors import ConfigError
 from sweeper.results.selection import TrialRecord
 from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import metric_key
-from tests._tracked import add_trials, track_sweep
+from _tracked import add_trials, track_sweep
 
 CONFIG = SweepConfig(
     name="replayed",
