@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from _tracked import add_trials, track_sweep
 
 from sweeper.commands.replay import replay_sweep
 from sweeper.config import SweepConfig
@@ -13,7 +14,6 @@ from sweeper.errors import ConfigError
 from sweeper.results.selection import TrialRecord
 from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import metric_key
-from _tracked import add_trials, track_sweep
 
 CONFIG = SweepConfig(
     name="replayed",
