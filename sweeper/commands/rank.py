@@ -52,12 +52,8 @@ def rank_sweep(
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import validate_sweep
     from sweeper.tracking.ranking import log_rankings
-    from sweeper.tracking.runs import (
-        SweepRecord,
-        Tracker,
-        check_tracking_uri,
-        default_tracking_uri,
-    )
+    from sweeper.tracking.runs import SweepRecord, Tracker, default_tracking_uri
+    from sweeper.tracking.uris import check_tracking_uri
     from sweeper.training.ranking import rank_intermediates, stage_encoders
 
     validate_sweep(config, data_dir)

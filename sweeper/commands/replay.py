@@ -26,7 +26,8 @@ from sweeper.config import (
 from sweeper.errors import ConfigError
 from sweeper.results.replay import ScheduleSummary, summarize, to_markdown
 from sweeper.results.selection import select_best_intermediate
-from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri
+from sweeper.tracking.runs import SweepRecord, Tracker
+from sweeper.tracking.uris import check_tracking_uri
 
 REPLAY_MD = "replay.md"
 REPLAY_JSON = "replay.json"

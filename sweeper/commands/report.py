@@ -14,7 +14,8 @@ from sweeper.results.report_text import to_csv, to_markdown
 from sweeper.results.selection import TrialRecord
 from sweeper.tracking.ranking import load_pruning
 from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
-from sweeper.tracking.runs import SweepRecord, Tracker, check_tracking_uri, find_sweep, register_selection
+from sweeper.tracking.runs import SweepRecord, Tracker, find_sweep, register_selection
+from sweeper.tracking.uris import check_tracking_uri
 
 REPORT_MD = "report.md"
 

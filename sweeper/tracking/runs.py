@@ -24,7 +24,6 @@ from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError, TrackingError
 from sweeper.redaction import map_strings, redact, strip_credentials
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, MODEL_ALIAS, PARENT_STAGE, Tag
-from sweeper.tracking.uris import REACH_TIMEOUT_S
 
 SWEEP_FILE = "sweep.json"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
@@ -33,18 +32,6 @@ MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
 def default_tracking_uri(output_dir: Path) -> str:
     """``sqlite:///<output_dir>/mlflow.db`` (MLflow 3 refuses a plain ``./mlruns`` file store)."""
     return f"sqlite:///{(output_dir / 'mlflow.db').resolve()}"
-
-
-def check_tracking_uri(tracking_uri: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
-    """Fail fast when a tracking URI cannot work: see :func:`sweeper.tracking.uris.check_tracking_uri`
-    (kept here for callers that already import this module).
-
-    Raises:
-        TrackingError / ConfigError: as that function.
-    """
-    from sweeper.tracking.uris import check_tracking_uri as check
-
-    check(tracking_uri, timeout_s)
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:

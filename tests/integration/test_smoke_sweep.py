@@ -25,7 +25,7 @@ from sweeper.errors import ConfigError, TrackingError
 from sweeper.models.sources import resolve_model
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.phases import run_intermediate_phase
-from sweeper.tracking.runs import check_tracking_uri
+from sweeper.tracking.uris import check_tracking_uri
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
