@@ -96,17 +96,27 @@ def _tuner(trainable, context: SweepContext, param_space: dict, name: str, sched
     )
 
 
-def _fit(trainable, context: SweepContext, name: str, new_tuner, resume: bool, trials: int) -> tune.ResultGrid:
-    """Run experiment ``name`` of ``trials`` trials: restore it when ``resume`` and Tune saved it
-    under ``<Ray storage>/<name>`` (unfinished and errored trials go on, finished ones are kept),
-    else start ``new_tuner()``. A restored Tuner keeps the scheduler, search algorithm and run
-    config it was created with; only the trainable (with this sweep's context) is given again.
-    Tune requests resources for every trial that may run at once (``cluster.pending_trials_limit``)."""
-    path = storage_child(context.ray_storage, name)
+def restored_or_new_tuner(path: str, trainable, param_space: dict, new_tuner, resume: bool) -> tune.Tuner:
+    """The Tuner of the experiment saved under ``path``: restored when ``resume`` and Tune saved it
+    there (unfinished and errored trials go on, finished ones are kept), else ``new_tuner()``.
+
+    A restored Tuner keeps the scheduler, search algorithm and run config it was created with;
+    ``trainable`` and ``param_space`` (the space ``new_tuner`` searches) are given again. Tune saves
+    no search space with an experiment: without it, the ``tune.sample_from`` entries of trials
+    created after the restore (the tasks of a trial's ``cell``) stay Tune's unresolved
+    ``("__fn_ph", hash)`` placeholders.
+    """
     if resume and tune.Tuner.can_restore(path):
-        tuner = tune.Tuner.restore(path, _trainable(trainable, context), resume_unfinished=True, resume_errored=True)
-    else:
-        tuner = new_tuner()
+        return tune.Tuner.restore(path, trainable, param_space=param_space, resume_unfinished=True, resume_errored=True)
+    return new_tuner()
+
+
+def _fit(trainable, context: SweepContext, name: str, param_space: dict, new_tuner, resume: bool, trials: int) -> tune.ResultGrid:
+    """Run experiment ``name`` of ``trials`` trials under ``<Ray storage>/<name>``
+    (:func:`restored_or_new_tuner`). Tune requests resources for every trial that may run at once
+    (``cluster.pending_trials_limit``)."""
+    path = storage_child(context.ray_storage, name)
+    tuner = restored_or_new_tuner(path, _trainable(trainable, context), param_space, new_tuner, resume)
     with pending_trials_limit(trials, context.config.resources.max_concurrent_trials):
         return tuner.fit()
 
@@ -132,6 +142,7 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
             intermediate_trial,
             context,
             "intermediate",
+            space,
             lambda: _tuner(intermediate_trial, context, space, "intermediate", None),
             resume,
             len(pending),
@@ -172,6 +183,7 @@ def run_target_phase(
                 retrieval_trial,
                 context,
                 "retrieval",
+                space,
                 lambda: _tuner(retrieval_trial, context, space, "retrieval", None),
                 resume,
                 len(evaluations),
@@ -181,15 +193,16 @@ def run_target_phase(
     if not param_space[CELL]:
         return None
 
+    search = tune_search(context.config, param_space, METRIC)
+
     def new_tuner() -> tune.Tuner:
         context.asha_state_path.unlink(missing_ok=True)  # left by an earlier sweep in this folder
         scheduler = target_scheduler(context.config.scheduler, context.asha_state_path)
-        search = tune_search(context.config, param_space, METRIC)
         callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
         return _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)
 
     trials = len(param_space[CELL]) * trials_per_cell(context.config)
-    results = _fit(target_trial, context, "target", new_tuner, resume, trials)
+    results = _fit(target_trial, context, "target", search.param_space, new_tuner, resume, trials)
     stopped = saved_stopped_trial_ids(context.asha_state_path)
     for result in results:
         trial_id = result.metrics.get("trial_id")

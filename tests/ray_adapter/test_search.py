@@ -1,10 +1,13 @@
 """Search algorithms of the target phase: configuration, Tune search spaces, real Tune runs."""
 
 import math
+import os
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+import interrupted_search
 import pytest
 import ray
 from ray import tune
@@ -13,6 +16,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from sweeper.config import Distribution, SweepConfig, load_config
 from sweeper.errors import ConfigError
+from sweeper.ray_adapter.phases import restored_or_new_tuner
 from sweeper.ray_adapter.search import CellSearcher, tune_search
 from sweeper.sweep.grid import grid_trial_configs, target_param_space, target_settings, trials_per_cell
 
@@ -302,3 +306,44 @@ def test_real_tune_run_of_a_pruned_grid_creates_no_trial_of_a_pruned_cell(tmp_pa
         )
     else:  # random: every cell sees the same draws (paired), each with both seeds
         assert all(count % (len(space["cell"]) * 2) == 0 for count in Counter(c["learning_rate"] for c in configs).values())
+
+
+# --- sweeper resume: trials created after a restore get their cell's tasks ---------------------
+
+
+def test_a_resumed_grid_gives_trials_created_after_the_restore_their_cells_tasks(tmp_path, local_ray):
+    """Tune saves no search space: the trials that a restored search creates must still get their
+    ``intermediate_task``/``target_task`` from their ``cell`` (CI once saw Tune's ``("__fn_ph",
+    hash)`` placeholders reach the trials of a resumed sweep). The first driver is killed (-9)
+    while its first trial runs, before the search created any other trial."""
+    config_path = tmp_path / "sweep.yaml"
+    config_path.write_text(BASE + interrupted_search.SPACE, encoding="utf-8")
+    storage, flag = tmp_path / "ray", tmp_path / "first-trial-started"
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            interrupted_search.__file__,
+            ray.get_runtime_context().gcs_address,
+            str(config_path),
+            str(storage),
+            str(flag),
+        ],
+        env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0"},  # the experiment state is saved at every step
+    )
+    try:
+        interrupted_search.wait_for_running_trial(driver, storage / "target", flag)
+    finally:
+        driver.kill()
+        driver.wait()
+    config = load_config(config_path)
+    trainable, new_tuner = interrupted_search.experiment(config, storage, flag)
+    param_space = tune_search(config, target_param_space(config), "score").param_space
+    ray.cloudpickle.register_pickle_by_value(interrupted_search)  # trial actors cannot import it
+    try:
+        results = restored_or_new_tuner(str(storage / "target"), trainable, param_space, new_tuner, resume=True).fit()
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(interrupted_search)
+    assert not results.errors
+    assert sorted(result.metrics["tasks"] for result in results) == sorted(
+        f"{intermediate}|panx" for intermediate in ("none", "anli") for _ in ("1e-5", "3e-5")
+    )
