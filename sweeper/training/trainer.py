@@ -85,6 +85,21 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def carry_best_model(best: Path, checkpoint_dir: Path) -> None:
+    """Put the model files of checkpoint ``best`` (no training state) into
+    ``checkpoint_dir/``:data:`BEST_WEIGHTS_DIR`, replacing what is there: a retried trial saves
+    its checkpoints again into the folders its cut-short attempt left behind."""
+    carried = checkpoint_dir / BEST_WEIGHTS_DIR
+    if carried.resolve() == best.resolve():  # resumed from this very checkpoint: carried already
+        return
+    if carried.exists():
+        shutil.rmtree(carried)
+    carried.mkdir()
+    for file in best.iterdir():
+        if file.is_file() and not file.name.startswith(_TRAINING_STATE_PREFIXES):
+            _link_or_copy(file, carried / file.name)
+
+
 class _ReportEvaluations(TrainerCallback):
     """Keeps ``result`` in step with the evaluations in the trainer state's log history (which a
     resumed run restores from its checkpoint) and calls the evaluation and checkpoint callbacks.
@@ -140,10 +155,7 @@ class _ReportEvaluations(TrainerCallback):
             best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
             # only the process that saved the checkpoint adds to it (every rank runs callbacks)
             if state.is_world_process_zero and best is not None and best.resolve() != checkpoint_dir.resolve():
-                (checkpoint_dir / BEST_WEIGHTS_DIR).mkdir(exist_ok=True)
-                for file in best.iterdir():
-                    if file.is_file() and not file.name.startswith(_TRAINING_STATE_PREFIXES):
-                        _link_or_copy(file, checkpoint_dir / BEST_WEIGHTS_DIR / file.name)
+                carry_best_model(best, checkpoint_dir)
             self._on_checkpoint(len(self._result.history), state.global_step, self._result.history[-1][1], checkpoint_dir)
 
 
