@@ -11,6 +11,8 @@ only adds nodes for requested resources.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +21,7 @@ import ray
 
 from sweeper.cache.store import stage_cache_root
 from sweeper.config import SweepConfig
+from sweeper.errors import ConfigError
 from sweeper.storage import ray_storage
 from sweeper.sweep.resources import NodeResources, check_resources
 from sweeper.sweep.shared_state import check_shared_state, read_mounts
@@ -30,26 +33,94 @@ WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
 #: ``Tuner.fit`` starts; Tune's own default ``auto`` is at least 200, or the concurrency limit
 #: of a search algorithm).
 PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
-#: The interface a local Ray listens on (its GCS, raylet, object manager and dashboard).
+#: The node address of a local Ray (Ray 2.60 advertises the machine's address instead, and its
+#: dashboard listens on it).
 LOCAL_HOST = "127.0.0.1"
+#: Ray 2.60's token authentication: its GCS and raylets listen on every interface (there is no
+#: bind option), so a local Ray that sweeper starts takes connections only from processes that
+#: hold its random token (``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN``).
+AUTH_MODE_ENV, AUTH_TOKEN_ENV = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"
 
 
 def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
-    """Connect to ``address`` (or ``$RAY_ADDRESS``), or start a local Ray, unless already connected.
+    """Connect to ``address`` (or ``$RAY_ADDRESS``), or to this machine's Ray, unless already connected.
 
-    A local Ray listens on 127.0.0.1 only (``_node_ip_address``, ``dashboard_host``): nothing on
-    the machine's network interfaces. The job's runtime environment carries the Train
-    worker-group start timeout to every Train controller (``RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S``).
-    When Ray is already initialised by the caller, set that variable in its runtime environment yourself.
+    Without an address: the Ray that ``ray start`` runs on this machine, if any; else a new local
+    Ray, unless another program's Ray already runs here (:func:`running_local_ray`). A new local
+    Ray's dashboard listens on 127.0.0.1; its GCS and raylet listen on every interface (Ray 2.60
+    has no option against it), so it is started with Ray's token authentication and a random
+    token (unless ``$RAY_AUTH_MODE`` is set): only this process and the processes Ray starts for
+    it (they inherit the environment) can connect. The job's runtime environment carries the Train worker-group start
+    timeout to every Train controller (``RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S``). When Ray is
+    already initialised by the caller, set that variable in its runtime environment yourself.
+
+    Raises:
+        ConfigError: no address given, and a Ray that another program started (not ``ray start``)
+            runs on this machine: a second local Ray would break Ray Train (see :func:`running_local_ray`).
     """
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS")
+    address = address or os.environ.get("RAY_ADDRESS") or running_local_ray()
     runtime_env = {"env_vars": {WORKER_GROUP_START_TIMEOUT_ENV: str(config.resources.worker_group_start_timeout_s)}}
     if address:
         ray.init(address=address, runtime_env=runtime_env)
     else:
+        if AUTH_MODE_ENV not in os.environ:
+            _turn_on_token_authentication()
         ray.init(address="local", runtime_env=runtime_env, _node_ip_address=LOCAL_HOST, dashboard_host=LOCAL_HOST)
+
+
+def _turn_on_token_authentication() -> None:
+    """Token authentication with a random token, for this process and the Ray it starts.
+
+    Ray reads ``RAY_AUTH_MODE`` once, when it is imported: its configuration and token cache are
+    read again (as Ray's own ``authentication_test_utils.reset_auth_token_state`` does; Ray is
+    pinned in ``pyproject.toml``).
+    """
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    os.environ[AUTH_MODE_ENV], os.environ[AUTH_TOKEN_ENV] = "token", secrets.token_hex(32)
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def running_local_ray() -> str | None:
+    """The GCS address (``host:port``) of the Ray that ``ray start`` runs on this machine, or
+    ``None`` when no Ray runs here.
+
+    Two Ray instances on one machine break Ray Train: its placement-group cleaner finds "multiple
+    active Ray instances" and trials hang or die. A Ray counts as running when one of its raylets
+    is found (Ray's own discovery for ``ray.init(address="auto")``) and its GCS accepts a TCP
+    connection (a Ray shutting down does not count).
+
+    Raises:
+        ConfigError: a Ray runs here that ``ray start`` did not start (another sweep's local Ray,
+            which ends with that sweep): the message names it and how to share one Ray.
+    """
+    from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+    find_gcs_addresses.cache_clear()  # Ray keeps what it found first for the life of the process
+    running = sorted(address for address in find_gcs_addresses() if _accepts_connections(address))
+    if not running:
+        return None
+    started = find_bootstrap_address(None)
+    if started in running:
+        return started
+    raise ConfigError(
+        f"a Ray instance started by another program (another sweep?) is running on this machine at {', '.join(running)}; "
+        "a second local Ray would break Ray Train's placement-group cleaner. Wait for it to end, or run every sweep "
+        "of this machine on one Ray: `ray start --head --node-ip-address 127.0.0.1 --port 6379`, then "
+        "`sweeper run ... --ray-address 127.0.0.1:6379` (a Ray started so is found without --ray-address)"
+    )
+
+
+def _accepts_connections(address: str, timeout_s: float = 1.0) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def cluster_nodes() -> int:
