@@ -18,7 +18,6 @@ kill do, and are logged a second time). Before that, the same sweep without
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -33,9 +32,9 @@ import pytest
 from _mlflow_server import mlflow_server
 from _ray_nodes import two_node_cluster
 from _sweep_cli import SMOKE
+from _trial_state import persisted_checkpoint_step, train_workers
 from mlflow.tracking import MlflowClient
 
-from sweeper.ray_adapter.trials import train_run_name
 from sweeper.sweep.shared_state import is_shared_location, read_mounts
 from sweeper.tracking.runs import SweepRecord
 from sweeper.tracking.schema import Tag
@@ -93,22 +92,6 @@ def target_runs(output: Path) -> tuple[MlflowClient, list]:
     return client, [run for run in runs if run.data.tags.get("stage") == "target"]
 
 
-def persisted_checkpoint_step(output: Path, run) -> int | None:
-    """The step of the latest checkpoint Ray Train recorded for the trial's Train run, if any."""
-    name = train_run_name(run.info.run_name, run.data.tags["ray_trial_id"])
-    snapshot = output / "ray" / "train" / name / "checkpoint_manager_snapshot.json"
-    try:
-        state = json.loads(snapshot.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    latest = state.get("latest_checkpoint_result")
-    return None if latest is None else int(latest["metrics"]["step"])
-
-
-def train_workers(node) -> list[psutil.Process]:
-    return [proc for proc in node.processes() if "RayTrainWorker" in node.command_line(proc)]
-
-
 def kill_node_mid_trial(cluster, observed: Observed, client: MlflowClient, runs: list) -> bool:
     """Once a trial on the worker node has a checkpoint in Ray storage and more evaluations to come,
     freeze the node's Train workers, check that the trial is still running, and kill the node:
@@ -123,7 +106,7 @@ def kill_node_mid_trial(cluster, observed: Observed, client: MlflowClient, runs:
     ]
     if not candidates:
         return False
-    frozen = train_workers(cluster.worker)
+    frozen = train_workers(psutil.Process(cluster.worker.process.pid))
     for proc in frozen:
         proc.send_signal(signal.SIGSTOP)
     for run in candidates:
