@@ -58,6 +58,13 @@ class TrackingError(SweeperError):
     """The MLflow tracking server does not answer, or holds no sweep of the given name."""
 
 
+class SweepFailedError(SweeperError):
+    """Trials failed after their retries (``resources.max_failures``) and left the sweep without
+    the results it needs: an intermediate stage, or every trial of a target. The message names
+    the error and says how to continue: what the sweep finished is kept, and ``sweeper resume``
+    runs the failed trials again from their last checkpoints."""
+
+
 class UnlabelledDataError(SweeperError):
     """Gold data to score or train on carries no labels (e.g. an XTREME test file: XTREME's
     ``download_data.sh`` removes test labels, which only the leaderboard holds)."""

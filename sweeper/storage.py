@@ -134,3 +134,24 @@ def human_bytes(count: int) -> str:
     while value >= 1024 and unit < len(units) - 1:
         value, unit = value / 1024, unit + 1
     return f"{count} B" if unit == 0 else f"{value:.1f} {units[unit]}"
+
+
+#: Below this many free bytes a file system counts as full (a checkpoint of the smallest model
+#: sweeper trains is larger).
+FULL_DISK_BYTES = 64 * 2**20
+
+
+def full_folder(locations: list[str | Path]) -> tuple[Path, int] | None:
+    """The first local folder among ``locations`` (URIs such as ``s3://`` are skipped) whose file
+    system has fewer than :data:`FULL_DISK_BYTES` free bytes, with its free bytes; ``None`` when
+    none is full. A folder not created yet is judged by its nearest existing parent."""
+    for location in locations:
+        if "://" in str(location):
+            continue
+        folder = Path(location)
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        if free < FULL_DISK_BYTES:
+            return Path(location), free
+    return None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sweeper.commands.preflight import preflight
 from sweeper.config import SweepConfig
-from sweeper.errors import ConfigError
+from sweeper.errors import ConfigError, SweepFailedError
 from sweeper.redaction import map_strings, strip_credentials
 
 if TYPE_CHECKING:  # the heavy modules (MLflow, Ray) load only once the sweep passed its checks
@@ -47,7 +47,7 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
         SweeperError: invalid configuration, task, data or model, an ``http(s)://`` tracking
             server that does not answer, or node-local state on a multi-node cluster
             (``NodeLocalStateError``); nothing has been written.
-        RuntimeError: an intermediate trial failed, or every trial of some target did (the parent
+        SweepFailedError: an intermediate trial failed, or every trial of some target did (the parent
             run is marked FAILED; the report of the other targets is written first).
     """
     address = preflight(config, data_dir, ray_address)
@@ -93,7 +93,7 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
         ConfigError: ``output_dir`` holds no ``sweep.json`` / ``config.json`` of a `sweeper run`.
         SweeperError: the saved configuration no longer validates (e.g. data moved), or its
             tracking server does not answer.
-        RuntimeError: as :func:`run_sweep`.
+        SweepFailedError: as :func:`run_sweep`.
     """
     from sweeper.commands.report import report_from_output
     from sweeper.tracking.runs import SweepRecord, Tracker
@@ -155,7 +155,7 @@ def _execute(
     from sweeper.ray_adapter.cluster import ensure_ray
     from sweeper.ray_adapter.phases import run_intermediate_phase, run_target_phase
     from sweeper.results.failures import targets_without_results
-    from sweeper.tracking.records import load_trial_records
+    from sweeper.tracking.records import load_failed_trials, load_trial_records
     from sweeper.tracking.runs import Tracker
     from sweeper.tracking.submission_export import write_submission_folder
 
@@ -187,8 +187,14 @@ def _execute(
         records = load_trial_records(tracker, record.experiment_id, parent_run_id)
         empty = targets_without_results((trial.target_task, trial.outcome) for trial in records)
         if empty:
-            raise RuntimeError(
-                f"every trial of target(s) {', '.join(empty)} failed; see the failed trials in {output_dir / REPORT_MD}"
+            failed = [
+                trial for trial in load_failed_trials(tracker, record.experiment_id, parent_run_id) if trial.target_task in empty
+            ]
+            example = f" (e.g. {' '.join(failed[0].error.split())[:300]})" if failed else ""
+            raise SweepFailedError(
+                f"every trial of target(s) {', '.join(empty)} failed after its retries{example}; the failed trials are "
+                f"listed in {output_dir / REPORT_MD}. Fix the cause, then `sweeper resume {output_dir}` runs them again "
+                "from their last checkpoints"
             )
     except BaseException:
         tracker.finish(parent_run_id, "FAILED")

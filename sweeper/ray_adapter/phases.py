@@ -28,7 +28,9 @@ from collections.abc import Mapping, Sequence
 
 from ray import tune
 
+from sweeper.cache.store import stage_cache_root
 from sweeper.config import METRIC, SweepConfig
+from sweeper.errors import SweepFailedError
 from sweeper.ray_adapter.cluster import pending_trials_limit
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.outcomes import reconcile_trial_runs
@@ -43,7 +45,7 @@ from sweeper.ray_adapter.trials import (
     target_trial_dir,
     train_run_name,
 )
-from sweeper.storage import remove_checkpoints, remove_storage_folder, storage_child
+from sweeper.storage import full_folder, human_bytes, remove_checkpoints, remove_storage_folder, storage_child
 from sweeper.sweep.grid import CELL, TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names, trials_per_cell
 from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import Tag
@@ -118,7 +120,28 @@ def _fit(trainable, context: SweepContext, name: str, param_space: dict, new_tun
     path = storage_child(context.ray_storage, name)
     tuner = restored_or_new_tuner(path, _trainable(trainable, context), param_space, new_tuner, resume)
     with pending_trials_limit(trials, context.config.resources.max_concurrent_trials):
-        return tuner.fit()
+        try:
+            return tuner.fit()
+        except Exception as error:
+            _raise_if_disk_full(context, name, error)
+            raise
+
+
+def _raise_if_disk_full(context: SweepContext, phase: str, error: Exception) -> None:
+    """Raises:
+    SweepFailedError: the Ray storage, output folder or stage cache of the sweep is on a full
+        disk (:func:`sweeper.storage.full_folder`), the likely cause of ``error``."""
+    full = full_folder([context.ray_storage, context.output_dir, stage_cache_root(context.config)])
+    if full is None:
+        return
+    folder, free = full
+    cause = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+    raise SweepFailedError(
+        f"the {phase} phase stopped on a full disk: {folder} has {human_bytes(free)} free ({cause}). Free space there "
+        f"(or set storage.storage_path / --output elsewhere), then `sweeper resume {context.output_dir}`; Tune's "
+        "experiment state written on a full disk can be incomplete: if resume cannot go on, `sweeper run` the sweep "
+        "again into a new output folder, which reuses every finished stage from the stage cache"
+    ) from error
 
 
 def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[str, str]:
@@ -132,7 +155,7 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
         a concurrent sweep while this one waited for it).
 
     Raises:
-        RuntimeError: a trial failed after its retries (the message lists the failing tasks and
+        SweepFailedError: a trial failed after its retries (the message lists the failing tasks and
             errors); the target trials that start from its encoder could not run.
     """
     pending = [stage.task for stage in context.stages if not stage.complete]
@@ -252,6 +275,12 @@ def _close_stopped_runs(context: SweepContext, results: tune.ResultGrid, stopped
 
 
 def _raise_on_errors(results: tune.ResultGrid, phase: str) -> None:
+    """Raises:
+    SweepFailedError: some trial of ``phase`` failed after its retries (each named with its error)."""
     errors = [f"{result.config}: {result.error}" for result in results if result.error is not None]
     if errors:
-        raise RuntimeError(f"{len(errors)} {phase} trial(s) failed:\n" + "\n".join(errors))
+        raise SweepFailedError(
+            f"{len(errors)} {phase} trial(s) failed after their retries: " + "; ".join(errors) + ". Fix the cause and "
+            "start again (`sweeper resume OUTPUT` for a sweep): finished stages are in the stage cache, so only the "
+            "failed ones train again"
+        )

@@ -32,6 +32,7 @@ import pytest
 from _mlflow_server import mlflow_server
 from _ray_nodes import two_node_cluster
 from _sweep_cli import SMOKE
+from _sweep_processes import sweeper
 from _trial_state import persisted_checkpoint_step, train_workers
 from mlflow.tracking import MlflowClient
 
@@ -72,17 +73,6 @@ class Observed:
     driver_peak_rss: int = 0
     driver_cpu_s: float = 0.0
     wall_s: float = 0.0
-
-
-def sweeper_cli(log: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
-    with log.open("w", encoding="utf-8") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "sweeper.commands.cli", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
 
 
 def target_runs(output: Path) -> tuple[MlflowClient, list]:
@@ -159,7 +149,7 @@ def _run_and_kill(cluster, root: Path, uri: str, data_dir: Path) -> Observed:
         )
     output, log = root / "out", root / "sweep.log"
     started = time.monotonic()
-    driver = sweeper_cli(log, cluster.env, "run", str(SMOKE), *common, "storage.shared_filesystem=true", "--output", str(output))
+    driver = sweeper(log, "run", str(SMOKE), *common, "storage.shared_filesystem=true", "--output", str(output), env=cluster.env)
     observed = Observed(cluster.node_ids, output, 0, "", refused, refused_output)
     try:
         process = psutil.Process(driver.pid)

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psutil
 import pytest
+from _sweep_processes import kill_tree
 from ray._common.utils import reset_ray_address
 from ray._private.services import find_bootstrap_address
 
@@ -40,17 +40,7 @@ def process_tree(command: list[str]) -> Iterator[subprocess.Popen]:
     try:
         yield process
     finally:
-        try:
-            tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            tree = []
-        for proc in tree:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(tree, timeout=60)
-        process.wait(timeout=60)
+        kill_tree(process)
 
 
 def wait_until(condition, what: str):

@@ -16,16 +16,17 @@ from sweeper.tracking.runs import SweepRecord
 SWEEP_TIMEOUT_S = 1200  # generous: a shared 2-core machine can be many times slower than alone
 
 
-def sweeper(log: Path, *args: str) -> subprocess.Popen:
+def sweeper(log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``python -m sweeper.commands.cli ARGS`` in a new session, its output to ``log``; its local Ray's
-    processes are its descendants (see :func:`kill_tree`)."""
+    processes are its descendants (see :func:`kill_tree`). ``env``: default this environment
+    without ``$RAY_ADDRESS``."""
     with log.open("w", encoding="utf-8") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "sweeper.commands.cli", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "RAY_ADDRESS": ""},
+            env=env if env is not None else {**os.environ, "RAY_ADDRESS": ""},
         )
 
 
