@@ -47,6 +47,13 @@ DataDirOption = Annotated[
     ),
 ]
 OutputOption = Annotated[Path | None, typer.Option(help="Output folder (default: runs/<name>).")]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Ray cluster address (default: $RAY_ADDRESS, else the Ray that `ray start` runs on this machine, else a new "
+        "local Ray; refused while another sweep's local Ray runs here)."
+    ),
+]
 
 
 @app.command()
@@ -55,7 +62,7 @@ def run(
     overrides: OverridesArgument = None,
     data_dir: DataDirOption = None,
     output: OutputOption = None,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run a sweep and print the report (also written to OUTPUT/report.md and report.csv)."""
     from sweeper.config import load_config
@@ -79,7 +86,7 @@ def resume(
         Path | None,
         typer.Option(envvar=DATA_DIR_ENV, help="Local data root (default: the one the sweep was started with)."),
     ] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray).")] = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Continue an interrupted sweep without re-running finished trials, then print the report.
 
