@@ -34,11 +34,20 @@ def probe_ray_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
             f"--ray-address {redact(address)!r}: write HOST:PORT (the head node's GCS, e.g. 127.0.0.1:6379) or "
             "ray://HOST:10001 (Ray Client)"
         )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as error:
+    error = connection_error(host, int(port), timeout_s)
+    if error is not None:
         raise ConfigError(
             f"--ray-address {redact(address)}: nothing answers at {host}:{port} ({error.strerror or type(error).__name__}; "
             f"waited at most {timeout_s:g} s). Start the cluster (`ray start --head --node-ip-address 127.0.0.1`) and "
             "pass the address it prints, or leave --ray-address and $RAY_ADDRESS unset for a local Ray"
-        ) from None
+        )
+
+
+def connection_error(host: str, port: int, timeout_s: float) -> OSError | None:
+    """Why ``host:port`` (an IPv6 host may be bracketed) accepts no TCP connection within
+    ``timeout_s`` seconds, or ``None`` when it does."""
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=timeout_s).close()
+    except OSError as error:
+        return error
+    return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import ray
 from sweeper.cache.store import stage_cache_root
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError
+from sweeper.ray_adapter.address import connection_error
 from sweeper.storage import ray_storage
 from sweeper.sweep.resources import NodeResources, check_resources
 from sweeper.sweep.shared_state import check_shared_state, read_mounts
@@ -116,11 +116,7 @@ def running_local_ray() -> str | None:
 
 def _accepts_connections(address: str, timeout_s: float = 1.0) -> bool:
     host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except (OSError, ValueError):
-        return False
-    return True
+    return port.isdigit() and connection_error(host, int(port), timeout_s) is None
 
 
 def cluster_nodes() -> int:
