@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.config import SweepConfig, stable_hash
+from sweeper.errors import ConfigError
 
 #: Sub-folders of a trial's output folder that hold model checkpoints.
 TRAINER_DIR = "trainer"  # HF Trainer checkpoints (checkpoint-<step>/)
@@ -141,6 +142,13 @@ def human_bytes(count: int) -> str:
 FULL_DISK_BYTES = 64 * 2**20
 
 
+def _existing(folder: Path) -> Path:
+    """``folder``, or its nearest parent that exists."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def full_folder(locations: list[str | Path]) -> tuple[Path, int] | None:
     """The first local folder among ``locations`` (URIs such as ``s3://`` are skipped) whose file
     system has fewer than :data:`FULL_DISK_BYTES` free bytes, with its free bytes; ``None`` when
@@ -148,10 +156,46 @@ def full_folder(locations: list[str | Path]) -> tuple[Path, int] | None:
     for location in locations:
         if "://" in str(location):
             continue
-        folder = Path(location)
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        free = shutil.disk_usage(folder).free
+        free = shutil.disk_usage(_existing(Path(location))).free
         if free < FULL_DISK_BYTES:
             return Path(location), free
     return None
+
+
+#: Bytes of one HF ``Trainer`` checkpoint per byte of model weights: the weights and AdamW's two
+#: moment estimates, all float32 (``model.safetensors`` and ``optimizer.pt``).
+CHECKPOINT_BYTES_PER_WEIGHT_BYTE = 3
+
+
+@dataclass(frozen=True)
+class SpaceNeed:
+    """At least ``bytes`` must be free under the local folder ``folder`` (which may not exist yet)
+    for ``what`` (e.g. ``"Ray storage: 2 trials at once × 1 checkpoint of 96.0 MB"``)."""
+
+    folder: Path
+    bytes: int
+    what: str
+
+
+def check_free_space(needs: list[SpaceNeed], fix: str) -> None:
+    """Refuse a sweep whose checkpoints cannot fit: the needs on one file system are added up and
+    compared with its free bytes (``shutil.disk_usage`` of each folder's nearest existing parent).
+
+    Args:
+        fix: what the user can change, appended to the message.
+
+    Raises:
+        ConfigError: naming the file system's folder, its free bytes, every need on it and ``fix``.
+    """
+    by_device: dict[int, list[SpaceNeed]] = {}
+    for need in needs:
+        by_device.setdefault(_existing(need.folder).stat().st_dev, []).append(need)
+    for group in by_device.values():
+        needed = sum(need.bytes for need in group)
+        free = shutil.disk_usage(_existing(group[0].folder)).free
+        if free < needed:
+            parts = "; ".join(f"{need.what} under {need.folder}" for need in group)
+            raise ConfigError(
+                f"not enough free disk space for the sweep's checkpoints: the file system of {group[0].folder} has "
+                f"{human_bytes(free)} free and needs at least {human_bytes(needed)} ({parts}). {fix}"
+            )

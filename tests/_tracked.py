@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.runs import SweepRecord, Tracker, default_tracking_uri
+from sweeper.tracking.record import SweepRecord
+from sweeper.tracking.runs import Tracker, default_tracking_uri
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 

@@ -3,15 +3,21 @@ validated with clear errors; checkpoints of stopped trials removed; disk use mea
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow.fs
 import pytest
 
+from sweeper.commands.preflight import check_disk_space
 from sweeper.config import SweepConfig, load_config
 from sweeper.errors import ConfigError
+from sweeper.models.availability import weight_bytes
 from sweeper.storage import (
+    CHECKPOINT_BYTES_PER_WEIGHT_BYTE,
     DiskUsage,
+    SpaceNeed,
+    check_free_space,
     human_bytes,
     ray_storage,
     remove_checkpoints,
@@ -121,3 +127,67 @@ def test_default_storage_is_unset():
         }
     )
     assert (config.storage.stage_cache_dir, config.storage.storage_path) == (None, None)
+
+
+def test_free_space_is_checked_per_file_system_with_the_needs_on_it_added_up(tmp_path):
+    free = shutil.disk_usage(tmp_path).free
+    half = free // 2 + 2**30  # two of them do not fit (room for the disk to change meanwhile)
+    check_free_space([SpaceNeed(tmp_path / "a", free // 4, "Ray storage")], "fix it")
+    with pytest.raises(ConfigError) as error:
+        check_free_space(
+            [
+                SpaceNeed(tmp_path / "not" / "yet", half, "Ray storage: 2 trials"),
+                SpaceNeed(tmp_path / "b", half, "trial folders"),
+            ],
+            "Free space there.",
+        )
+    message = str(error.value)
+    assert f"the file system of {tmp_path / 'not' / 'yet'} has" in message
+    assert f"needs at least {human_bytes(2 * half)}" in message
+    assert "Ray storage: 2 trials under" in message and f"trial folders under {tmp_path / 'b'}" in message
+    assert message.endswith("Free space there.")
+
+
+def test_model_weights_are_measured_once_per_format(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    assert weight_bytes(str(tmp_path)) is None
+    (tmp_path / "pytorch_model.bin").write_bytes(b"x" * 300)
+    assert weight_bytes(str(tmp_path)) == 300
+    (tmp_path / "model-00001-of-00002.safetensors").write_bytes(b"x" * 100)
+    (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"x" * 50)
+    assert weight_bytes(str(tmp_path)) == 150, "safetensors first, as from_pretrained loads them"
+
+
+def test_model_weights_of_a_hub_id_are_measured_in_the_hf_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--encoder"
+    blob = repo / "blobs" / "abc"
+    snapshot = repo / "snapshots" / "0123"
+    blob.parent.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    blob.write_bytes(b"x" * 1000)
+    (snapshot / "model.safetensors").symlink_to(blob)
+    (snapshot / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123")
+    assert weight_bytes("org/encoder") == 1000
+    assert weight_bytes("org/not-downloaded") is None
+
+
+def test_a_sweep_whose_first_checkpoints_cannot_fit_is_refused(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    free = shutil.disk_usage(tmp_path).free
+    weights = free // CHECKPOINT_BYTES_PER_WEIGHT_BYTE + 1  # one checkpoint is larger than the disk
+    with (model / "model.safetensors").open("wb") as file:
+        file.truncate(weights)  # sparse: takes no space
+    config = load_config(SMOKE, ["resources.max_concurrent_trials=1"])
+    with pytest.raises(ConfigError, match="not enough free disk space .* 1 trial.* at once × 1 checkpoint of") as error:
+        check_disk_space(config, str(model), tmp_path / "out", local_ray=False)
+    assert "Ray storage" in str(error.value) and "trial folders" not in str(error.value)
+    assert not (tmp_path / "out").exists()
+    (model / "model.safetensors").unlink()
+    with (model / "model.safetensors").open("wb") as file:
+        file.truncate(1000)
+    check_disk_space(config, str(model), tmp_path / "out", local_ray=True)

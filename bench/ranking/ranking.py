@@ -30,7 +30,8 @@ from scipy.stats import kendalltau
 from sweeper.config import NO_INTERMEDIATE
 from sweeper.results.ranking import from_json
 from sweeper.tracking.curves import load_dev_curves
-from sweeper.tracking.runs import SweepRecord, Tracker
+from sweeper.tracking.record import SweepRecord
+from sweeper.tracking.runs import Tracker
 
 
 def cell_table(output: Path) -> tuple[dict, dict]:

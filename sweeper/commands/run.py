@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeper.commands.preflight import preflight
+from sweeper.commands.preflight import check_disk_space, preflight
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError, SweepFailedError
 from sweeper.redaction import map_strings, strip_credentials
+from sweeper.tracking.record import SweepRecord
 
 if TYPE_CHECKING:  # the heavy modules (MLflow, Ray) load only once the sweep passed its checks
     from sweeper.cache.store import CachedStage
     from sweeper.storage import DiskUsage
-    from sweeper.tracking.runs import SweepRecord
 
 
 #: What ``sweeper resume`` needs besides ``sweep.json``: the validated configuration and data folder.
@@ -53,9 +53,10 @@ def run_sweep(config: SweepConfig, data_dir: Path | None, output_dir: Path, ray_
     address = preflight(config, data_dir, ray_address)
     from sweeper.cache.store import cached_intermediate_stages
     from sweeper.models.sources import resolve_model
-    from sweeper.tracking.runs import SweepRecord, Tracker, default_tracking_uri
+    from sweeper.tracking.runs import Tracker, default_tracking_uri
 
     model_source = resolve_model(config.model)
+    check_disk_space(config, model_source, output_dir, local_ray=address is None)
     _connect_ray(config, output_dir, address)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -95,9 +96,6 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
             tracking server does not answer.
         SweepFailedError: as :func:`run_sweep`.
     """
-    from sweeper.commands.report import report_from_output
-    from sweeper.tracking.runs import SweepRecord, Tracker
-
     launch = output_dir / LAUNCH_FILE
     try:
         record = SweepRecord.read(output_dir)
@@ -113,6 +111,9 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
     from sweeper.tracking.uris import check_tracking_uri
 
     check_tracking_uri(record.tracking_uri)
+    from sweeper.commands.report import report_from_output  # MLflow: once the folder and the server are known good
+    from sweeper.tracking.runs import Tracker
+
     tracker = Tracker(record.tracking_uri)
     if tracker.run_status(record.parent_run_id) == "FINISHED":
         return SweepOutcome(record=record, report_markdown=report_from_output(output_dir), output_dir=output_dir, disk=None)
@@ -121,6 +122,7 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
     from sweeper.models.sources import resolve_model
 
     model_source = resolve_model(config.model)
+    check_disk_space(config, model_source, output_dir, local_ray=ray_address is None)
     _connect_ray(config, output_dir, ray_address)
     stages = cached_intermediate_stages(config, model_source, data_dir.resolve() if data_dir else None)
     tracker.reopen(record.parent_run_id)

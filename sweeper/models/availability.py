@@ -140,3 +140,32 @@ def check_model(config: SweepConfig, require_available: bool = True) -> None:
         if length > bound:
             what = "the tiny test model" if name == TINY_XLMR else f"model {name!r}"
             raise ConfigError(f"{field} is {length}, but {what} takes at most {bound} tokens: set {field} <= {bound}")
+
+
+#: Endings of model weight files, in the order ``from_pretrained`` prefers them: a folder holding
+#: both formats (a Hub snapshot may) is measured by the first found.
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+def weight_bytes(source: str) -> int | None:
+    """Bytes of the model's weight files: in the local folder ``source`` (``save_pretrained``, an
+    offline model), or in the Hugging Face cache's snapshot of Hub id ``source``; ``None`` when
+    they are not on this machine (a Hub model not downloaded yet). Symbolic links (the HF cache's
+    snapshot files) are followed."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+
+        try:
+            cached = try_to_load_from_cache(source, "config.json")
+        except HFValidationError:
+            return None
+        if not isinstance(cached, str):
+            return None
+        folder = Path(cached).parent
+    for suffix in _WEIGHT_SUFFIXES:
+        sizes = [path.stat().st_size for path in folder.glob(f"*{suffix}") if path.is_file()]
+        if sizes:
+            return sum(sizes)
+    return None

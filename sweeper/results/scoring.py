@@ -228,13 +228,13 @@ def score_predictions(
         if spec.zero_shot is None:
             raise ConfigError(f"task {task!r} has no zero-shot split; pass --split (one of {sorted(spec.splits)})")
         split = spec.zero_shot.split
+    files = find_prediction_files(spec, predictions_dir, split)  # before torch loads: a wrong folder is refused at once
     from sweeper.task_types import get_task_type  # torch: only when files are scored
     from sweeper.task_types.submission_files import FileIssues
 
     task_type = get_task_type(spec.task_type)
     gold_files = _leaderboard_gold_files(spec, gold_dir) if gold_dir is not None else None
     expected = list(gold_files) if gold_files is not None else gold_languages(spec, split)
-    files = find_prediction_files(spec, predictions_dir, split)
     if languages is not None:
         absent = [language for language in languages if language not in files]
         if absent:

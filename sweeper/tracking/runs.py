@@ -13,7 +13,6 @@ import re
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -21,11 +20,11 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
 from sweeper.config import SweepConfig
-from sweeper.errors import ConfigError, TrackingError
-from sweeper.redaction import map_strings, redact, strip_credentials
+from sweeper.errors import TrackingError
+from sweeper.redaction import map_strings, redact
+from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, MODEL_ALIAS, PARENT_STAGE, Tag
 
-SWEEP_FILE = "sweep.json"
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
 
 
@@ -45,31 +44,6 @@ def flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
     return flat
-
-
-@dataclass(frozen=True)
-class SweepRecord:
-    """What ``sweep.json`` in the output folder remembers about the tracked sweep."""
-
-    name: str
-    tracking_uri: str
-    experiment_id: str
-    parent_run_id: str
-
-    def write(self, output_dir: Path) -> None:
-        saved = {**self.__dict__, "tracking_uri": strip_credentials(self.tracking_uri)}  # credentials: from the environment
-        (output_dir / SWEEP_FILE).write_text(json.dumps(saved, indent=2), encoding="utf-8")
-
-    @classmethod
-    def read(cls, output_dir: Path) -> SweepRecord:
-        """Raises: FileNotFoundError naming the file when ``output_dir`` holds no sweep."""
-        path = output_dir / SWEEP_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: {output_dir} is not the output folder of a `sweeper run`")
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path} is not a sweep record written by `sweeper run` ({error}); it is damaged") from None
 
 
 class Tracker:

@@ -78,3 +78,16 @@ def test_probe_bench_prints_the_estimate_without_a_gpu(bench_cache, data_dir):
     result = _bench("probe", cache=bench_cache, data_dir=data_dir)
     assert result["estimate_xlmr_large"]["source"] == "estimate"
     assert result["estimate_packing"]["trials_per_gpu"] >= 1
+
+
+def test_bad_input_refusal_bench_times_the_catalogue_cases(data_dir):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bad_input_refusal.py"), "--data-dir", str(data_dir), "--cases"]
+        + ["run-target-typo", "resume-folder-missing", "score-predictions-missing"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "resume-folder-missing" in result.stdout
+    assert "3 cases: median" in result.stdout.splitlines()[-1]

@@ -28,8 +28,12 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, data_dir) -> dict:
-    """Files the cases point at: a good sweep file, broken ones, a data root whose files can be broken."""
-    root = tmp_path_factory.mktemp("bad-inputs")
+    return build_world(tmp_path_factory.mktemp("bad-inputs"), data_dir)
+
+
+def build_world(root: Path, data_dir: Path) -> dict:
+    """Files the cases point at, under ``root``: a good sweep file, broken ones, a data root whose
+    files can be broken (``bench/bad_input_refusal.py`` builds it too)."""
     (root / "sweep.yaml").write_text(SMOKE.read_text(encoding="utf-8"), encoding="utf-8")
     (root / "broken.yaml").write_text("name: x\nmodel: [unclosed\n", encoding="utf-8")
     (root / "list.yaml").write_text("- name: x\n", encoding="utf-8")
