@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 from mlflow.tracking import MlflowClient
 
-from sweeper.tracking.record import SweepRecord
+from sweeper.tracking.sweep_record import SweepRecord
 
 SWEEP_TIMEOUT_S = 1200  # generous: a shared 2-core machine can be many times slower than alone
 

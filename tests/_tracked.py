@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.runs import Tracker, default_tracking_uri
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
+from sweeper.tracking.sweep_record import SweepRecord
 
 
 def track_sweep(output: Path, name: str, records: Sequence[TrialRecord], metrics: dict[str, str]) -> SweepRecord:

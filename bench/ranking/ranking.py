@@ -30,8 +30,8 @@ from scipy.stats import kendalltau
 from sweeper.config import NO_INTERMEDIATE
 from sweeper.results.ranking import from_json
 from sweeper.tracking.curves import load_dev_curves
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.runs import Tracker
+from sweeper.tracking.sweep_record import SweepRecord
 
 
 def cell_table(output: Path) -> tuple[dict, dict]:

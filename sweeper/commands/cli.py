@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sweeper.errors import ConfigError, SweeperError
+from sweeper.redaction import redact
 
 app = typer.Typer(
     add_completion=False,
@@ -31,7 +32,6 @@ DATA_DIR_ENV = "SWEEPER_DATA_DIR"
 
 def _fail(error: Exception) -> None:
     """Print ``error`` as one message (credentials inside URIs redacted) and exit with code 2."""
-    from sweeper.redaction import redact
 
     Console(stderr=True).print(f"[bold red]error:[/] {escape(redact(str(error)))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
@@ -75,7 +75,7 @@ def run(
     except SweeperError as error:
         _fail(error)
     console.print(Markdown(outcome.report_markdown))
-    console.print(f"\nOutput: {outcome.output_dir}   MLflow: {outcome.record.tracking_uri}")
+    console.print(f"\nOutput: {outcome.output_dir}   MLflow: {redact(outcome.record.tracking_uri)}")
     console.print(outcome.disk.line(), highlight=False)
 
 
@@ -101,7 +101,7 @@ def resume(
     except SweeperError as error:
         _fail(error)
     console.print(Markdown(outcome.report_markdown))
-    console.print(f"\nOutput: {outcome.output_dir}   MLflow: {outcome.record.tracking_uri}")
+    console.print(f"\nOutput: {outcome.output_dir}   MLflow: {redact(outcome.record.tracking_uri)}")
 
 
 @app.command()
@@ -118,7 +118,6 @@ def plan(
     """
     from sweeper.config import load_config
     from sweeper.models.availability import check_model
-    from sweeper.redaction import redact
     from sweeper.sweep.validation import check_tasks
 
     try:
@@ -189,9 +188,16 @@ def _tracked_reports(
         from sweeper.config import check_benchmark
 
         check_benchmark(benchmark)  # before anything is read
-    for output in outputs:  # before MLflow is imported: a wrong folder is refused at once
-        if not (output / "sweep.json").is_file():
-            raise ConfigError(f"{output / 'sweep.json'} not found: {output} is not the output folder of a `sweeper run`")
+    from sweeper.tracking.sweep_record import SweepRecord
+    from sweeper.tracking.uris import check_tracking_uri
+
+    for output in outputs:  # before MLflow is imported: a wrong or damaged folder is refused at once
+        try:
+            check_tracking_uri(SweepRecord.read(output).tracking_uri)
+        except FileNotFoundError as error:
+            raise ConfigError(str(error)) from None
+    if sweeps:
+        check_tracking_uri(tracking_uri)
     from sweeper.commands.report import load_output_report, load_sweep_report
 
     if outputs:

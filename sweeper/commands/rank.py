@@ -52,8 +52,8 @@ def rank_sweep(
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.validation import validate_sweep
     from sweeper.tracking.ranking import log_rankings
-    from sweeper.tracking.record import SweepRecord
     from sweeper.tracking.runs import Tracker, default_tracking_uri
+    from sweeper.tracking.sweep_record import SweepRecord
     from sweeper.tracking.uris import check_tracking_uri
     from sweeper.training.ranking import rank_intermediates, stage_encoders
 

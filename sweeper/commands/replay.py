@@ -26,8 +26,8 @@ from sweeper.config import (
 from sweeper.errors import ConfigError
 from sweeper.results.replay import ScheduleSummary, summarize, to_markdown
 from sweeper.results.selection import select_best_intermediate
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.runs import Tracker
+from sweeper.tracking.sweep_record import SweepRecord
 from sweeper.tracking.uris import check_tracking_uri
 
 REPLAY_MD = "replay.md"

@@ -13,9 +13,9 @@ from sweeper.results.report import Report, build_report
 from sweeper.results.report_text import to_csv, to_markdown
 from sweeper.results.selection import TrialRecord
 from sweeper.tracking.ranking import load_pruning
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.records import load_failed_trials, load_trial_records, selection_metrics
 from sweeper.tracking.runs import Tracker, find_sweep, register_selection
+from sweeper.tracking.sweep_record import SweepRecord
 from sweeper.tracking.uris import check_tracking_uri
 
 REPORT_MD = "report.md"

@@ -11,7 +11,7 @@ from sweeper.commands.preflight import check_disk_space, preflight
 from sweeper.config import SweepConfig
 from sweeper.errors import ConfigError, SweepFailedError
 from sweeper.redaction import map_strings, strip_credentials
-from sweeper.tracking.record import SweepRecord
+from sweeper.tracking.sweep_record import SweepRecord
 
 if TYPE_CHECKING:  # the heavy modules (MLflow, Ray) load only once the sweep passed its checks
     from sweeper.cache.store import CachedStage

@@ -68,6 +68,25 @@ def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
         if AUTH_MODE_ENV not in os.environ:
             _turn_on_token_authentication()
         ray.init(address="local", runtime_env=runtime_env, _node_ip_address=LOCAL_HOST, dashboard_host=LOCAL_HOST)
+        _keep_credentials_out_of_runtime_envs()
+
+
+#: Credentials Ray Tune 2.60 copies from the driver's environment into every trial actor's runtime
+#: environment (``ray.tune.execution.class_cache.ENV_VARS_TO_PROPAGATE``). Ray's runtime-env agent
+#: then writes them, values included, to ``/tmp/ray/session_*/logs/runtime_env_agent.log``, which
+#: every user of the machine can read.
+PROPAGATED_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN")
+
+
+def _keep_credentials_out_of_runtime_envs() -> None:
+    """Stop Ray Tune copying :data:`PROPAGATED_CREDENTIALS` into trial actors' runtime environments
+    (and so into Ray's logs), for the local Ray this process started: its workers inherit this
+    process's environment through the raylet it started, credentials included. A cluster's nodes
+    (``--ray-address``, a ``ray start`` Ray) still get them from Tune. Private Ray API, as of Ray
+    2.60.0 (pinned in ``pyproject.toml``)."""
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE.difference_update(PROPAGATED_CREDENTIALS)
 
 
 def _turn_on_token_authentication() -> None:

@@ -11,10 +11,10 @@ from itertools import pairwise
 
 from sweeper.results.replay import DevCurve
 from sweeper.results.selection import TrialRecord
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.records import load_trial_records
 from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import Tag, metric_key
+from sweeper.tracking.sweep_record import SweepRecord
 
 #: Trial outcomes with a curve a replay can use (failed trials are left out).
 REPLAYABLE = ("completed", "early_stopped")

@@ -22,8 +22,8 @@ from mlflow.tracking import MlflowClient
 from sweeper.config import SweepConfig
 from sweeper.errors import TrackingError
 from sweeper.redaction import map_strings, redact
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, MODEL_ALIAS, PARENT_STAGE, Tag
+from sweeper.tracking.sweep_record import SweepRecord
 
 MLFLOW_PARAM_LIMIT = 100  # log_batch accepts at most 100 params per call
 

@@ -15,9 +15,9 @@ from sweeper.registry import zero_shot_languages
 from sweeper.results.selection import select_best_intermediate
 from sweeper.results.submission import SUBMISSION_DIRNAME, SubmissionPlan, plan_submission, write_submission
 from sweeper.sweep.tasks import resolve_task
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.records import download_predictions, load_trial_records
 from sweeper.tracking.runs import Tracker
+from sweeper.tracking.sweep_record import SweepRecord
 
 
 def write_submission_folder(

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from sweeper.commands.cli import app
-from sweeper.tracking.record import SweepRecord
+from sweeper.tracking.sweep_record import SweepRecord
 
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 runner = CliRunner()

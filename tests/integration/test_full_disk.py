@@ -23,8 +23,8 @@ import pytest
 from _sweep_cli import SMOKE
 from _sweep_processes import SWEEP_TIMEOUT_S, children, finish, kill_tree, sweeper
 
-from sweeper.tracking.record import SWEEP_FILE
 from sweeper.tracking.schema import Outcome, Tag
+from sweeper.tracking.sweep_record import SWEEP_FILE
 
 SHRUNK = [
     "intermediate_tasks=[none]",

@@ -37,8 +37,8 @@ from _trial_state import persisted_checkpoint_step, train_workers
 from mlflow.tracking import MlflowClient
 
 from sweeper.sweep.shared_state import is_shared_location, read_mounts
-from sweeper.tracking.record import SweepRecord
 from sweeper.tracking.schema import Tag
+from sweeper.tracking.sweep_record import SweepRecord
 
 SHRUNK = [
     "intermediate_tasks=[none]",
