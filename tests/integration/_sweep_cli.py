@@ -14,6 +14,17 @@ from sweeper.commands.cli import app
 from sweeper.tracking.sweep_record import SweepRecord
 
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
+#: Overrides that shrink the smoke sweep to one target trial (none -> panx), scored in de and en.
+ONE_TRIAL = [
+    "intermediate_tasks=[none]",
+    "target_tasks=[panx]",
+    "param_space.learning_rate=[0.0001]",
+    "param_space.seed=[1]",
+    "scheduler.type=fifo",
+    "zero_shot.languages=[de,en]",
+    "zero_shot.max_examples_per_language=8",
+    "resources.max_concurrent_trials=1",
+]
 runner = CliRunner()
 
 

@@ -20,22 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _sweep_cli import SMOKE
+from _sweep_cli import ONE_TRIAL, SMOKE
 from _sweep_processes import SWEEP_TIMEOUT_S, children, finish, kill_tree, sweeper
 
 from sweeper.tracking.schema import Outcome, Tag
 from sweeper.tracking.sweep_record import SWEEP_FILE
-
-SHRUNK = [
-    "intermediate_tasks=[none]",
-    "target_tasks=[panx]",
-    "param_space.learning_rate=[0.0001]",
-    "param_space.seed=[1]",
-    "scheduler.type=fifo",
-    "zero_shot.languages=[de,en]",
-    "zero_shot.max_examples_per_language=8",
-    "resources.max_concurrent_trials=1",
-]
 
 
 def _mount(folder: Path, size: str) -> Path:
@@ -68,7 +57,7 @@ def _error_line(printed: str) -> str:
 def test_a_disk_too_small_for_one_checkpoint_is_refused_before_anything_is_written(tmp_path, data_dir, tiny_dir, tiny_disk):
     output, log = tmp_path / "out", tmp_path / "sweep.log"
     common = [f"storage.storage_path={tiny_disk / 'ray'}", f"storage.stage_cache_dir={tmp_path / 'stage_cache'}"]
-    driver = sweeper(log, "run", str(SMOKE), *SHRUNK, *common, "--data-dir", str(data_dir), "--output", str(output))
+    driver = sweeper(log, "run", str(SMOKE), *ONE_TRIAL, *common, "--data-dir", str(data_dir), "--output", str(output))
     try:
         driver.wait(timeout=300)
     finally:
@@ -101,7 +90,7 @@ def test_a_disk_that_fills_up_mid_trial_fails_clearly_and_resume_finishes_once_t
 ):
     output, log = tmp_path / "out", tmp_path / "sweep.log"
     common = [f"storage.storage_path={small_disk / 'ray'}", f"storage.stage_cache_dir={tmp_path / 'stage_cache'}"]
-    driver = sweeper(log, "run", str(SMOKE), *SHRUNK, *common, "--data-dir", str(data_dir), "--output", str(output))
+    driver = sweeper(log, "run", str(SMOKE), *ONE_TRIAL, *common, "--data-dir", str(data_dir), "--output", str(output))
     try:
         filler = _fill_once_started(driver, output, small_disk)
         driver.wait(timeout=SWEEP_TIMEOUT_S)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from _mlflow_server import mlflow_server
-from _sweep_cli import SMOKE
+from _sweep_cli import ONE_TRIAL, SMOKE
 from _sweep_processes import children, finish, sweeper
 
 from sweeper.tracking.schema import Outcome, Tag
@@ -30,17 +30,6 @@ STORAGE_KEY, STORAGE_SECRET = "AKIAPL4NTEDKEY", "pl4nted-storage-secret"
 TRACKING_PASSWORD = "pl4nted-tracking-password"
 ENVIRONMENT = {"HF_TOKEN": "hf_pl4ntedEnvToken", "AWS_SECRET_ACCESS_KEY": "pl4nted-aws-env-secret"}
 PLANTED = [STORAGE_KEY, STORAGE_SECRET, TRACKING_PASSWORD, *ENVIRONMENT.values()]
-
-SHRUNK = [
-    "intermediate_tasks=[none]",
-    "target_tasks=[panx]",
-    "param_space.learning_rate=[0.0001]",
-    "param_space.seed=[1]",
-    "scheduler.type=fifo",
-    "zero_shot.languages=[de,en]",
-    "zero_shot.max_examples_per_language=8",
-    "resources.max_concurrent_trials=1",
-]
 
 
 def _leaks(folder: Path) -> list[str]:
@@ -70,7 +59,7 @@ def test_planted_credentials_and_environment_secrets_are_never_shown_or_kept(tmp
     with mlflow_server(tmp_path / "mlflow") as uri:
         tracking = uri.replace("http://", f"http://alice:{TRACKING_PASSWORD}@")
         common = [
-            *SHRUNK,
+            *ONE_TRIAL,
             f"storage.storage_path={storage}",
             f"storage.stage_cache_dir={tmp_path / 'stage_cache'}",
             f"tracking.tracking_uri={tracking}",
