@@ -192,10 +192,7 @@ def _tracked_reports(
     from sweeper.tracking.uris import check_tracking_uri
 
     for output in outputs:  # before MLflow is imported: a wrong or damaged folder is refused at once
-        try:
-            check_tracking_uri(SweepRecord.read(output).tracking_uri)
-        except FileNotFoundError as error:
-            raise ConfigError(str(error)) from None
+        check_tracking_uri(SweepRecord.read(output).tracking_uri)
     if sweeps:
         check_tracking_uri(tracking_uri)
     from sweeper.commands.report import load_output_report, load_sweep_report
@@ -223,7 +220,7 @@ def report(
         [(record, built)] = _tracked_reports(
             [output_dir] if output_dir else [], [sweep] if sweep else [], tracking_uri, 1, benchmark
         )
-    except (SweeperError, FileNotFoundError) as error:
+    except SweeperError as error:
         _fail(error)
     from sweeper.commands.report import report_markdown
 
@@ -280,7 +277,7 @@ def compare(
 
     try:
         [(record_a, report_a), (record_b, report_b)] = _tracked_reports(outputs or [], sweep or [], tracking_uri, 2)
-    except (SweeperError, FileNotFoundError) as error:
+    except SweeperError as error:
         _fail(error)
     comparison = compare_reports(report_a, report_b, record_a.name, record_b.name)
     if as_json:

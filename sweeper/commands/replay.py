@@ -84,10 +84,7 @@ def replay_sweep(output_dir: Path, overrides: list[str], more_schedules: list[st
     from sweeper.tracking.curves import load_dev_curves
 
     launch = output_dir / LAUNCH_FILE
-    try:
-        record = SweepRecord.read(output_dir)
-    except FileNotFoundError as error:
-        raise ConfigError(str(error)) from error
+    record = SweepRecord.read(output_dir)
     if not launch.is_file():
         raise ConfigError(f"{launch} not found: {output_dir} was not written by `sweeper run`")
     config = validate_mapping(json.loads(launch.read_text(encoding="utf-8"))["config"], str(launch))

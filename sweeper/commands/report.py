@@ -135,8 +135,8 @@ def load_output_report(output_dir: Path, benchmark: str | None = None) -> tuple[
             predate the setting).
 
     Raises:
-        FileNotFoundError: ``output_dir`` holds no ``sweep.json``.
-        ConfigError: unknown ``benchmark`` (with a did-you-mean).
+        ConfigError: ``output_dir`` holds no readable ``sweep.json``, or ``benchmark`` is unknown
+            (with a did-you-mean).
         TrackingError: the sweep's ``http(s)://`` tracking server does not answer.
     """
     if benchmark is not None:

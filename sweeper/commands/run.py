@@ -97,10 +97,7 @@ def resume_sweep(output_dir: Path, ray_address: str | None = None, data_dir: Pat
         SweepFailedError: as :func:`run_sweep`.
     """
     launch = output_dir / LAUNCH_FILE
-    try:
-        record = SweepRecord.read(output_dir)
-    except FileNotFoundError as error:
-        raise ConfigError(str(error)) from error
+    record = SweepRecord.read(output_dir)
     if not launch.is_file():
         raise ConfigError(
             f"{launch} not found: {output_dir} was not written by `sweeper run` (or by a sweeper that predates `resume`)"

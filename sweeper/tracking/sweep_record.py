@@ -29,11 +29,11 @@ class SweepRecord:
     @classmethod
     def read(cls, output_dir: Path) -> SweepRecord:
         """Raises:
-        FileNotFoundError: naming the file, when ``output_dir`` holds no ``sweep.json``.
-        ConfigError: ``sweep.json`` is not a sweep record (damaged, or another program's file)."""
+        ConfigError: naming the file, when ``output_dir`` holds no ``sweep.json``, or one that is
+            not a sweep record (damaged, or another program's file)."""
         path = output_dir / SWEEP_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: {output_dir} is not the output folder of a `sweeper run`")
+            raise ConfigError(f"{path} not found: {output_dir} is not the output folder of a `sweeper run`")
         try:
             return cls(**json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
