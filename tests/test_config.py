@@ -1,5 +1,6 @@
 """Sweep configuration: validation at the boundary, overrides, YAML's 1e-5 trap."""
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,13 @@ def test_check_benchmark_for_the_report_command():
     assert check_benchmark("xtreme_r") == "xtreme_r"
     with pytest.raises(ConfigError, match="Did you mean 'xtreme'"):
         check_benchmark("xtrme")
+
+
+def test_a_default_config_serializes_without_pydantic_warnings():
+    """Every sweep dumps its configuration (config.json, MLflow params): a default whose type is not
+    the field's (``gpus_per_worker = 0``, an int) made pydantic warn in every run's console."""
+    config = load_config(REPO / "search_spaces" / "smoke.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config.model_dump()
+        config.model_dump(mode="json")

@@ -40,7 +40,7 @@ class ResourcesConfig(_Strict):
     num_workers: PositiveInt = 1
     use_gpu: bool = False
     cpus_per_worker: PositiveFloat = 1
-    gpus_per_worker: NonNegativeFloat | Literal["auto"] = 0
+    gpus_per_worker: NonNegativeFloat | Literal["auto"] = 0.0
     trials_per_gpu: PositiveInt | None = None
     max_concurrent_trials: PositiveInt = 2
     controller_failure_limit: NonNegativeInt = 1
