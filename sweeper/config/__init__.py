@@ -42,12 +42,13 @@ from sweeper.config.sections import (
     check_storage_path,
 )
 from sweeper.config.sweep import SweepConfig
-from sweeper.config.training import TrainingConfig, total_optimizer_steps
+from sweeper.config.training import FEATURIZATION_SETTINGS, TrainingConfig, total_optimizer_steps
 
 __all__ = [
     "DISTRIBUTIONS",
     "Distribution",
     "ENGLISH_DEV",
+    "FEATURIZATION_SETTINGS",
     "METRIC",
     "MLM_MEMBER",
     "MlmConfig",

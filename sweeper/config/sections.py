@@ -121,6 +121,11 @@ class StorageConfig(_Strict):
     target model is a second copy of the trial's MLflow ``best_checkpoint`` artifact: set
     ``false`` to keep only the MLflow one (target trials then always train).
 
+    ``cache_features``: keep each stage's tokenized English training set in the stage cache
+    (``features/``, Arrow files, :mod:`sweeper.cache.features`), so the trials of a target
+    tokenize it once, not once each. Costs disk: about 4 bytes per token of each column
+    (MNLI at ``max_seq_length`` 128: about 0.5 GB). ``false``: every trial tokenizes its own.
+
     ``storage_path``: Ray Tune's and Ray Train's experiment storage (``RunConfig(storage_path)``):
     a local folder or ``s3://bucket/prefix`` / ``gs://bucket/prefix`` (pyarrow file systems;
     query parameters such as ``?region=...&endpoint_override=...`` are passed on). ``None``:
@@ -134,6 +139,7 @@ class StorageConfig(_Strict):
 
     stage_cache_dir: str | None = None
     cache_target_stages: bool = True
+    cache_features: bool = True
     storage_path: str | None = None
     shared_filesystem: bool = False
 

@@ -14,6 +14,10 @@ from pydantic import (
 
 from sweeper.config.base import _Strict
 
+#: The settings that shape tokenized features (truncation, QA and tagging windows); a feature set
+#: is reused across trials whose values agree (:mod:`sweeper.cache.features`).
+FEATURIZATION_SETTINGS = ("max_seq_length", "doc_stride", "max_query_length")
+
 
 class TrainingConfig(_Strict):
     """Hyperparameters of one training stage (HF ``TrainingArguments`` names).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sweeper.cache.features import FeatureCache
 from sweeper.cache.store import CachedStage, StageCache
 from sweeper.config import NO_INTERMEDIATE, SweepConfig
 
@@ -45,6 +46,14 @@ class SweepContext:
     def producer(self) -> dict[str, str]:
         """What a published stage records about the sweep that produced it."""
         return {"sweep": self.config.name, "parent_run_id": self.parent_run_id, "output_dir": str(self.output_dir)}
+
+    @property
+    def feature_cache(self) -> FeatureCache | None:
+        """Where training stages cache their tokenized training sets (``storage.cache_features``),
+        beside the stage cache; ``None`` when that is off."""
+        if not self.config.storage.cache_features:
+            return None
+        return FeatureCache(self.cache.root, self.cache.model)
 
     @property
     def asha_state_path(self) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from sweeper.cache.features import FeatureCache
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.registry import TaskSpec
 from sweeper.sweep.multitask import MultitaskStage
@@ -52,6 +53,9 @@ class StageJob:
         best_score: the cached target stage's best English-dev score, 0–100 (``zero_shot`` only).
         multitask: the multi-task intermediate stage to train (``task`` is then ``None``).
         gpu_fraction: the share of one GPU each worker was given (``resources``, trial packing: 1/N).
+        cpus_per_worker: the CPUs each worker was given (``resources.cpus_per_worker``).
+        feature_cache: where training stages find or leave their tokenized training set
+            (``storage.cache_features``; ``None``: not cached).
     """
 
     stage: StageKind
@@ -71,6 +75,8 @@ class StageJob:
     best_score: float | None = None
     multitask: MultitaskStage | None = None
     gpu_fraction: float = 1.0
+    cpus_per_worker: float = 1.0
+    feature_cache: FeatureCache | None = None
 
     def for_run(self, run_id: str) -> StageJob:
         """This job logging to MLflow run ``run_id`` (known once the trial's run exists)."""

@@ -94,7 +94,11 @@ def _fit(context: SweepContext, job: StageJob, name: str) -> None:
     from ray.train.torch import TorchTrainer  # imports torch: only in the trial that trains
 
     scaling = _scaling_config(context.config, context)
-    job = replace(job, gpu_fraction=scaling.resources_per_worker.get("GPU", 1.0))
+    job = replace(
+        job,
+        gpu_fraction=scaling.resources_per_worker.get("GPU", 1.0),
+        cpus_per_worker=scaling.resources_per_worker["CPU"],
+    )
     trainer = TorchTrainer(
         stage_worker,
         train_loop_config={"job": job},
@@ -165,8 +169,14 @@ def _run_trial(context: SweepContext, run: TrialRun, work: TrialWork) -> None:
 
 
 def _job(context: SweepContext, **fields) -> StageJob:
-    """A job with the sweep's shared inputs (model, data, tracking) and ``fields``."""
-    return StageJob(model_source=context.model_source, data_dir=context.data_dir, tracking_uri=context.tracking_uri, **fields)
+    """A job with the sweep's shared inputs (model, data, tracking, feature cache) and ``fields``."""
+    return StageJob(
+        model_source=context.model_source,
+        data_dir=context.data_dir,
+        tracking_uri=context.tracking_uri,
+        feature_cache=context.feature_cache,
+        **fields,
+    )
 
 
 def intermediate_trial(trial_config: dict, context: SweepContext) -> None:

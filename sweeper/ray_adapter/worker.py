@@ -27,8 +27,10 @@ def stage_worker(loop_config: dict) -> None:
     A retried or restored trial's Train run hands its workers the latest checkpoint reported
     here (``ray.train.get_checkpoint``): training resumes from it (multi-task stages too). Rank 0
     tags the run with ``world_size``, the number of data-parallel workers that trained it, and
-    ``node_id`` / ``node_ip``, the Ray node it runs on (each attempt overwrites them).
+    ``node_id`` / ``node_ip``, the Ray node it runs on (each attempt overwrites them). Torch
+    uses the worker's ``cpus_per_worker`` CPUs (:func:`sweeper.training.trainer.host_threads`).
     """
+    import torch
     import torch.distributed
 
     from sweeper.ray_adapter.cluster import node_tags
@@ -36,9 +38,11 @@ def stage_worker(loop_config: dict) -> None:
     from sweeper.tracking.schema import Tag
     from sweeper.training.memory_probe import GPU_FRACTION_ENV
     from sweeper.training.stages import is_main_process
+    from sweeper.training.trainer import host_threads
 
     job: StageJob = loop_config["job"]
     os.environ[GPU_FRACTION_ENV] = str(job.gpu_fraction)  # the trial's share of its GPU, for auto micro-batches
+    torch.set_num_threads(host_threads(job.cpus_per_worker))  # the trial's CPUs (DataLoader workers follow)
     tracker = Tracker(job.tracking_uri) if is_main_process() else None
     if tracker is not None:
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
@@ -108,6 +112,7 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
         data_dir=job.data_dir,
         output_dir=job.output_dir,
         resume_from=resume_from,
+        feature_cache=job.feature_cache,
     )
     log = (
         None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, set_seed
 
+from sweeper.cache.features import FeatureCache
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.config import TrainingConfig, ZeroShotConfig
@@ -59,6 +60,8 @@ class StageInputs:
         output_dir: folder this stage owns (created if missing).
         resume_from: a Trainer checkpoint of an interrupted run of this same stage to continue
             from (``None``: train from the start).
+        feature_cache: where the tokenized training set is cached (:mod:`sweeper.cache.features`),
+            so that trials of the same task tokenize it once; ``None``: tokenized here, not kept.
     """
 
     model_source: str
@@ -68,6 +71,7 @@ class StageInputs:
     data_dir: Path | None
     output_dir: Path
     resume_from: Path | None = None
+    feature_cache: FeatureCache | None = None
 
 
 def _load(inputs: StageInputs):
@@ -87,9 +91,33 @@ def _with_labels(inputs: StageInputs) -> StageInputs:
     return dataclasses.replace(inputs, task=resolve_labels(inputs.task, inputs.data_dir))
 
 
+def training_features(inputs: StageInputs, task_type, tokenizer) -> Sequence[dict]:
+    """The stage's tokenized English training set (``settings.max_train_examples`` examples):
+    from ``inputs.feature_cache`` when there is one (built there on a miss), else built here.
+
+    Raises:
+        ValueError: no training features could be built from the examples.
+        MissingDataError / DataFormatError: a training file is missing or corrupt.
+    """
+    settings = inputs.settings
+
+    def build() -> list[dict]:
+        examples = load_split(inputs.task, "train", inputs.data_dir, TRAIN_LANGUAGE, settings.max_train_examples)
+        features = task_type.train_features(examples, tokenizer, inputs.task, settings)
+        if not features:
+            raise ValueError(f"task {inputs.task.task!r}: no training features from {len(examples)} examples")
+        return features
+
+    if inputs.feature_cache is None:
+        return build()
+    return inputs.feature_cache.features(
+        inputs.task, "train", TRAIN_LANGUAGE, settings.max_train_examples, settings, inputs.data_dir, build
+    )
+
+
 def _train(inputs: StageInputs, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None):
     task_type, tokenizer, model = _load(inputs)
-    train_examples = load_split(inputs.task, "train", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_train_examples)
+    train_features = training_features(inputs, task_type, tokenizer)
     dev_examples = load_split(inputs.task, "dev", inputs.data_dir, TRAIN_LANGUAGE, inputs.settings.max_dev_examples)
     inputs.output_dir.mkdir(parents=True, exist_ok=True)
     result = train_stage(
@@ -97,7 +125,7 @@ def _train(inputs: StageInputs, on_evaluation: EvaluationCallback, on_checkpoint
         tokenizer,
         task_type,
         inputs.task,
-        train_examples,
+        train_features,
         dev_examples,
         inputs.settings,
         inputs.output_dir,

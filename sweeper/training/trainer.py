@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,12 +180,35 @@ def precision_arguments(setting: str, cuda_available: bool, bf16_supported: bool
     return {"bf16": setting == "bf16", "fp16": setting == "fp16"}
 
 
+#: DataLoader worker processes at most, per trial worker on a GPU (:func:`dataloader_workers`).
+MAX_DATALOADER_WORKERS = 2
+
+
+def host_threads(cpus: float) -> int:
+    """Torch threads of a trial worker given ``cpus`` CPUs (``resources.cpus_per_worker``, may be
+    fractional): ``floor(cpus)``, at least 1. Set explicitly, not left to ``OMP_NUM_THREADS``
+    (which Ray does not override where a cluster exports it), so that trials packed on one node
+    never oversubscribe its cores."""
+    return max(1, math.floor(cpus))
+
+
+def dataloader_workers(threads: int, on_gpu: bool) -> int:
+    """``dataloader_num_workers`` for a trial worker with ``threads`` CPU threads.
+
+    On a GPU, the worker's spare CPUs collate and pin the next batches while its main thread
+    drives the GPU: ``threads - 1`` processes, at most :data:`MAX_DATALOADER_WORKERS` (collating a
+    dynamically padded batch of lists costs about a millisecond). On the CPU none: the model's own
+    threads use every CPU, and a collating process would take one from them.
+    """
+    return min(MAX_DATALOADER_WORKERS, threads - 1) if on_gpu else 0
+
+
 def train_stage(
     model: torch.nn.Module,
     tokenizer,
     task_type: TaskType,
     spec: TaskSpec,
-    train_examples: list[dict],
+    train_features: Sequence[dict],
     dev_examples: list[dict],
     settings: TrainingConfig,
     output_dir: Path,
@@ -193,10 +216,11 @@ def train_stage(
     on_checkpoint: CheckpointCallback | None = None,
     resume_from: Path | None = None,
 ) -> StageResult:
-    """Train ``model`` on ``train_examples``, evaluating on ``dev_examples`` every ``eval_steps``.
+    """Train ``model`` on ``train_features`` (the task type's :meth:`~TaskType.train_features`,
+    or their cached copy: :mod:`sweeper.cache.features`), evaluating on ``dev_examples`` every
+    ``eval_steps``.
 
-    The task type builds the features and collator and scores English dev; :func:`run_trainer`
-    does the rest.
+    The task type gives the collator and scores English dev; :func:`run_trainer` does the rest.
 
     Each evaluation is followed by a full checkpoint (``on_checkpoint`` gets its folder; it is
     deleted when the next one is saved, unless it holds the best model; when an earlier one is
@@ -208,11 +232,10 @@ def train_stage(
     evaluations made before it.
 
     Raises:
-        ValueError: no training features could be built from ``train_examples``.
+        ValueError: ``train_features`` is empty.
     """
-    train_features = task_type.train_features(train_examples, tokenizer, spec, settings)
-    if not train_features:
-        raise ValueError(f"task {spec.task!r}: no training features from {len(train_examples)} examples")
+    if not len(train_features):
+        raise ValueError(f"task {spec.task!r}: no training features")
 
     def evaluate(trained: torch.nn.Module) -> dict[str, float]:
         evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, language="en")
@@ -235,7 +258,7 @@ def train_stage(
 
 def run_trainer(
     model: torch.nn.Module,
-    train_features: list[dict],
+    train_features: Sequence[dict],
     dev_examples: list,
     collator,
     evaluate: Callable[[torch.nn.Module], dict[str, float]],
@@ -293,6 +316,7 @@ def run_trainer(
             micro_batch,
             accumulation,
         )
+    workers = dataloader_workers(torch.get_num_threads(), torch.cuda.is_available())
     args = TrainingArguments(
         output_dir=str(output_dir / TRAINER_DIR),
         learning_rate=settings.learning_rate,
@@ -318,7 +342,10 @@ def run_trainer(
         logging_steps=max(1, eval_steps // 4),
         report_to="none",
         disable_tqdm=True,
-        dataloader_num_workers=0,
+        # the trial's CPUs: the worker set torch's threads from resources.cpus_per_worker (host_threads)
+        dataloader_num_workers=workers,
+        dataloader_persistent_workers=workers > 0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         # Ray Train initialises a process group, so the Trainer wraps the model in DDP even with
         # one worker; when every parameter is used in forward, skip DDP's unused-parameter search.
         ddp_find_unused_parameters=not all_parameters_used,

@@ -20,6 +20,8 @@ import mlflow
 import pytest
 from _sweep_cli import SMOKE, TrackedSweep, run_sweep
 
+from sweeper.cache.features import FEATURES, FEATURES_MARKER
+
 LANGUAGES = ["de", "fi"]
 BASE = ["target_tasks=[panx, tatoeba]", "param_space.learning_rate=[1.0e-4]", "scheduler.type=fifo"]
 
@@ -60,6 +62,15 @@ def test_the_first_sweep_trains_and_evaluates_every_stage(sweeps):
         assert run.data.tags["evaluation"] == "evaluated"
         if stage == "target":
             assert run.data.tags["target_stage"] == "trained"
+
+
+@pytest.mark.slow
+def test_every_training_set_was_tokenized_once_into_the_feature_cache(sweeps):
+    """The intermediate stage and both PAN-X trials (from ``none`` and from ``anli``) each found or
+    left their English training set in the stage cache's ``features/``: one set per task."""
+    cache = sweeps["first"].output.parent / "stage_cache" / FEATURES
+    finished = sorted(folder.name.rsplit("-", 1)[0] for folder in cache.iterdir() if (folder / FEATURES_MARKER).is_file())
+    assert finished == ["anli-train-en", "panx-train-en"]
 
 
 @pytest.mark.slow
