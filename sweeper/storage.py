@@ -9,6 +9,7 @@ outputs that later stages read (intermediate encoders) live in the stage cache a
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -20,13 +21,33 @@ from sweeper.errors import ConfigError
 #: Sub-folders of a trial's output folder that hold model checkpoints.
 TRAINER_DIR = "trainer"  # HF Trainer checkpoints (checkpoint-<step>/)
 BEST_MODEL_DIR = "best_model"  # the restored best model of a target trial, before MLflow logs it
+UPLOAD_DIR = "checkpoint_uploads"  # hard-linked snapshots of checkpoints Ray Train is uploading
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (no bytes copied; the file lives on while either
+    name does), or a copy where the file system has no hard links (across devices, or none at all)."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(source, target)
+
+
+def snapshot(folder: Path, target: Path) -> Path:
+    """``target``: a copy of the tree ``folder`` made of hard links (:func:`link_or_copy`), which
+    later deletions or rewrites under ``folder`` by name do not touch. Returns ``target``."""
+    shutil.copytree(folder, target, copy_function=link_or_copy)
+    return target
 
 
 def remove_checkpoints(trial_dir: Path) -> int:
-    """Delete the model checkpoints a trial left in ``trial_dir`` (``trainer/``, ``best_model/``);
+    """Delete the model checkpoints a trial left in ``trial_dir`` (``trainer/``, ``best_model/``,
+    ``checkpoint_uploads/``);
     predictions and logs stay. Returns the bytes freed (0 when there were none)."""
     freed = 0
-    for name in (TRAINER_DIR, BEST_MODEL_DIR):
+    for name in (TRAINER_DIR, BEST_MODEL_DIR, UPLOAD_DIR):
         folder = trial_dir / name
         if folder.is_dir():
             freed += local_bytes(folder)

@@ -70,7 +70,7 @@ def _trainable(trainable, context: SweepContext):
     return tune.with_resources(tune.with_parameters(trainable, context=context), TRIAL_RESOURCES)
 
 
-def _tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()) -> tune.Tuner:
+def tuner(trainable, context: SweepContext, param_space: dict, name: str, scheduler, search=None, callbacks=()) -> tune.Tuner:
     """A Tuner of ``trainable`` over ``param_space``; ``search`` (a :class:`sweeper.ray_adapter.search.TuneSearch`
     whose ``param_space`` is given) brings its search algorithm and its own concurrency limit."""
     if search is None:
@@ -118,10 +118,10 @@ def _fit(trainable, context: SweepContext, name: str, param_space: dict, new_tun
     (:func:`restored_or_new_tuner`). Tune requests resources for every trial that may run at once
     (``cluster.pending_trials_limit``)."""
     path = storage_child(context.ray_storage, name)
-    tuner = restored_or_new_tuner(path, _trainable(trainable, context), param_space, new_tuner, resume)
+    experiment = restored_or_new_tuner(path, _trainable(trainable, context), param_space, new_tuner, resume)
     with pending_trials_limit(trials, context.config.resources.max_concurrent_trials):
         try:
-            return tuner.fit()
+            return experiment.fit()
         except Exception as error:
             _raise_if_disk_full(context, name, error)
             raise
@@ -166,7 +166,7 @@ def run_intermediate_phase(context: SweepContext, resume: bool = False) -> dict[
             context,
             "intermediate",
             space,
-            lambda: _tuner(intermediate_trial, context, space, "intermediate", None),
+            lambda: tuner(intermediate_trial, context, space, "intermediate", None),
             resume,
             len(pending),
         )
@@ -207,7 +207,7 @@ def run_target_phase(
                 context,
                 "retrieval",
                 space,
-                lambda: _tuner(retrieval_trial, context, space, "retrieval", None),
+                lambda: tuner(retrieval_trial, context, space, "retrieval", None),
                 resume,
                 len(evaluations),
             ),
@@ -222,7 +222,7 @@ def run_target_phase(
         context.asha_state_path.unlink(missing_ok=True)  # left by an earlier sweep in this folder
         scheduler = target_scheduler(context.config.scheduler, context.asha_state_path)
         callbacks = [_RemoveStoppedCheckpoints(context, scheduler)] if scheduler else []
-        return _tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)
+        return tuner(target_trial, context, search.param_space, "target", scheduler, search, callbacks)
 
     trials = len(param_space[CELL]) * trials_per_cell(context.config)
     results = _fit(target_trial, context, "target", search.param_space, new_tuner, resume, trials)

@@ -1,7 +1,7 @@
 """The Tune function trainables of a sweep's stages (intermediate, target, retrieval).
 
 Each builds its trial's MLflow run (:class:`TrialRun`) and its Train job
-(:class:`~sweeper.ray_adapter.job.StageJob`) once, then takes one path: :func:`_run_trial` opens
+(:class:`~sweeper.ray_adapter.job.StageJob`) once, then takes one path: :func:`run_trial` opens
 (or continues) the run, does the work (train in a Ray Train ``TorchTrainer``, :func:`_fit`, or
 replay the stage from the stage cache) and closes the run with its outcome.
 
@@ -126,7 +126,7 @@ def _train(context: SweepContext, job: StageJob, name: str) -> TrialWork:
     return work
 
 
-def _run_trial(context: SweepContext, run: TrialRun, work: TrialWork) -> None:
+def run_trial(context: SweepContext, run: TrialRun, work: TrialWork) -> None:
     """Create (or continue) the trial's nested MLflow run, do ``work``, and close the run with its
     outcome (tag ``asha_outcome``, and the tags ``work`` returns).
 
@@ -217,28 +217,15 @@ def intermediate_trial(trial_config: dict, context: SweepContext) -> None:
         encoder=Publication(cached.path, cached.record(**context.producer())),
         multitask=multitask,
     )
-    train_once(cached, lambda: _run_trial(context, run, _train(context, job, run.train_name(_trial_id()))))
+    train_once(cached, lambda: run_trial(context, run, _train(context, job, run.train_name(_trial_id()))))
 
 
-def target_trial(trial_config: dict, context: SweepContext) -> None:
-    """Tune function trainable of phase 2: one (intermediate, target, searched settings, seed) trial.
-
-    The trial's searched settings and seed replace the stage's (:class:`~sweeper.sweep.grid.TargetTrial`);
-    MLflow tags ``learning_rate`` and ``seed``, params ``training.<setting>`` record every value
-    used; tags ``selection_policy`` and ``selection_seeds`` the sweep's ``selection``. Where the
-    target has target-language dev data to score (``sweep.grid.target_dev_languages``), the trial
-    also logs ``selection/target_dev`` (tag ``target_dev_split``).
-
-    With ``storage.cache_target_stages``, the trial's target stage and zero-shot evaluation are
-    looked up in the stage cache (tags ``stage_key``, ``target_stage`` ``trained``/``reused``,
-    ``evaluation`` ``evaluated``/``reused``): a finished target stage is not trained again but
-    replayed (:func:`_replay_target`); a trial of a stage another trial is training waits for it.
-    """
-    config = context.config
-    trial = TargetTrial.of(config, trial_config)
+def target_run(config: SweepConfig, trial: TargetTrial) -> TrialRun:
+    """The nested MLflow run of target trial ``trial``: tags ``stage``, its cell, ``learning_rate``,
+    ``seed``, the selection metric, policy and seeds and the zero-shot split; params: the cell,
+    the task version, the model and every training setting used (``training.<setting>``)."""
     task = trial.task
-    dev_languages = target_dev_languages(config, task, context.data_dir)
-    run = TrialRun(
+    return TrialRun(
         trial.run_name,
         {
             Tag.STAGE: "target",
@@ -260,6 +247,27 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
             "training": trial.settings.model_dump(),
         },
     )
+
+
+def target_trial(trial_config: dict, context: SweepContext) -> None:
+    """Tune function trainable of phase 2: one (intermediate, target, searched settings, seed) trial.
+
+    The trial's searched settings and seed replace the stage's (:class:`~sweeper.sweep.grid.TargetTrial`);
+    MLflow tags ``learning_rate`` and ``seed``, params ``training.<setting>`` record every value
+    used; tags ``selection_policy`` and ``selection_seeds`` the sweep's ``selection``. Where the
+    target has target-language dev data to score (``sweep.grid.target_dev_languages``), the trial
+    also logs ``selection/target_dev`` (tag ``target_dev_split``).
+
+    With ``storage.cache_target_stages``, the trial's target stage and zero-shot evaluation are
+    looked up in the stage cache (tags ``stage_key``, ``target_stage`` ``trained``/``reused``,
+    ``evaluation`` ``evaluated``/``reused``): a finished target stage is not trained again but
+    replayed (:func:`_replay_target`); a trial of a stage another trial is training waits for it.
+    """
+    config = context.config
+    trial = TargetTrial.of(config, trial_config)
+    task = trial.task
+    dev_languages = target_dev_languages(config, task, context.data_dir)
+    run = target_run(config, trial)
     if dev_languages:
         run.tags[Tag.TARGET_DEV_SPLIT] = task.zero_shot.dev_split
     train_name = run.train_name(_trial_id())
@@ -274,7 +282,7 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
         target_dev_languages=tuple(dev_languages),
     )
     if not context.cache.enabled:
-        _run_trial(context, run, _train(context, job, train_name))
+        run_trial(context, run, _train(context, job, train_name))
         return
     stage = context.cache.target_stage(context.stage(trial.intermediate), trial.intermediate, task, trial.settings)
     evaluation = context.cache.zero_shot(
@@ -287,7 +295,7 @@ def target_trial(trial_config: dict, context: SweepContext) -> None:
             return {Tag.TARGET_STAGE: "trained", Tag.EVALUATION: "evaluated"}
         return {Tag.TARGET_STAGE: "reused", Tag.EVALUATION: _replay_target(context, run_id, stage, evaluation, job, train_name)}
 
-    _run_trial(context, run.keyed(stage), train_or_replay)
+    run_trial(context, run.keyed(stage), train_or_replay)
 
 
 def _published(context: SweepContext, job: StageJob, **entries: CacheEntry) -> StageJob:
@@ -374,7 +382,7 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
         zero_shot=config.zero_shot,
     )
     if not context.cache.enabled:
-        _run_trial(context, run, _train(context, job, train_name))
+        run_trial(context, run, _train(context, job, train_name))
         return
     evaluation = context.cache.retrieval(
         context.stage(intermediate),
@@ -393,4 +401,4 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
         tune.report(log_retrieval(Tracker(context.tracking_uri), run_id, task, read_evaluation(evaluation.path, task.task)))
         return {Tag.EVALUATION: "reused"}
 
-    _run_trial(context, run.keyed(evaluation), evaluate_or_reuse)
+    run_trial(context, run.keyed(evaluation), evaluate_or_reuse)

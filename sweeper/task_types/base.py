@@ -7,7 +7,7 @@ types register with :func:`register`, looked up by the task file's ``task_type``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,9 +67,34 @@ class TaskType(ABC):
     def collator(self, tokenizer):
         """A collator that pads a list of features into a batch of tensors (dynamic padding)."""
 
+    def prediction_features(
+        self, examples: list[dict], tokenizer, spec: TaskSpec, settings: TrainingConfig, language: str
+    ) -> dict[str, list]:
+        """The tokenized features :meth:`predict` runs the model on, column-wise
+        (``{key: [value per feature]}``): determined by the tokenizer, the featurization settings
+        and ``examples`` alone, so a stage computes them once per split and language
+        (:mod:`sweeper.cache.features`). Examples without gold (``None``) get placeholder targets.
+
+        Raises:
+            ConfigError: the task type predicts from something else (retrieval: sentence embeddings).
+        """
+        raise ConfigError(f"task type {self.name!r} has no prediction features")
+
     @abstractmethod
-    def predict(self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str) -> Any:
+    def predict(
+        self,
+        model,
+        tokenizer,
+        examples: list[dict],
+        spec: TaskSpec,
+        settings: TrainingConfig,
+        language: str,
+        features: Mapping[str, Sequence] | None = None,
+    ) -> Any:
         """Predict ``examples`` (one language) with ``model``, batched with dynamic padding.
+
+        ``features``: :meth:`prediction_features` of ``examples``, computed beforehand (or read from
+        the feature cache); ``None``: computed here.
 
         Returns:
             One prediction per example in XTREME submission form: label names (classification),
@@ -89,10 +114,18 @@ class TaskType(ABC):
         """
 
     def evaluate(
-        self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str
+        self,
+        model,
+        tokenizer,
+        examples: list[dict],
+        spec: TaskSpec,
+        settings: TrainingConfig,
+        language: str,
+        features: Mapping[str, Sequence] | None = None,
     ) -> Evaluation:
-        """Predict ``examples`` (one language) and score them: :meth:`predict` then :meth:`score`."""
-        predictions = self.predict(model, tokenizer, examples, spec, settings, language)
+        """Predict ``examples`` (one language) and score them: :meth:`predict` (on ``features``
+        when given) then :meth:`score`."""
+        predictions = self.predict(model, tokenizer, examples, spec, settings, language, features)
         return Evaluation(metrics=self.score(predictions, examples, spec, language), predictions=predictions)
 
     @abstractmethod

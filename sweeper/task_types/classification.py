@@ -58,16 +58,26 @@ class Classification(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
 
-    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[str]:
-        """One label name per example; examples without a gold label (``None``) are predicted too."""
+    def prediction_features(self, examples, tokenizer, spec, settings, language) -> dict[str, list]:
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "label", lambda example: id_to_label[0])
         encode = partial(
             encode_classification, tokenizer=tokenizer, label_to_id=label_to_id, max_seq_length=settings.max_seq_length
         )
-        features = feature_rows(encode_in_chunks(encode, examples, f"{spec.task}/{language}"))
+        return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
+
+    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[str]:
+        """One label name per example; examples without a gold label (``None``) are predicted too."""
+        _, id_to_label = label_maps(spec)
+        if features is None:
+            features = self.prediction_features(examples, tokenizer, spec, settings, language)
         (logits,) = predict_logits(
-            model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
+            model,
+            feature_rows(features),
+            self.collator(tokenizer),
+            settings.per_device_eval_batch_size,
+            ("logits",),
+            per_token=False,
         )
         return [id_to_label[int(np.argmax(row))] for row in logits]
 

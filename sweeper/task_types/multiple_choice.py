@@ -48,10 +48,20 @@ class MultipleChoice(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForMultipleChoice(tokenizer), tokenizer)
 
-    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[int]:
-        features = self.train_features(examples, tokenizer, spec, settings)
+    def prediction_features(self, examples, tokenizer, spec, settings, language) -> dict[str, list]:
+        encode = partial(encode_multiple_choice, tokenizer=tokenizer, max_seq_length=settings.max_seq_length)
+        return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
+
+    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[int]:
+        if features is None:
+            features = self.prediction_features(examples, tokenizer, spec, settings, language)
         (logits,) = predict_logits(
-            model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=False
+            model,
+            feature_rows(features),
+            self.collator(tokenizer),
+            settings.per_device_eval_batch_size,
+            ("logits",),
+            per_token=False,
         )
         return [int(np.argmax(row)) for row in logits]
 

@@ -158,10 +158,11 @@ class Retrieval(TaskType):
         layer = retrieval_layer(spec, model.config.num_hidden_layers)
         return embed_sentences(model, tokenizer, sentences, layer, settings.max_seq_length, settings.per_device_eval_batch_size)
 
-    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[int] | list[ScoredBitextPair]:
+    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[int] | list[ScoredBitextPair]:
         """Tatoeba: per English sentence the index of the retrieved non-English one.
         BUCC (``examples`` a :class:`BuccCorpus`): every mined one-to-one pair
-        ``(source_id, english_id, margin)``, by decreasing margin, no threshold applied."""
+        ``(source_id, english_id, margin)``, by decreasing margin, no threshold applied.
+        ``features`` is not used: sentences are embedded one side at a time."""
         if isinstance(examples, BuccCorpus):
             source_ids, target_ids = list(examples.source), list(examples.target)
             source = self._embed(model, tokenizer, list(examples.source.values()), spec, settings)

@@ -124,14 +124,19 @@ class SpanQA(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorWithPadding(tokenizer), tokenizer)
 
-    def predict(self, model, tokenizer, examples, spec, settings, language) -> dict[str, str] | UnanswerablePredictions:
-        """``{question_id: answer_text}``, or :class:`UnanswerablePredictions` for ``unanswerable`` tasks."""
+    def prediction_features(self, examples, tokenizer, spec, settings, language) -> dict[str, list]:
+        """Windows of each context with their ``example_id`` and ``offset_mapping`` (``None`` outside the context)."""
         encode = partial(prepare_qa_eval_features, tokenizer=tokenizer, **_window_settings(settings))
-        columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
-        features = feature_rows(columns)
+        return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
+
+    def predict(
+        self, model, tokenizer, examples, spec, settings, language, features=None
+    ) -> dict[str, str] | UnanswerablePredictions:
+        """``{question_id: answer_text}``, or :class:`UnanswerablePredictions` for ``unanswerable`` tasks."""
+        columns = features if features is not None else self.prediction_features(examples, tokenizer, spec, settings, language)
         start, end = predict_logits(
             model,
-            features,
+            feature_rows(columns),
             self.collator(tokenizer),
             settings.per_device_eval_batch_size,
             ("start_logits", "end_logits"),

@@ -72,15 +72,8 @@ class TokenTagging(TaskType):
     def collator(self, tokenizer):
         return InputsOnly(DataCollatorForTokenClassification(tokenizer), tokenizer)
 
-    def predict(self, model, tokenizer, examples, spec, settings, language) -> list[list[str]]:
-        """One label per word of every sentence; sentences without gold tags (``None``, XTREME test
-        files) are predicted too.
-
-        A sentence longer than ``max_seq_length`` tokens is cut into overlapping windows sharing
-        :func:`window_overlap` pieces; each word is predicted from the window where it has the
-        most context (:mod:`sweeper.data.features.tagging`). The log says how many sentences
-        needed more than one window.
-        """
+    def prediction_features(self, examples, tokenizer, spec, settings, language) -> dict[str, list]:
+        """Windows of each sentence (:func:`window_overlap` pieces shared) with their ``word_ids``."""
         label_to_id, id_to_label = label_maps(spec)
         examples = with_placeholder_gold(examples, "tags", lambda example: [id_to_label[0]] * len(example["tokens"]))
         encode = partial(
@@ -90,10 +83,26 @@ class TokenTagging(TaskType):
             max_seq_length=settings.max_seq_length,
             doc_stride=window_overlap(tokenizer, settings),
         )
-        columns = encode_in_chunks(encode, examples, f"{spec.task}/{language}")
-        features = feature_rows(columns)
+        return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
+
+    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[list[str]]:
+        """One label per word of every sentence; sentences without gold tags (``None``, XTREME test
+        files) are predicted too.
+
+        A sentence longer than ``max_seq_length`` tokens is cut into overlapping windows sharing
+        :func:`window_overlap` pieces; each word is predicted from the window where it has the
+        most context (:mod:`sweeper.data.features.tagging`). The log says how many sentences
+        needed more than one window.
+        """
+        _, id_to_label = label_maps(spec)
+        columns = features if features is not None else self.prediction_features(examples, tokenizer, spec, settings, language)
         (logits,) = predict_logits(
-            model, features, self.collator(tokenizer), settings.per_device_eval_batch_size, ("logits",), per_token=True
+            model,
+            feature_rows(columns),
+            self.collator(tokenizer),
+            settings.per_device_eval_batch_size,
+            ("logits",),
+            per_token=True,
         )
         words = predictions_to_word_labels(columns, [np.argmax(row, axis=-1) for row in logits], id_to_label)
         if words.num_windowed_sentences:

@@ -163,8 +163,10 @@ def _task_head(
     if not features:
         raise ValueError(f"multi-task member {member.name!r}: no training features from {len(train)} examples")
 
+    dev_features = task_type.prediction_features(dev, tokenizer, spec, settings, TRAIN_LANGUAGE)  # once, not per evaluation
+
     def evaluate() -> dict[str, float]:
-        metrics = task_type.evaluate(model, tokenizer, dev, spec, settings, TRAIN_LANGUAGE).metrics
+        metrics = task_type.evaluate(model, tokenizer, dev, spec, settings, TRAIN_LANGUAGE, dev_features).metrics
         return {"score": metrics[spec.metric], **metrics}
 
     return MemberHead(member.name, model, features, task_type.collator(tokenizer), len(train), evaluate)

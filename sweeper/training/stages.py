@@ -60,8 +60,9 @@ class StageInputs:
         output_dir: folder this stage owns (created if missing).
         resume_from: a Trainer checkpoint of an interrupted run of this same stage to continue
             from (``None``: train from the start).
-        feature_cache: where the tokenized training set is cached (:mod:`sweeper.cache.features`),
-            so that trials of the same task tokenize it once; ``None``: tokenized here, not kept.
+        feature_cache: where the tokenized training set and zero-shot evaluation splits are cached
+            (:mod:`sweeper.cache.features`), so that trials of the same task tokenize them once;
+            ``None``: tokenized here, not kept.
     """
 
     model_source: str
@@ -110,8 +111,25 @@ def training_features(inputs: StageInputs, task_type, tokenizer) -> Sequence[dic
 
     if inputs.feature_cache is None:
         return build()
-    return inputs.feature_cache.features(
-        inputs.task, "train", TRAIN_LANGUAGE, settings.max_train_examples, settings, inputs.data_dir, build
+    return inputs.feature_cache.training_features(inputs.task, settings, inputs.data_dir, build)
+
+
+def evaluation_features(
+    inputs: StageInputs, task_type, tokenizer, examples: list[dict], split: str, language: str, limit: int | None
+) -> dict[str, list] | None:
+    """The prediction features of ``examples`` (``split`` in ``language``, the first ``limit``)
+    from ``inputs.feature_cache`` (built there on a miss); ``None`` without a feature cache (the
+    task type then tokenizes them as it predicts)."""
+    if inputs.feature_cache is None:
+        return None
+    return inputs.feature_cache.prediction_features(
+        inputs.task,
+        split,
+        language,
+        limit,
+        inputs.settings,
+        inputs.data_dir,
+        lambda: task_type.prediction_features(examples, tokenizer, inputs.task, inputs.settings, language),
     )
 
 
@@ -255,8 +273,10 @@ def evaluate_zero_shot(
     languages = zero_shot_languages(task, zero_shot)
     with _language_progress(task, split, languages) as progress:
         for language in languages:
-            examples = load_split(task, split, inputs.data_dir, language, zero_shot.max_examples_per_language)
-            evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
+            limit = zero_shot.max_examples_per_language
+            examples = load_split(task, split, inputs.data_dir, language, limit)
+            features = evaluation_features(inputs, task_type, tokenizer, examples, split, language, limit)
+            evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language, features)
             per_language[language] = evaluation.metrics
             task_type.write_predictions(
                 evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}"
@@ -268,8 +288,10 @@ def evaluate_zero_shot(
         if dev_split == split:
             dev_per_language[language] = per_language[language]
             continue
-        examples = load_split(task, dev_split, inputs.data_dir, language, zero_shot.max_examples_per_language)
-        evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language)
+        limit = zero_shot.max_examples_per_language
+        examples = load_split(task, dev_split, inputs.data_dir, language, limit)
+        features = evaluation_features(inputs, task_type, tokenizer, examples, dev_split, language, limit)
+        evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language, features)
         dev_per_language[language] = evaluation.metrics
         task_type.write_predictions(
             evaluation.predictions, predictions_dir / f"{dev_split}-{language}.{task_type.prediction_suffix}"

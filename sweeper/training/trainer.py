@@ -10,10 +10,8 @@ is restored at the end (jiant: best model restored). A run can resume from a sav
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from sweeper.config import TrainingConfig, total_optimizer_steps
 from sweeper.registry import TaskSpec
-from sweeper.storage import TRAINER_DIR
+from sweeper.storage import TRAINER_DIR, link_or_copy
 from sweeper.task_types import TaskType
 
 logger = logging.getLogger(__name__)
@@ -74,17 +72,6 @@ BEST_WEIGHTS_DIR = "best_model_weights"
 _TRAINING_STATE_PREFIXES = ("optimizer", "scheduler", "rng_state", "scaler", "trainer_state", "training_args")
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A hard link (no bytes copied: both folders are under the same trainer folder), or a copy
-    where the file system has no hard links."""
-    try:
-        os.link(source, target)
-    except OSError as error:
-        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        shutil.copy2(source, target)
-
-
 def carry_best_model(best: Path, checkpoint_dir: Path) -> None:
     """Put the model files of checkpoint ``best`` (no training state) into
     ``checkpoint_dir/``:data:`BEST_WEIGHTS_DIR`, replacing what is there: a retried trial saves
@@ -97,7 +84,7 @@ def carry_best_model(best: Path, checkpoint_dir: Path) -> None:
     carried.mkdir()
     for file in best.iterdir():
         if file.is_file() and not file.name.startswith(_TRAINING_STATE_PREFIXES):
-            _link_or_copy(file, carried / file.name)
+            link_or_copy(file, carried / file.name)
 
 
 class _ReportEvaluations(TrainerCallback):
@@ -220,7 +207,8 @@ def train_stage(
     or their cached copy: :mod:`sweeper.cache.features`), evaluating on ``dev_examples`` every
     ``eval_steps``.
 
-    The task type gives the collator and scores English dev; :func:`run_trainer` does the rest.
+    The task type gives the collator and scores English dev (tokenized once, before training);
+    :func:`run_trainer` does the rest.
 
     Each evaluation is followed by a full checkpoint (``on_checkpoint`` gets its folder; it is
     deleted when the next one is saved, unless it holds the best model; when an earlier one is
@@ -237,8 +225,10 @@ def train_stage(
     if not len(train_features):
         raise ValueError(f"task {spec.task!r}: no training features")
 
+    dev_features = task_type.prediction_features(dev_examples, tokenizer, spec, settings, "en")  # once, not per evaluation
+
     def evaluate(trained: torch.nn.Module) -> dict[str, float]:
-        evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, language="en")
+        evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, "en", dev_features)
         return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
 
     return run_trainer(

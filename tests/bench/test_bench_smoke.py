@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _bench(name: str, *arguments: str, cache: Path, data_dir: Path) -> dict:
+def _bench(name: str, *arguments: str, cache: Path, data_dir: Path, model: str | None = "tiny") -> dict:
     environment = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -23,7 +23,7 @@ def _bench(name: str, *arguments: str, cache: Path, data_dir: Path) -> dict:
         "BENCH_JSON_OUT": "",
     }
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / f"{name}.py"), "--model", "tiny", *arguments],
+        [sys.executable, str(REPO / "bench" / f"{name}.py"), *(["--model", model] if model else []), *arguments],
         capture_output=True,
         text=True,
         check=False,
@@ -91,3 +91,36 @@ def test_bad_input_refusal_bench_times_the_catalogue_cases(data_dir):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "resume-folder-missing" in result.stdout
     assert "3 cases: median" in result.stdout.splitlines()[-1]
+
+
+def test_overhead_bench_times_one_trial_through_sweeper_run_and_directly(bench_cache, data_dir):
+    arguments = ("--max-steps", "4", "--eval-steps", "2", "--train-examples", "64")
+    result = _bench("overhead", *arguments, cache=bench_cache, data_dir=data_dir, model="tiny-xlmr")
+    assert result["evaluations"] == 2, "the trial's two English-dev evaluations, read back from MLflow"
+    assert result["sweeper"]["command_s"] > result["sweeper"]["trial_run_s"] > 0
+    assert result["direct"]["command_s"] > result["direct"]["stage_s"] > result["direct"]["training_s"] > 0
+    assert result["ratio_command"] == pytest.approx(result["sweeper"]["command_s"] / result["direct"]["command_s"])
+
+
+def test_driver_bench_runs_the_same_synthetic_trials_through_tune_and_sweeper(bench_cache, data_dir):
+    result = _bench("driver", "--lrs", "2", "--seeds", "2", cache=bench_cache, data_dir=data_dir, model=None)
+    assert result["trials"] == 16, "2 intermediate x 2 target cells x 2 learning rates x 2 seeds, each tracked by sweeper"
+    assert result["ratio"] == pytest.approx(result["sweeper_s"] / result["tune_s"])
+
+
+@pytest.mark.slow
+def test_asha_bench_compares_a_full_grid_with_grouped_asha_and_counts_reuse(bench_cache, data_dir):
+    overrides = ["--set", "intermediate_tasks=[none,anli]", "--set", "target_tasks=[panx]"]
+    result = _bench("asha", str(REPO / "search_spaces" / "smoke.yaml"), "--data-dir", str(data_dir), *overrides,
+                    cache=bench_cache, data_dir=data_dir, model=None)  # fmt: skip
+    full, asha = result["full"], result["asha"]
+    assert full["target_trials"] == 4 and full["completed"] == 4 and full["early_stopped"] == 0
+    # how many ASHA stops depends on the order trials reach a rung: only the bounds are certain
+    assert asha["completed"] + asha["early_stopped"] == 4 and asha["completed"] >= 2, "a trial per cell runs to its end"
+    assert asha["target_steps"] <= full["target_steps"]
+    assert set(full["selected"]) == {"panx"}
+    reuse = result["reuse"]
+    assert full["trials_per_intermediate"] == {"anli": 2}
+    assert (
+        reuse["intermediate_steps_retrained"] == 2 * reuse["intermediate_steps_reused"] == 2 * full["intermediate_steps"]["anli"]
+    )

@@ -65,12 +65,19 @@ def test_the_first_sweep_trains_and_evaluates_every_stage(sweeps):
 
 
 @pytest.mark.slow
-def test_every_training_set_was_tokenized_once_into_the_feature_cache(sweeps):
+def test_every_data_set_was_tokenized_once_into_the_feature_cache(sweeps):
     """The intermediate stage and both PAN-X trials (from ``none`` and from ``anli``) each found or
-    left their English training set in the stage cache's ``features/``: one set per task."""
+    left their English training set in the stage cache's ``features/``, and the zero-shot
+    evaluations their evaluation splits: one set per task and split, whichever sweep asked first."""
     cache = sweeps["first"].output.parent / "stage_cache" / FEATURES
     finished = sorted(folder.name.rsplit("-", 1)[0] for folder in cache.iterdir() if (folder / FEATURES_MARKER).is_file())
-    assert finished == ["anli-train-en", "panx-train-en"]
+    assert finished == [
+        "anli-train-en-train",
+        "panx-dev-de-predict",
+        "panx-dev-fi-predict",
+        "panx-dev-sw-predict",
+        "panx-train-en-train",
+    ]
 
 
 @pytest.mark.slow
