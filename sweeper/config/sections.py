@@ -121,9 +121,9 @@ class StorageConfig(_Strict):
     target model is a second copy of the trial's MLflow ``best_checkpoint`` artifact: set
     ``false`` to keep only the MLflow one (target trials then always train).
 
-    ``cache_features``: keep each stage's tokenized English training set in the stage cache
-    (``features/``, Arrow files, :mod:`sweeper.cache.features`), so the trials of a target
-    tokenize it once, not once each. Costs disk: about 4 bytes per token of each column
+    ``cache_features``: keep each stage's tokenized English training set and zero-shot evaluation
+    splits in the stage cache (``features/``, Arrow files, :mod:`sweeper.cache.features`), so the
+    trials of a target tokenize them once, not once each. Costs disk: about 4 bytes per token of each column
     (MNLI at ``max_seq_length`` 128: about 0.5 GB). ``false``: every trial tokenizes its own.
 
     ``storage_path``: Ray Tune's and Ray Train's experiment storage (``RunConfig(storage_path)``):

@@ -102,6 +102,22 @@ class TaskType(ABC):
             (QA).
         """
 
+    def _logits_per_example(self, model, tokenizer, examples, spec, settings, language, features) -> list[np.ndarray]:
+        """``logits`` of one output per feature (one feature per example: classification
+        ``(num_labels,)``, multiple choice ``(num_choices,)``), on ``features`` or on the
+        :meth:`prediction_features` of ``examples`` computed here."""
+        if features is None:
+            features = self.prediction_features(examples, tokenizer, spec, settings, language)
+        (logits,) = predict_logits(
+            model,
+            feature_rows(features),
+            self.collator(tokenizer),
+            settings.per_device_eval_batch_size,
+            ("logits",),
+            per_token=False,
+        )
+        return logits
+
     @abstractmethod
     def score(self, predictions: Any, examples: list[dict], spec: TaskSpec, language: str) -> dict[str, float]:
         """Score ``predictions`` against the gold ``examples`` with the task's official metric.

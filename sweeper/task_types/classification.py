@@ -20,7 +20,6 @@ from sweeper.task_types.base import (
     encode_in_chunks,
     feature_rows,
     label_maps,
-    predict_logits,
     register,
     with_placeholder_gold,
 )
@@ -69,16 +68,7 @@ class Classification(TaskType):
     def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[str]:
         """One label name per example; examples without a gold label (``None``) are predicted too."""
         _, id_to_label = label_maps(spec)
-        if features is None:
-            features = self.prediction_features(examples, tokenizer, spec, settings, language)
-        (logits,) = predict_logits(
-            model,
-            feature_rows(features),
-            self.collator(tokenizer),
-            settings.per_device_eval_batch_size,
-            ("logits",),
-            per_token=False,
-        )
+        logits = self._logits_per_example(model, tokenizer, examples, spec, settings, language, features)
         return [id_to_label[int(np.argmax(row))] for row in logits]
 
     def score(self, predictions, examples, spec, language) -> dict[str, float]:

@@ -18,7 +18,6 @@ from sweeper.task_types.base import (
     TaskType,
     encode_in_chunks,
     feature_rows,
-    predict_logits,
     register,
 )
 from sweeper.task_types.submission_files import FileIssues, read_text_lines
@@ -53,16 +52,7 @@ class MultipleChoice(TaskType):
         return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
 
     def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[int]:
-        if features is None:
-            features = self.prediction_features(examples, tokenizer, spec, settings, language)
-        (logits,) = predict_logits(
-            model,
-            feature_rows(features),
-            self.collator(tokenizer),
-            settings.per_device_eval_batch_size,
-            ("logits",),
-            per_token=False,
-        )
+        logits = self._logits_per_example(model, tokenizer, examples, spec, settings, language, features)
         return [int(np.argmax(row)) for row in logits]
 
     def score(self, predictions, examples, spec, language) -> dict[str, float]:
