@@ -13,6 +13,13 @@ learning rate, seed and evaluation), so that ASHA stops the same trials on both 
 
 Both run in one process on one local Ray, one after the other. Goal: sweeper ≤ 1.20× Ray Tune.
 
+Where the time goes, per side: the driver's CPU seconds (``time.process_time`` of this process,
+which runs Tune's controller loop, the scheduler, the search and the callbacks), each trial
+actor's CPU seconds when its trainable starts (the Ray worker's start and the imports that
+unpickling the trainable brings) and when it ends (plus what the trial itself did), and the mean
+number of trials running at once. Trial actors are not reused (Tune's ``reuse_actors`` default):
+every trial is a fresh worker process, so an actor's CPU time is that trial's alone.
+
     python bench/driver.py                      # 504 trials
     python bench/driver.py --lrs 2 --seeds 2    # CI smoke: 16 trials
 """
@@ -20,7 +27,10 @@ Both run in one process on one local Ray, one after the other. Goal: sweeper ≤
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +42,7 @@ from bench import _common as common
 
 INTERMEDIATES = ["none", "anli"]
 TARGETS = ["panx", "udpos"]
+COSTS_FILE = "trial_costs.jsonl"
 
 
 def synthetic_score(learning_rate: float, seed: int, evaluation: int) -> float:
@@ -61,17 +72,31 @@ def _config(args, root: Path):
     )
 
 
+def _record_trial_cost(costs: Path, started: float, cpu_at_start: float) -> None:
+    """Append this trial's wall-clock span (s since the epoch) and its actor's CPU seconds at the
+    start and end of the trainable to ``costs`` (one JSON line; appends of one short line from
+    concurrent processes do not interleave)."""
+    line = {"start": started, "end": time.time(), "cpu_at_start": cpu_at_start, "cpu_at_end": time.process_time()}
+    with costs.open("a") as file:
+        file.write(json.dumps(line) + "\n")
+
+
 def tune_trainable(config: dict) -> None:
+    started, cpu_at_start = time.time(), time.process_time()
     from ray import tune
 
     from sweeper.config import METRIC, TIME_ATTR
 
-    for evaluation in range(1, config["max_t"] + 1):
-        tune.report({TIME_ATTR: evaluation, METRIC: synthetic_score(config["learning_rate"], config["seed"], evaluation)})
+    try:
+        for evaluation in range(1, config["max_t"] + 1):
+            tune.report({TIME_ATTR: evaluation, METRIC: synthetic_score(config["learning_rate"], config["seed"], evaluation)})
+    finally:
+        _record_trial_cost(Path(config["costs"]), started, cpu_at_start)
 
 
 def sweeper_trainable(trial_config: dict, context) -> None:
     """A target trial as sweeper runs it, with the Ray Train run replaced by synthetic reports."""
+    started, cpu_at_start = time.time(), time.process_time()
     from ray import tune
 
     from sweeper.config import METRIC, TIME_ATTR
@@ -90,10 +115,25 @@ def sweeper_trainable(trial_config: dict, context) -> None:
             tune.report({TIME_ATTR: evaluation, METRIC: score})
         return {}
 
-    run_trial(context, target_run(context.config, trial), work)
+    try:
+        run_trial(context, target_run(context.config, trial), work)
+    finally:
+        _record_trial_cost(context.output_dir / COSTS_FILE, started, cpu_at_start)
 
 
-def run_tune(args, root: Path) -> float:
+def trial_costs(costs: Path, wall_s: float) -> dict[str, float]:
+    """Means over the trials recorded in ``costs``: the actor's CPU seconds at the trainable's start
+    and end, and the number of trials running at once (their summed spans over ``wall_s``)."""
+    lines = [json.loads(line) for line in costs.read_text().splitlines()]
+    return {
+        "trials_recorded": len(lines),
+        "actor_cpu_at_start_s": statistics.fmean(line["cpu_at_start"] for line in lines),
+        "actor_cpu_at_end_s": statistics.fmean(line["cpu_at_end"] for line in lines),
+        "mean_running": sum(line["end"] - line["start"] for line in lines) / wall_s,
+    }
+
+
+def run_tune(args, root: Path) -> dict[str, float]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -106,7 +146,9 @@ def run_tune(args, root: Path) -> float:
         "learning_rate": tune.grid_search(_learning_rates(args.lrs)),
         "seed": tune.grid_search(list(range(1, args.seeds + 1))),
         "max_t": args.max_t,
+        "costs": str(root / "tune" / COSTS_FILE),
     }
+    (root / "tune").mkdir()
     scheduler = ASHAScheduler(
         time_attr=TIME_ATTR, metric=METRIC, mode="max", grace_period=1, max_t=args.max_t, reduction_factor=2
     )
@@ -116,15 +158,15 @@ def run_tune(args, root: Path) -> float:
         tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=args.concurrency),
         run_config=tune.RunConfig(name="tune", storage_path=str(root / "ray"), verbose=0),
     )
-    start = time.perf_counter()
+    start, driver_cpu = time.perf_counter(), time.process_time()
     results = tuner.fit()
-    wall = time.perf_counter() - start
+    wall, driver_cpu = time.perf_counter() - start, time.process_time() - driver_cpu
     if results.errors:
         raise SystemExit(f"Ray Tune alone: {len(results.errors)} trials failed: {results.errors[0]}")
-    return wall
+    return {"wall_s": wall, "driver_cpu_s": driver_cpu, **trial_costs(root / "tune" / COSTS_FILE, wall)}
 
 
-def run_sweeper(config, root: Path, trials: int) -> tuple[float, int]:
+def run_sweeper(config, root: Path, trials: int) -> dict[str, float]:
     from sweeper.cache.store import StageCache
     from sweeper.config import METRIC
     from sweeper.ray_adapter.cluster import pending_trials_limit
@@ -148,14 +190,16 @@ def run_sweeper(config, root: Path, trials: int) -> tuple[float, int]:
     search = tune_search(config, target_param_space(config), METRIC)
     scheduler = target_scheduler(config.scheduler, context.asha_state_path)
     experiment = tuner(sweeper_trainable, context, search.param_space, "target", scheduler, search)
-    start = time.perf_counter()
+    start, driver_cpu = time.perf_counter(), time.process_time()
     with pending_trials_limit(trials, config.resources.max_concurrent_trials):  # as the target phase runs it
         results = experiment.fit()
-    wall = time.perf_counter() - start
+    wall, driver_cpu = time.perf_counter() - start, time.process_time() - driver_cpu
     if results.errors:
         raise SystemExit(f"sweeper: {len(results.errors)} trials failed: {results.errors[0]}")
-    runs = tracker.children(experiment_id, parent_run_id)
-    return wall, len(runs)
+    runs = len(tracker.children(experiment_id, parent_run_id))
+    if runs != trials:
+        raise SystemExit(f"sweeper tracked {runs} trial runs, expected {trials}")
+    return {"wall_s": wall, "driver_cpu_s": driver_cpu, **trial_costs(output / COSTS_FILE, wall)}
 
 
 def main() -> None:
@@ -173,26 +217,29 @@ def main() -> None:
         config = _config(args, root)
         ray.init(include_dashboard=False, logging_level="ERROR")
         try:
-            tune_s = run_tune(args, root)
-            sweeper_s, runs = run_sweeper(config, root, trials)
+            sides = {"tune": run_tune(args, root), "sweeper": run_sweeper(config, root, trials)}
         finally:
             ray.shutdown()
-    if runs != trials:
-        raise SystemExit(f"sweeper tracked {runs} trial runs, expected {trials}")
+    for side in sides.values():
+        side["ms_per_trial"] = 1000 * side["wall_s"] / trials
+        side["driver_cpu_ms_per_trial"] = 1000 * side["driver_cpu_s"] / trials
     result = {
         "trials": trials,
         "max_t": args.max_t,
         "concurrency": args.concurrency,
-        "tune_s": tune_s,
-        "sweeper_s": sweeper_s,
-        "tune_ms_per_trial": 1000 * tune_s / trials,
-        "sweeper_ms_per_trial": 1000 * sweeper_s / trials,
-        "ratio": sweeper_s / tune_s,
+        "cpus": os.cpu_count(),
+        **sides,
+        "tune_s": sides["tune"]["wall_s"],
+        "sweeper_s": sides["sweeper"]["wall_s"],
+        "ratio": sides["sweeper"]["wall_s"] / sides["tune"]["wall_s"],
     }
-    print(f"{trials} synthetic trials (max_t {args.max_t}, {args.concurrency} at a time), one local Ray")
-    print(f"{'':14}{'wall (s)':>10}{'ms / trial':>12}")
-    print(f"{'Ray Tune':14}{tune_s:10.1f}{result['tune_ms_per_trial']:12.0f}")
-    print(f"{'sweeper':14}{sweeper_s:10.1f}{result['sweeper_ms_per_trial']:12.0f}")
+    print(f"{trials} synthetic trials (max_t {args.max_t}, {args.concurrency} at a time), one local Ray, {os.cpu_count()} CPUs")
+    header = ["wall (s)", "ms / trial", "driver CPU ms / trial", "actor CPU s at start", "at end", "running"]
+    print(f"{'':10}" + "".join(f"{name:>22}" for name in header))
+    for name, side in (("Ray Tune", sides["tune"]), ("sweeper", sides["sweeper"])):
+        values = (side["wall_s"], side["ms_per_trial"], side["driver_cpu_ms_per_trial"],
+                  side["actor_cpu_at_start_s"], side["actor_cpu_at_end_s"], side["mean_running"])  # fmt: skip
+        print(f"{name:10}" + "".join(f"{value:22.2f}" for value in values))
     print(f"ratio sweeper / Ray Tune: {result['ratio']:.2f} (goal <= 1.20)")
     common.emit(result)
 
