@@ -106,6 +106,12 @@ def test_driver_bench_runs_the_same_synthetic_trials_through_tune_and_sweeper(be
     result = _bench("driver", "--lrs", "2", "--seeds", "2", cache=bench_cache, data_dir=data_dir, model=None)
     assert result["trials"] == 16, "2 intermediate x 2 target cells x 2 learning rates x 2 seeds, each tracked by sweeper"
     assert result["ratio"] == pytest.approx(result["sweeper_s"] / result["tune_s"])
+    for side in ("tune", "sweeper"):
+        costs = result[side]
+        # a trial's line is lost if Tune kills its actor before the trainable's `finally` runs
+        assert 0 < costs["trials_recorded"] <= 16
+        assert costs["actor_cpu_at_end_s"] >= costs["actor_cpu_at_start_s"] > 0, "a fresh worker process per trial"
+        assert costs["driver_cpu_s"] > 0 and costs["mean_running"] > 0
 
 
 @pytest.mark.slow
