@@ -107,11 +107,9 @@ class FeatureCache:
         settings: TrainingConfig,
         data_dir: Path | None,
         build: Callable[[], list[dict]],
-        split: str = "train",
-        language: str = TRAIN_LANGUAGE,
     ) -> Sequence[dict]:
-        """The tokenized training set of ``task`` (``settings.max_train_examples`` examples of
-        ``split`` in ``language``): loaded from the cache, or built with ``build()`` (which loads
+        """The tokenized training set of ``task`` (``settings.max_train_examples`` examples of its
+        English ``train`` split): loaded from the cache, or built with ``build()`` (which loads
         and tokenizes the examples: one dict per feature), stored, then loaded. Of two trials
         asking at once, one builds and the other waits for it.
 
@@ -123,7 +121,7 @@ class FeatureCache:
             FileNotFoundError: a data file of the split is missing.
             Exception: whatever ``build`` raises (nothing is stored).
         """
-        folder, inputs = self.folder("train", task, split, language, settings.max_train_examples, settings, data_dir)
+        folder, inputs = self.folder("train", task, "train", TRAIN_LANGUAGE, settings.max_train_examples, settings, data_dir)
         _build_once(folder, inputs, lambda: _from_rows(build()))
         return _read(folder)
 

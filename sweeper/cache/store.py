@@ -27,7 +27,7 @@ or ``~/.cache/sweeper/stages``)::
     target/<intermediate>__<target>-<key>.lock
     zero_shot/<target>-<key>/                predictions/<task>/; stage_complete.json: the scores
     retrieval/<intermediate>__<target>-<key>/  as zero_shot/ (BUCC: and the tuned thresholds)
-    features/<task>-<split>-<lang>-<key>/    tokenized training sets (sweeper.cache.features)
+    features/<task>-<split>-<lang>-<train|predict>-<key>/  tokenized training sets and evaluation splits (sweeper.cache.features)
     fingerprints.json                        sha256 of data and model files by (path, size, mtime)
 
 A stage folder is written under a temporary name and renamed into place (``os.replace``) only

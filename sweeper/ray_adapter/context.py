@@ -49,8 +49,8 @@ class SweepContext:
 
     @property
     def feature_cache(self) -> FeatureCache | None:
-        """Where training stages cache their tokenized training sets (``storage.cache_features``),
-        beside the stage cache; ``None`` when that is off."""
+        """Where stages cache their tokenized training sets and evaluation splits
+        (``storage.cache_features``), beside the stage cache; ``None`` when that is off."""
         if not self.config.storage.cache_features:
             return None
         return FeatureCache(self.cache.root, self.cache.model)

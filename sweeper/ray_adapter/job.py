@@ -54,8 +54,8 @@ class StageJob:
         multitask: the multi-task intermediate stage to train (``task`` is then ``None``).
         gpu_fraction: the share of one GPU each worker was given (``resources``, trial packing: 1/N).
         cpus_per_worker: the CPUs each worker was given (``resources.cpus_per_worker``).
-        feature_cache: where training stages find or leave their tokenized training set
-            (``storage.cache_features``; ``None``: not cached).
+        feature_cache: where stages find or leave their tokenized training set and evaluation
+            splits (``storage.cache_features``; ``None``: not cached).
     """
 
     stage: StageKind

@@ -102,15 +102,20 @@ class TaskType(ABC):
             (QA).
         """
 
+    def _given_or_computed(self, features, examples, tokenizer, spec, settings, language) -> Mapping[str, Sequence]:
+        """``features`` when :meth:`predict` was given them, else the :meth:`prediction_features`
+        of ``examples`` computed now."""
+        if features is not None:
+            return features
+        return self.prediction_features(examples, tokenizer, spec, settings, language)
+
     def _logits_per_example(self, model, tokenizer, examples, spec, settings, language, features) -> list[np.ndarray]:
         """``logits`` of one output per feature (one feature per example: classification
         ``(num_labels,)``, multiple choice ``(num_choices,)``), on ``features`` or on the
         :meth:`prediction_features` of ``examples`` computed here."""
-        if features is None:
-            features = self.prediction_features(examples, tokenizer, spec, settings, language)
         (logits,) = predict_logits(
             model,
-            feature_rows(features),
+            feature_rows(self._given_or_computed(features, examples, tokenizer, spec, settings, language)),
             self.collator(tokenizer),
             settings.per_device_eval_batch_size,
             ("logits",),

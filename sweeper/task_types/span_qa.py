@@ -133,7 +133,7 @@ class SpanQA(TaskType):
         self, model, tokenizer, examples, spec, settings, language, features=None
     ) -> dict[str, str] | UnanswerablePredictions:
         """``{question_id: answer_text}``, or :class:`UnanswerablePredictions` for ``unanswerable`` tasks."""
-        columns = features if features is not None else self.prediction_features(examples, tokenizer, spec, settings, language)
+        columns = self._given_or_computed(features, examples, tokenizer, spec, settings, language)
         start, end = predict_logits(
             model,
             feature_rows(columns),

@@ -95,7 +95,7 @@ class TokenTagging(TaskType):
         needed more than one window.
         """
         _, id_to_label = label_maps(spec)
-        columns = features if features is not None else self.prediction_features(examples, tokenizer, spec, settings, language)
+        columns = self._given_or_computed(features, examples, tokenizer, spec, settings, language)
         (logits,) = predict_logits(
             model,
             feature_rows(columns),

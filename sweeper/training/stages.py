@@ -265,7 +265,6 @@ def evaluate_zero_shot(
     done prints a progress line on stderr (the worker's log) with its selection metric.
     """
     task = inputs.task
-    task_type = get_task_type(task.task_type)
     split = task.zero_shot.split
     predictions_dir = inputs.output_dir / "predictions" / task.task
     predictions_dir.mkdir(parents=True, exist_ok=True)
@@ -273,32 +272,37 @@ def evaluate_zero_shot(
     languages = zero_shot_languages(task, zero_shot)
     with _language_progress(task, split, languages) as progress:
         for language in languages:
-            limit = zero_shot.max_examples_per_language
-            examples = load_split(task, split, inputs.data_dir, language, limit)
-            features = evaluation_features(inputs, task_type, tokenizer, examples, split, language, limit)
-            evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language, features)
-            per_language[language] = evaluation.metrics
-            task_type.write_predictions(
-                evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}"
-            )
-            progress.advance(note=_language_note(task, language, evaluation.metrics))
+            per_language[language] = _evaluate_split(model, tokenizer, inputs, split, language, zero_shot, predictions_dir)
+            progress.advance(note=_language_note(task, language, per_language[language]))
     dev_split = task.zero_shot.dev_split
     dev_per_language = {}
     for language in target_dev_languages:
         if dev_split == split:
             dev_per_language[language] = per_language[language]
             continue
-        limit = zero_shot.max_examples_per_language
-        examples = load_split(task, dev_split, inputs.data_dir, language, limit)
-        features = evaluation_features(inputs, task_type, tokenizer, examples, dev_split, language, limit)
-        evaluation = task_type.evaluate(model, tokenizer, examples, task, inputs.settings, language, features)
-        dev_per_language[language] = evaluation.metrics
-        task_type.write_predictions(
-            evaluation.predictions, predictions_dir / f"{dev_split}-{language}.{task_type.prediction_suffix}"
-        )
+        dev_per_language[language] = _evaluate_split(model, tokenizer, inputs, dev_split, language, zero_shot, predictions_dir)
     if task.submission is not None and task.submission.split != split:
         predict_leaderboard_split(model, tokenizer, inputs, zero_shot, predictions_dir)
     return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir, dev_per_language=dev_per_language)
+
+
+def _evaluate_split(
+    model, tokenizer, inputs: StageInputs, split: str, language: str, zero_shot: ZeroShotConfig, predictions_dir: Path
+) -> dict[str, float]:
+    """Score ``model`` on ``split`` in ``language`` (the first ``zero_shot.max_examples_per_language``
+    examples; features from the feature cache when there is one) and write its predictions to
+    ``predictions_dir/<split>-<language>.<suffix>``.
+
+    Returns:
+        metric name → value in [0, 100].
+    """
+    task_type = get_task_type(inputs.task.task_type)
+    limit = zero_shot.max_examples_per_language
+    examples = load_split(inputs.task, split, inputs.data_dir, language, limit)
+    features = evaluation_features(inputs, task_type, tokenizer, examples, split, language, limit)
+    evaluation = task_type.evaluate(model, tokenizer, examples, inputs.task, inputs.settings, language, features)
+    task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
+    return evaluation.metrics
 
 
 def predict_leaderboard_split(

@@ -22,7 +22,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from sweeper.config import TrainingConfig, total_optimizer_steps
-from sweeper.registry import TaskSpec
+from sweeper.registry import TRAIN_LANGUAGE, TaskSpec
 from sweeper.storage import TRAINER_DIR, link_or_copy
 from sweeper.task_types import TaskType
 
@@ -225,10 +225,12 @@ def train_stage(
     if not len(train_features):
         raise ValueError(f"task {spec.task!r}: no training features")
 
-    dev_features = task_type.prediction_features(dev_examples, tokenizer, spec, settings, "en")  # once, not per evaluation
+    dev_features = task_type.prediction_features(
+        dev_examples, tokenizer, spec, settings, TRAIN_LANGUAGE
+    )  # once, not per evaluation
 
     def evaluate(trained: torch.nn.Module) -> dict[str, float]:
-        evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, "en", dev_features)
+        evaluation = task_type.evaluate(trained, tokenizer, dev_examples, spec, settings, TRAIN_LANGUAGE, dev_features)
         return {"score": evaluation.metrics[spec.metric], **evaluation.metrics}
 
     return run_trainer(
