@@ -17,10 +17,6 @@ from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_adapter.job import StageJob
 from sweeper.storage import UPLOAD_DIR, snapshot
 
-#: What a stage calls after each English-dev evaluation's checkpoint: (evaluation number, optimizer
-#: step, metrics 0–100, checkpoint folder).
-OnCheckpoint = Callable[[int, int, dict[str, float], Path], None]
-
 
 def stage_worker(loop_config: dict) -> None:
     """Run ``loop_config["job"]`` (a :class:`StageJob`): rank 0 logs to the trial's MLflow run,
@@ -69,9 +65,10 @@ def _resume_checkpoint() -> Iterator[Path | None]:
         yield Path(folder)
 
 
-def _reporter(log: Callable[[int, dict[str, float]], None] | None, uploads: Path) -> OnCheckpoint:
-    """An ``on_checkpoint`` callback: rank 0 logs the evaluation (``log(step, metrics)``), then every
-    rank reports it to Tune, rank 0 with the checkpoint a retry resumes from.
+class _CheckpointReporter:
+    """A stage's :class:`~sweeper.training.trainer.CheckpointCallback`: rank 0 logs each evaluation
+    (``log(step, metrics)``), then every rank reports it to Tune, rank 0 with the checkpoint a
+    retry resumes from.
 
     The checkpoint is uploaded to Ray storage in the background (``CheckpointUploadMode.ASYNC``)
     while training goes on: a full checkpoint (weights and AdamW state, 6.7 GB for XLM-R Large)
@@ -79,14 +76,20 @@ def _reporter(log: Callable[[int, dict[str, float]], None] | None, uploads: Path
     snapshot of the Trainer's checkpoint folder (``uploads/``, :func:`sweeper.storage.snapshot`),
     not the folder itself, which the Trainer deletes when it rotates its checkpoints, and deletes
     the snapshot once uploaded. Tune receives the evaluation when its checkpoint is committed, in
-    order; the training function ends only after every upload (Ray Train flushes them)."""
-    import ray.train
+    order.
+    """
 
-    def on_checkpoint(evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
+    def __init__(self, log: Callable[[int, dict[str, float]], None] | None, uploads: Path):
+        self._log = log
+        self._uploads = uploads
+
+    def __call__(self, evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
+        import ray.train
+
         checkpoint = None
-        if log is not None:
-            log(step, metrics)
-            checkpoint = ray.train.Checkpoint.from_directory(_upload_snapshot(checkpoint_dir, uploads, evaluation))
+        if self._log is not None:
+            self._log(step, metrics)
+            checkpoint = ray.train.Checkpoint.from_directory(_upload_snapshot(checkpoint_dir, self._uploads, evaluation))
         ray.train.report(
             {TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]},
             checkpoint=checkpoint,
@@ -94,7 +97,14 @@ def _reporter(log: Callable[[int, dict[str, float]], None] | None, uploads: Path
             delete_local_checkpoint_after_upload=True,
         )
 
-    return on_checkpoint
+    def flush(self) -> None:
+        """Block until Ray Train has committed every evaluation reported, checkpoints uploaded
+        (``get_all_reported_checkpoints``, ``CheckpointConsistencyMode.COMMITTED``). A background
+        upload that failed (a full disk) fails the worker group, so this never returns and the
+        stage is not published: its retry resumes from the last checkpoint that was stored."""
+        import ray.train
+
+        ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
 
 
 def _upload_snapshot(checkpoint_dir: Path, uploads: Path, evaluation: int) -> Path:
@@ -142,7 +152,7 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
         if tracker is None
         else lambda step, metrics: log_evaluation(tracker, job.run_id, job.stage, task.task, step, metrics)
     )
-    on_checkpoint = _reporter(log, job.output_dir / UPLOAD_DIR)
+    on_checkpoint = _CheckpointReporter(log, job.output_dir / UPLOAD_DIR)
 
     def published(result):
         """``result`` as published into the stage cache's evaluation folder (when there is one)."""
@@ -222,7 +232,7 @@ def _run_multitask(job: StageJob, tracker, resume_from: Path | None) -> None:
         job.encoder.folder,
         _no_evaluation_callback,
         dict(job.encoder.record),
-        _reporter(None if tracker is None else log, job.output_dir / UPLOAD_DIR),
+        _CheckpointReporter(None if tracker is None else log, job.output_dir / UPLOAD_DIR),
         resume_from,
     )
     if tracker is not None:

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -31,9 +32,20 @@ logger = logging.getLogger(__name__)
 #: ``on_evaluation(evaluation, step, metrics)``: ``evaluation`` counts from 1 (Tune ``time_attr``),
 #: ``step`` is the optimizer step, ``metrics`` are 0–100 with ``score`` the selection metric.
 EvaluationCallback = Callable[[int, int, dict[str, float]], None]
-#: ``on_checkpoint(evaluation, step, metrics, checkpoint_dir)``: called after the Trainer saved the
-#: full checkpoint (model, optimizer, scheduler, RNG, trainer state) of that evaluation's step.
-CheckpointCallback = Callable[[int, int, dict[str, float], Path], None]
+
+
+class CheckpointCallback(Protocol):
+    """Takes the full checkpoint (model, optimizer, scheduler, RNG, trainer state) the Trainer saves
+    right after each English-dev evaluation, e.g. to store it where a retry resumes from."""
+
+    def __call__(self, evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
+        """``evaluation`` counts from 1, ``step`` is the optimizer step, ``metrics`` are 0–100;
+        ``checkpoint_dir`` is deleted when the Trainer saves its next checkpoint, so a store that
+        outlives the call links or copies it first."""
+
+    def flush(self) -> None:
+        """Return once every checkpoint handed over is stored; raise if one could not be. Called
+        on every process when training ends, before the stage keeps or publishes anything."""
 
 
 @dataclass
@@ -212,7 +224,8 @@ def train_stage(
 
     Each evaluation is followed by a full checkpoint (``on_checkpoint`` gets its folder; it is
     deleted when the next one is saved, unless it holds the best model; when an earlier one is
-    the best, its model files are copied into it, under :data:`BEST_WEIGHTS_DIR`).
+    the best, its model files are copied into it, under :data:`BEST_WEIGHTS_DIR`); when training
+    ends, ``on_checkpoint.flush()`` returns before anything else happens.
     ``resume_from``: a checkpoint folder of this same run
     (``Trainer.train(resume_from_checkpoint=...)``): training continues at its step with its
     optimizer, scheduler and RNG states, evaluations keep their numbers, and the best model is
@@ -355,6 +368,9 @@ def run_trainer(
         evaluate_fn=evaluate,
     )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    if (output_dir / TRAINER_DIR).exists():
+    if on_checkpoint is not None:
+        on_checkpoint.flush()  # no stage is published on top of a checkpoint that was not stored
+    # Data-parallel ranks on one node share output_dir: the process that saved alone removes.
+    if trainer.is_world_process_zero() and (output_dir / TRAINER_DIR).exists():
         shutil.rmtree(output_dir / TRAINER_DIR)
     return result

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _checkpoints import KeptCheckpoints
 from transformers import AutoModel, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from sweeper.cache.markers import ENCODER_MARKER, encoder_is_complete
@@ -224,10 +225,7 @@ def test_a_multitask_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_o
     config = sweep({"tasks": ["panx", "mlm"], "sampling": "uniform", "mlm": MLM}, data_dir)
     (stage,) = intermediate_stages(config)
     kept = {1: tmp_path / "kept-1", 2: tmp_path / "kept-2"}
-
-    def keep(evaluation, step, metrics, checkpoint_dir):
-        shutil.copytree(checkpoint_dir, kept[evaluation])
-
+    keep = KeptCheckpoints(kept)
     evaluations = []
     full = run_multitask_stage(
         stage,
@@ -239,6 +237,8 @@ def test_a_multitask_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_o
         on_checkpoint=keep,
     )
     assert [(index, step) for index, step, _ in evaluations] == [(1, 3), (2, 6)]
+    assert keep.calls == ["checkpoint", "checkpoint", "flush"], "flushed once, after the last checkpoint"
+    assert keep.calls == ["checkpoint", "checkpoint", "flush"], "flushed once, after the last checkpoint"
     assert not (tmp_path / "full" / "trainer").exists(), "the run's own checkpoints are gone"
     assert (kept[2] / BEST_WEIGHTS_DIR).is_dir() == (full.result.best_step == 3), "the best model travels along"
     full_encoder = AutoModel.from_pretrained(tmp_path / "full-encoder").state_dict()

@@ -1,9 +1,9 @@
 """The three stages as plain functions (no Ray): tiny XLM-R, a few real examples per task."""
 
 import json
-import shutil
 
 import pytest
+from _checkpoints import KeptCheckpoints
 from transformers import AutoModelForQuestionAnswering
 
 from sweeper.cache.markers import encoder_is_complete
@@ -109,12 +109,7 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_di
     with a fixed seed, the resumed run's later evaluations and its best model equal the others)."""
     settings = SETTINGS.model_copy(update={"max_steps": 6})
     kept, kept_last = tmp_path / "kept-checkpoint", tmp_path / "kept-last-checkpoint"
-    checkpoints = []
-
-    def keep_first(evaluation, step, metrics, checkpoint_dir):
-        checkpoints.append((evaluation, step, metrics, sorted(path.name for path in checkpoint_dir.iterdir())))
-        if evaluation in (1, 3):
-            shutil.copytree(checkpoint_dir, kept if evaluation == 1 else kept_last)
+    keep_first = KeptCheckpoints({1: kept, 3: kept_last})
 
     full = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "full")
     evaluations = []
@@ -124,9 +119,11 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_di
         lambda *args: evaluations.append(args),
         on_checkpoint=keep_first,
     )
+    checkpoints = keep_first.checkpoints
     assert [(evaluation, step) for evaluation, step, *_ in checkpoints] == [(1, 2), (2, 4), (3, 6)]
     assert [metrics for *_, metrics, _ in checkpoints] == [metrics for *_, metrics in evaluations]
     assert {"optimizer.pt", "scheduler.pt", "trainer_state.json"} <= set(checkpoints[0][3]), "a full checkpoint to resume from"
+    assert keep_first.calls == ["checkpoint"] * 3 + ["flush"], "flushed once, after the last checkpoint"
 
     resumed = StageInputs(str(tiny_dir), None, get_task("panx"), settings, data_dir, tmp_path / "resumed", resume_from=kept)
     resumed_evaluations = []
