@@ -45,6 +45,7 @@ from sweeper.ray_adapter.trials import (
     target_trial_dir,
     train_run_name,
 )
+from sweeper.ray_adapter.tune_state import set_aside_damaged_state
 from sweeper.storage import full_folder, human_bytes, remove_checkpoints, remove_storage_folder, storage_child
 from sweeper.sweep.grid import CELL, TargetTrial, retrieval_evaluations, target_param_space, trial_setting_names, trials_per_cell
 from sweeper.tracking.runs import Tracker
@@ -106,8 +107,11 @@ def restored_or_new_tuner(path: str, trainable, param_space: dict, new_tuner, re
     ``trainable`` and ``param_space`` (the space ``new_tuner`` searches) are given again. Tune saves
     no search space with an experiment: without it, the ``tune.sample_from`` entries of trials
     created after the restore (the tasks of a trial's ``cell``) stay Tune's unresolved
-    ``("__fn_ph", hash)`` placeholders.
+    ``("__fn_ph", hash)`` placeholders. Saved state files a full disk left unreadable are set
+    aside first (:func:`sweeper.ray_adapter.tune_state.set_aside_damaged_state`).
     """
+    if resume:
+        set_aside_damaged_state(path)
     if resume and tune.Tuner.can_restore(path):
         return tune.Tuner.restore(path, trainable, param_space=param_space, resume_unfinished=True, resume_errored=True)
     return new_tuner()
