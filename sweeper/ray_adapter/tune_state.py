@@ -24,7 +24,7 @@ DAMAGED_SUFFIX = ".damaged"
 
 def set_aside_damaged_state(experiment_path: str) -> list[str]:
     """Rename each of Tune's saved state files at the top of ``experiment_path`` (a local folder
-    or a storage URI) that cannot be read back (JSON, or a pickle for ``.pkl``) to
+    or a storage URI) that cannot be read back (neither JSON nor a pickle) to
     ``<name>.damaged``, so ``Tuner.restore`` takes the newest intact one of its kind (or, with no
     ``tuner.pkl`` or experiment state left, the phase starts anew). Warns for each file.
 
@@ -39,7 +39,7 @@ def set_aside_damaged_state(experiment_path: str) -> list[str]:
         if info.type == pyarrow.fs.FileType.File and info.base_name.endswith((".json", ".pkl")):
             with filesystem.open_input_stream(info.path) as stream:
                 content = stream.readall()
-            if not _readable(content, info.base_name):
+            if not _readable(content):
                 filesystem.move(info.path, info.path + DAMAGED_SUFFIX)
                 damaged.append(info.base_name)
                 logger.warning(
@@ -54,13 +54,17 @@ def set_aside_damaged_state(experiment_path: str) -> list[str]:
     return damaged
 
 
-def _readable(content: bytes, name: str) -> bool:
-    """Whether ``content`` of file ``name`` parses as what its suffix says (JSON or pickle)."""
+def _readable(content: bytes) -> bool:
+    """Whether ``content`` parses as JSON (the experiment state) or as a pickle: Tune pickles its
+    callbacks' and search algorithms' state, whatever the file's suffix (``basic-variant-state-*.json``)."""
     try:
-        if name.endswith(".json"):
-            json.loads(content)
-        else:
-            ray.cloudpickle.loads(content)
-    except (ValueError, EOFError, ray.cloudpickle.pickle.UnpicklingError):
+        json.loads(content)
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        ray.cloudpickle.loads(content)
+    except (EOFError, ValueError, ray.cloudpickle.pickle.UnpicklingError):
         return False
     return True

@@ -13,7 +13,7 @@ from sweeper.config import METRIC, TIME_ATTR
 from sweeper.ray_adapter.phases import restored_or_new_tuner
 from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler
-from sweeper.ray_adapter.tune_state import DAMAGED_SUFFIX
+from sweeper.ray_adapter.tune_state import DAMAGED_SUFFIX, set_aside_damaged_state
 
 LEARNING_RATES = [2e-4, 1e-4, 5e-4]  # run one at a time, in this order
 
@@ -100,10 +100,13 @@ def test_a_restore_sets_aside_the_state_a_full_disk_left_unreadable_and_reruns_t
     assert len(failed.errors) == 2
     saved = sorted(path.name for path in experiment.iterdir() if path.suffix in (".json", ".pkl"))
     newest_callback_state = max(name for name in saved if name.startswith("callback-states-"))
+    assert any(name.startswith("basic-variant-state-") for name in saved), "the search's state (a pickle) is kept"
     (experiment / newest_callback_state).write_bytes(b"")  # what an upload to a full disk leaves
     freed.touch()
 
     with caplog.at_level("WARNING", logger="sweeper.ray_adapter.tune_state"):
+        assert set_aside_damaged_state(str(experiment)) == [newest_callback_state], "only the unreadable file"
+        assert set(saved) - {newest_callback_state} <= {path.name for path in experiment.iterdir()}, "intact files stay"
         results = restored_or_new_tuner(str(experiment), trainable, param_space, new_tuner, resume=True).fit()
     assert not results.errors and len(results) == 2, "the failed trials ran again"
     assert sorted(result.metrics["trial_id"] for result in results) == sorted(result.metrics["trial_id"] for result in failed), (
@@ -112,4 +115,3 @@ def test_a_restore_sets_aside_the_state_a_full_disk_left_unreadable_and_reruns_t
     assert sorted(result.metrics[METRIC] for result in results) == [10.0, 20.0]
     assert (experiment / f"{newest_callback_state}{DAMAGED_SUFFIX}").read_bytes() == b""
     assert f"{newest_callback_state} in {experiment} cannot be read back (0 bytes" in caplog.text
-    assert set(saved) - {newest_callback_state} <= {path.name for path in experiment.iterdir()}, "intact files stay"
