@@ -9,7 +9,10 @@ learning rate, seed and evaluation), so that ASHA stops the same trials on both 
   trial, trial resources, the progress callback), search (``tune_search``: cells and grid) and
   grouped ASHA (``target_scheduler``: its state file written before every STOP decision); each
   trial derives its settings (``TargetTrial.of``) and runs inside ``trials.run_trial``: its nested
-  MLflow run (sqlite store) created, every evaluation logged, the run closed with its outcome.
+  MLflow run (sqlite store) created, every evaluation logged, the run closed with its outcome,
+  through the sweep's tracking service (one Ray actor, as in a sweep: trial actors and Train
+  workers send their runs' bookkeeping and metrics there; the bench's trainable logs its
+  evaluations as a Train worker would).
 
 Both run in one process on one local Ray, one after the other. Goal: sweeper ≤ 1.20× Ray Tune.
 
@@ -100,13 +103,13 @@ def sweeper_trainable(trial_config: dict, context) -> None:
     from ray import tune
 
     from sweeper.config import METRIC, TIME_ATTR
+    from sweeper.ray_adapter.tracking_service import ServiceRunLog, service_name
     from sweeper.ray_adapter.trials import run_trial, target_run
     from sweeper.sweep.grid import TargetTrial
-    from sweeper.tracking.runs import Tracker
     from sweeper.tracking.trial_logging import log_evaluation
 
     trial = TargetTrial.of(context.config, trial_config)
-    tracker = Tracker(context.tracking_uri)
+    tracker = ServiceRunLog(service_name(context.parent_run_id), context.tracking_uri)  # as its Train worker logs
 
     def work(run_id: str) -> dict[str, str]:
         for evaluation in range(1, context.config.scheduler.max_t + 1):
@@ -174,6 +177,7 @@ def run_sweeper(config, root: Path, trials: int) -> dict[str, float]:
     from sweeper.ray_adapter.phases import tuner
     from sweeper.ray_adapter.scheduling import target_scheduler
     from sweeper.ray_adapter.search import tune_search
+    from sweeper.ray_adapter.tracking_service import tracking_service_running
     from sweeper.sweep.grid import target_param_space
     from sweeper.tracking.runs import Tracker
 
@@ -191,7 +195,11 @@ def run_sweeper(config, root: Path, trials: int) -> dict[str, float]:
     scheduler = target_scheduler(config.scheduler, context.asha_state_path)
     experiment = tuner(sweeper_trainable, context, search.param_space, "target", scheduler, search)
     start, driver_cpu = time.perf_counter(), time.process_time()
-    with pending_trials_limit(trials, config.resources.max_concurrent_trials):  # as the target phase runs it
+    # as the target phase runs it
+    with (
+        tracking_service_running(tracking_uri, parent_run_id),
+        pending_trials_limit(trials, config.resources.max_concurrent_trials),
+    ):
         results = experiment.fit()
     wall, driver_cpu = time.perf_counter() - start, time.process_time() - driver_cpu
     if results.errors:

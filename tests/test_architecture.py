@@ -98,6 +98,19 @@ def test_driver_side_wings_do_not_import_torch_at_import_time():
     assert result.stdout.strip() == "[]", f"imported at import time by {DRIVER_SIDE}: {result.stdout}"
 
 
+def test_trial_actors_import_no_mlflow_torch_or_transformers():
+    """A Tune trial actor imports the trainables' module (and the sweep context it unpickles); it
+    opens and logs its run through the tracking service, so MLflow (over a second of CPU per
+    process) stays out, as do torch and transformers (its Train workers import them)."""
+    code = (
+        "import sys\n"
+        "import sweeper.ray_adapter.trials, sweeper.ray_adapter.context\n"
+        "print(sorted(m for m in ('mlflow', 'torch', 'transformers') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == "[]", f"a trial actor imports {result.stdout}"
+
+
 def test_modules_stay_small():
     sizes = {str(path.relative_to(REPO)): len(path.read_text(encoding="utf-8").splitlines()) for path in PACKAGE.rglob("*.py")}
     assert {path: lines for path, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}

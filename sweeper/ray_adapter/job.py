@@ -43,7 +43,9 @@ class StageJob:
             target model for ``zero_shot``); ``None``: the pretrained model.
         data_dir: local data (``None``: the Hub).
         output_dir: the trial's folder (Trainer checkpoints, predictions).
-        tracking_uri / run_id: the trial's MLflow run (rank 0 logs to it).
+        tracking_uri / run_id: the trial's MLflow run (rank 0 logs to it: metrics, params and tags
+            through the sweep's tracking service, the Ray actor named ``tracking_service``, and
+            files with its own MLflow client).
         zero_shot: the sweep's zero-shot evaluation settings (target, zero_shot, retrieval).
         target_dev_languages: languages scored on the target-language dev split (target, zero_shot).
         encoder: where an intermediate stage's encoder is published.
@@ -66,6 +68,7 @@ class StageJob:
     data_dir: Path | None
     output_dir: Path
     tracking_uri: str
+    tracking_service: str
     run_id: str = ""
     zero_shot: ZeroShotConfig | None = None
     target_dev_languages: tuple[str, ...] = ()

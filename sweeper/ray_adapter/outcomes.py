@@ -16,10 +16,13 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
-from sweeper.tracking.runs import Tracker
 from sweeper.tracking.schema import RESULT_STAGES, Outcome, Tag
+
+if TYPE_CHECKING:  # the tracking service and the driver pass theirs: no MLflow import here
+    from sweeper.tracking.runs import Tracker
 
 COMPLETED, EARLY_STOPPED, FAILED = Outcome.COMPLETED, Outcome.EARLY_STOPPED, Outcome.FAILED
 #: MLflow run status per outcome.
@@ -92,7 +95,7 @@ def close_trial_run(tracker: Tracker, run_id: str, outcome: TrialOutcome, tags: 
 
 
 def close_after_error(
-    tracker: Tracker, run_id: str, trial_id: str, state_path: Path, error: BaseException, tags: Mapping[str, str]
+    tracker: Tracker, run_id: str, trial_id: str, state_path: Path, error: BaseException | str, tags: Mapping[str, str]
 ) -> TrialOutcome:
     """A trial's own error path: close its run as the scheduler's record at ``state_path`` says
     (``early_stopped`` if grouped ASHA stopped it, else ``failed`` with ``error``).

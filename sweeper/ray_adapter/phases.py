@@ -37,6 +37,7 @@ from sweeper.ray_adapter.outcomes import reconcile_trial_runs
 from sweeper.ray_adapter.progress_callback import ProgressCallback
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids, target_scheduler
 from sweeper.ray_adapter.search import tune_search
+from sweeper.ray_adapter.tracking_service import tracking_service_running
 from sweeper.ray_adapter.trials import (
     TRIAL_RESOURCES,
     intermediate_trial,
@@ -119,11 +120,15 @@ def restored_or_new_tuner(path: str, trainable, param_space: dict, new_tuner, re
 
 def _fit(trainable, context: SweepContext, name: str, param_space: dict, new_tuner, resume: bool, trials: int) -> tune.ResultGrid:
     """Run experiment ``name`` of ``trials`` trials under ``<Ray storage>/<name>``
-    (:func:`restored_or_new_tuner`). Tune requests resources for every trial that may run at once
-    (``cluster.pending_trials_limit``)."""
+    (:func:`restored_or_new_tuner`), with the sweep's tracking service running (the trials open,
+    log to and close their MLflow runs through it). Tune requests resources for every trial that
+    may run at once (``cluster.pending_trials_limit``)."""
     path = storage_child(context.ray_storage, name)
     experiment = restored_or_new_tuner(path, _trainable(trainable, context), param_space, new_tuner, resume)
-    with pending_trials_limit(trials, context.config.resources.max_concurrent_trials):
+    with (
+        tracking_service_running(context.tracking_uri, context.parent_run_id),
+        pending_trials_limit(trials, context.config.resources.max_concurrent_trials),
+    ):
         try:
             return experiment.fit()
         except Exception as error:

@@ -3,18 +3,20 @@
 Each builds its trial's MLflow run (:class:`TrialRun`) and its Train job
 (:class:`~sweeper.ray_adapter.job.StageJob`) once, then takes one path: :func:`run_trial` opens
 (or continues) the run, does the work (train in a Ray Train ``TorchTrainer``, :func:`_fit`, or
-replay the stage from the stage cache) and closes the run with its outcome.
+replay the stage from the stage cache) and closes the run with its outcome, through the sweep's
+tracking service (``tracking_service.py``).
 
-Trial actors import this module: keep torch/transformers out of its imports (see ``worker.py``).
+Trial actors import this module: keep torch, transformers and MLflow out of its imports (see
+``worker.py``); ``tests/test_architecture.py`` checks it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import ray
 from ray import tune
 from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
 from ray.train import RunConfig as TrainRunConfig
@@ -27,8 +29,8 @@ from sweeper.config import METRIC, NO_SELECTION, TARGET_DEV, TIME_ATTR, SweepCon
 from sweeper.models.cache import cache_root
 from sweeper.ray_adapter.context import SweepContext
 from sweeper.ray_adapter.job import Publication, StageJob
-from sweeper.ray_adapter.outcomes import FAILED, close_after_error, close_trial_run, trial_outcome
-from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
+from sweeper.ray_adapter.outcomes import describe_error
+from sweeper.ray_adapter.tracking_service import ServiceRunLog, service_name
 from sweeper.ray_adapter.worker import stage_worker
 from sweeper.registry import THRESHOLD_SPLIT, zero_shot_languages
 from sweeper.storage import BEST_MODEL_DIR, storage_child
@@ -37,8 +39,7 @@ from sweeper.sweep.multitask import MultitaskStage
 from sweeper.sweep.packing import worker_gpus
 from sweeper.sweep.resources import TRIAL_ACTOR_CPUS
 from sweeper.sweep.tasks import resolve_task
-from sweeper.tracking.runs import Tracker
-from sweeper.tracking.schema import SELECTION_KEY, Outcome, Tag, metric_key
+from sweeper.tracking.schema import Tag, metric_key
 from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
 
 TRIAL_RESOURCES = {"cpu": TRIAL_ACTOR_CPUS}  # the trial actor only drives its TorchTrainer
@@ -127,45 +128,44 @@ def _train(context: SweepContext, job: StageJob, name: str) -> TrialWork:
 
 
 def run_trial(context: SweepContext, run: TrialRun, work: TrialWork) -> None:
-    """Create (or continue) the trial's nested MLflow run, do ``work``, and close the run with its
-    outcome (tag ``asha_outcome``, and the tags ``work`` returns).
+    """Open (or continue) the trial's nested MLflow run, do ``work``, and close the run with its
+    outcome (tag ``asha_outcome``, and the tags ``work`` returns), all through the sweep's tracking
+    service (:class:`~sweeper.ray_adapter.tracking_service.TrackingService`: no MLflow here).
 
     A failing trial closes its run as FAILED and re-raises (Tune records the error and retries it
     up to ``resources.max_failures`` times; each attempt continues the same run, tag ``attempts``).
     What a trial that grouped ASHA stopped raises while its Train controller is torn down is not
     a failure: its run is closed as early-stopped (:func:`sweeper.ray_adapter.outcomes.trial_outcome`);
     one whose actor is gone before it can close its run is closed by the driver after the experiment.
+    A trial whose run already completed, or that grouped ASHA already stopped, only reports
+    (:attr:`~sweeper.ray_adapter.tracking_service.OpenedRun.report`).
     """
-    tracker = Tracker(context.tracking_uri)
+    service = ray.get_actor(service_name(context.parent_run_id))
     trial_id = _trial_id()
-    existing = tracker.find_child(context.experiment_id, context.parent_run_id, trial_id)
-    # Tune's experiment snapshot can predate a trial's end: such a trial does not train again. It
-    # reports its selection score (Tune requires the scheduler's metric in a trial's first result;
-    # without `time_attr`, ASHA records nothing new).
-    if existing is not None and existing.data.tags.get(Tag.OUTCOME) == Outcome.COMPLETED:
-        tune.report({METRIC: existing.data.metrics.get(SELECTION_KEY, math.nan)})
-        return
-    if trial_id in saved_stopped_trial_ids(context.asha_state_path):
-        tune.report({METRIC: math.nan})  # grouped ASHA stopped it; the driver closes its run
-        return
-    if existing is None:
-        run_id = tracker.start_child(
-            context.experiment_id, context.parent_run_id, run.name, {**run.tags, Tag.RAY_TRIAL_ID: trial_id}, run.params
+    opened = ray.get(
+        service.open.remote(
+            context.experiment_id, context.parent_run_id, trial_id, run.name, run.tags, run.params, context.asha_state_path
         )
-    else:  # a retried trial (its run FAILED) or one restored by `sweeper resume` (its run RUNNING)
-        run_id = existing.info.run_id
-        tracker.reopen(run_id)
-        tracker.set_tags(run_id, {Tag.ATTEMPTS: int(existing.data.tags.get(Tag.ATTEMPTS, "1")) + 1})
-    earlier_tags = existing.data.tags if existing is not None else {}
+    )
+    if opened.report is not None:
+        tune.report(opened.report)
+        return
     try:
-        outcome = work(run_id)
+        outcome = work(opened.run_id)
     except Exception as error:
         # Grouped ASHA's record decides: a trial it stopped is early-stopped whatever its teardown raised.
-        if close_after_error(tracker, run_id, trial_id, context.asha_state_path, error, earlier_tags).outcome == FAILED:
+        failed = service.close_after_error.remote(
+            opened.run_id, trial_id, context.asha_state_path, describe_error(error), opened.earlier_tags
+        )
+        if ray.get(failed):
             raise
         return
-    tracker.set_tags(run_id, outcome)
-    close_trial_run(tracker, run_id, trial_outcome(trial_id, (), None), earlier_tags)
+    ray.get(service.close.remote(opened.run_id, outcome, opened.earlier_tags))
+
+
+def _run_log(context: SweepContext) -> ServiceRunLog:
+    """What a trial logs replayed results through: the sweep's tracking service."""
+    return ServiceRunLog(service_name(context.parent_run_id), context.tracking_uri)
 
 
 def _job(context: SweepContext, **fields) -> StageJob:
@@ -174,6 +174,7 @@ def _job(context: SweepContext, **fields) -> StageJob:
         model_source=context.model_source,
         data_dir=context.data_dir,
         tracking_uri=context.tracking_uri,
+        tracking_service=service_name(context.parent_run_id),
         feature_cache=context.feature_cache,
         **fields,
     )
@@ -319,7 +320,7 @@ def _replay_target(
         ``"reused"`` (the evaluation was cached) or ``"evaluated"``.
     """
     task = job.task
-    tracker = Tracker(context.tracking_uri)
+    tracker = _run_log(context)
     history, best_score = read_target_history(stage.path)
     logged = tracker.logged_steps(run_id, metric_key("target", task.task, "en", "dev", task.metric))
     for number, (step, metrics) in enumerate(history, start=1):
@@ -398,7 +399,7 @@ def retrieval_trial(trial_config: dict, context: SweepContext) -> None:
         if not evaluation.complete:
             _fit(context, job.for_run(run_id), train_name)
             return {Tag.EVALUATION: "evaluated"}
-        tune.report(log_retrieval(Tracker(context.tracking_uri), run_id, task, read_evaluation(evaluation.path, task.task)))
+        tune.report(log_retrieval(_run_log(context), run_id, task, read_evaluation(evaluation.path, task.task)))
         return {Tag.EVALUATION: "reused"}
 
     run_trial(context, run.keyed(evaluation), evaluate_or_reuse)

@@ -1,8 +1,9 @@
 """The Ray Train worker function of every stage: runs one :class:`~sweeper.ray_adapter.job.StageJob`.
 
 Kept light on purpose: the Train controller actor imports this module only to unpickle
-:func:`stage_worker`, so torch, transformers and MLflow are imported inside the function, by the
-workers that need them.
+:func:`stage_worker`, so torch and transformers are imported inside the function, by the
+workers that need them; rank 0 logs through the sweep's tracking service and imports MLflow only
+to log files (predictions, the best checkpoint).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sweeper.storage import UPLOAD_DIR, snapshot
 
 
 def stage_worker(loop_config: dict) -> None:
-    """Run ``loop_config["job"]`` (a :class:`StageJob`): rank 0 logs to the trial's MLflow run,
-    every rank reports to Tune.
+    """Run ``loop_config["job"]`` (a :class:`StageJob`): rank 0 logs to the trial's MLflow run
+    (:class:`~sweeper.ray_adapter.tracking_service.ServiceRunLog`), every rank reports to Tune.
 
     A retried or restored trial's Train run hands its workers the latest checkpoint reported
     here (``ray.train.get_checkpoint``): training resumes from it (multi-task stages too). Rank 0
@@ -32,7 +33,7 @@ def stage_worker(loop_config: dict) -> None:
     import torch.distributed
 
     from sweeper.ray_adapter.cluster import node_tags
-    from sweeper.tracking.runs import Tracker
+    from sweeper.ray_adapter.tracking_service import ServiceRunLog
     from sweeper.tracking.schema import Tag
     from sweeper.training.memory_probe import GPU_FRACTION_ENV
     from sweeper.training.stages import is_main_process
@@ -41,7 +42,7 @@ def stage_worker(loop_config: dict) -> None:
     job: StageJob = loop_config["job"]
     os.environ[GPU_FRACTION_ENV] = str(job.gpu_fraction)  # the trial's share of its GPU, for auto micro-batches
     torch.set_num_threads(host_threads(job.cpus_per_worker))  # the trial's CPUs (DataLoader workers follow)
-    tracker = Tracker(job.tracking_uri) if is_main_process() else None
+    tracker = ServiceRunLog(job.tracking_service, job.tracking_uri) if is_main_process() else None
     if tracker is not None:
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
         tracker.set_tags(job.run_id, {Tag.WORLD_SIZE: world_size, **node_tags()})

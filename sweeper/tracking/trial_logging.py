@@ -1,6 +1,6 @@
 """MLflow logging of a trial's results, shared by the Train worker that computes them and the
 trial that replays them from the stage cache (so a reused stage is tracked exactly like a
-trained one). No torch: trial actors import this module.
+trained one). No torch and no MLflow: trial actors import this module.
 
 Metric keys (:func:`sweeper.tracking.runs.metric_key`): ``<stage>/<task>/en/dev/<metric>`` per
 English-dev evaluation (with its optimizer step), ``zero_shot/<task>/<lang|avg>/<split>/<metric>``,
@@ -16,18 +16,18 @@ from sweeper.cache.outputs import ZeroShotResult
 from sweeper.config import METRIC
 from sweeper.metrics.xtreme import task_score
 from sweeper.registry import THRESHOLD_SPLIT, TaskSpec
-from sweeper.tracking.runs import Tracker
+from sweeper.tracking.run_log import RunLog
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 
-def log_evaluation(tracker: Tracker, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:
+def log_evaluation(tracker: RunLog, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:
     """One English-dev evaluation at optimizer ``step``: every metric (0–100) but ``score``
     (the selection metric under its own name)."""
     keyed = {metric_key(stage, task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
     tracker.log_metrics(run_id, keyed, step)
 
 
-def log_zero_shot(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroShotResult) -> float:
+def log_zero_shot(tracker: RunLog, run_id: str, task: TaskSpec, result: ZeroShotResult) -> float:
     """Per-language, average and XTREME task-score metrics, and the predictions (artifact
     ``predictions/<task>``).
 
@@ -48,7 +48,7 @@ def log_zero_shot(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroSho
     return xtreme_score
 
 
-def log_target_dev(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroShotResult, dev_split: str) -> None:
+def log_target_dev(tracker: RunLog, run_id: str, task: TaskSpec, result: ZeroShotResult, dev_split: str) -> None:
     """``selection/target_dev``: the mean selection metric over the dev languages, and the
     per-language dev metrics unless they are the zero-shot ones (dev is the zero-shot split).
     Nothing when the result has no dev scores."""
@@ -68,7 +68,7 @@ def log_target_dev(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroSh
 
 
 def log_target_outcome(
-    tracker: Tracker, run_id: str, task: TaskSpec, best_score: float, result: ZeroShotResult, best_model_dir: Path
+    tracker: RunLog, run_id: str, task: TaskSpec, best_score: float, result: ZeroShotResult, best_model_dir: Path
 ) -> dict[str, float]:
     """A finished target trial: ``selection/english_dev`` (``best_score``, 0–100), the zero-shot
     and target-dev results, and the best model as artifact ``best_checkpoint``.
@@ -83,7 +83,7 @@ def log_target_outcome(
     return {METRIC: best_score, "zero_shot_score": xtreme_score}
 
 
-def log_retrieval(tracker: Tracker, run_id: str, task: TaskSpec, result: ZeroShotResult) -> dict[str, float]:
+def log_retrieval(tracker: RunLog, run_id: str, task: TaskSpec, result: ZeroShotResult) -> dict[str, float]:
     """A finished retrieval evaluation: zero-shot results, BUCC's dev scores at the dev-tuned
     threshold (``selection/target_dev``) and thresholds (params ``threshold.<lang>``).
 
