@@ -5,8 +5,8 @@ milliseconds per call here.
 
 One named Ray actor per sweep and phase (:func:`tracking_service_running`), pinned to the
 driver's node (a sqlite store is a file there) and owned by the driver: it ends with the phase
-or the driver, and ``sweeper resume`` starts another. It holds no state but its MLflow client, so Ray restarts it if
-its process dies; a call in flight then fails its trial, which Tune retries. Trial actors open
+or the driver, and ``sweeper resume`` starts another. It holds no state but its MLflow client,
+so Ray restarts it if its process dies; a call in flight then fails its trial, which Tune retries. Trial actors open
 and close their runs through it (:meth:`TrackingService.open`, :meth:`TrackingService.close`)
 and log metrics, params and tags through a :class:`ServiceRunLog`; files are logged by the
 process that has them, with its own MLflow client.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import ray
 
+from sweeper.config import METRIC
 from sweeper.ray_adapter.outcomes import FAILED, close_after_error, close_trial_run, trial_outcome
 from sweeper.ray_adapter.scheduling import saved_stopped_trial_ids
 from sweeper.tracking.schema import SELECTION_KEY, Outcome, Tag
@@ -65,14 +66,12 @@ class TrackingService:
         params: Mapping[str, object],
         asha_state_path: Path,
     ) -> OpenedRun:
-        """Create the trial's run ``name`` with ``tags`` and ``params``, nested under ``parent_run_id``
-        (tag ``ray_trial_id``), or continue
-        the one an earlier attempt made (a retried trial's run is ``FAILED``, a restored one's
-        ``RUNNING``: it is reopened and tag ``attempts`` counts up); nothing when that run completed
-        or grouped ASHA (its record at ``asha_state_path``) stopped the trial (:attr:`OpenedRun.report`).
+        """Create the trial's run ``name`` with ``tags`` and ``params``, nested under
+        ``parent_run_id`` (tag ``ray_trial_id``), or continue the one an earlier attempt made (a
+        retried trial's run is ``FAILED``, a restored one's ``RUNNING``: it is reopened and tag
+        ``attempts`` counts up); nothing when that run completed or grouped ASHA (its record at
+        ``asha_state_path``) stopped the trial (:attr:`OpenedRun.report`).
         """
-        from sweeper.config import METRIC
-
         existing = self._tracker.find_child(experiment_id, parent_run_id, trial_id)
         if existing is not None and existing.data.tags.get(Tag.OUTCOME) == Outcome.COMPLETED:
             # Tune requires the scheduler's metric in a trial's first result; without `time_attr`,
