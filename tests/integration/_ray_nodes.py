@@ -127,8 +127,9 @@ def stop_node(node: RayNode) -> None:
 
 
 @contextmanager
-def two_node_cluster(log_dir: Path, cpus_per_node: int = 1) -> Iterator[TwoNodeCluster]:
-    """A head and a worker node of ``cpus_per_node`` CPUs each (no GPU); stopped at the end.
+def two_node_cluster(log_dir: Path, cpus_per_node: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[TwoNodeCluster]:
+    """A head and a worker node of ``cpus_per_node`` CPUs each (no GPU), their processes with
+    ``extra_env`` in their environment; stopped at the end.
 
     Temp folders are short (``/tmp/r…``): Ray's Unix sockets live there (107-byte path limit).
 
@@ -140,7 +141,13 @@ def two_node_cluster(log_dir: Path, cpus_per_node: int = 1) -> Iterator[TwoNodeC
     address = f"127.0.0.1:{port}"
     # RAY_ADDRESS reaches every Ray worker: Ray Train's placement-group cleaner finds its cluster by
     # it, and fails ("Found multiple active Ray instances") while another Ray runs on this machine.
-    env = {**os.environ, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        "RAY_ADDRESS": address,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     head = _start(
         "head",
         root / "h",

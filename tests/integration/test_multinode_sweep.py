@@ -7,9 +7,9 @@ trials of 6 evaluations (FIFO, no early stopping), runs as a `sweeper run --ray-
 a trial's Train worker takes 0.6 CPU, so two trials at a time run on different nodes.
 
 Once a trial on the worker node has a checkpoint in Ray storage and evaluations still to come, the
-test freezes that node's Train workers (SIGSTOP: the trial cannot finish or log more between the
-check and the kill), then `kill -9`s the node's raylet and the frozen workers (a node loss:
-nothing on the node survives). The sweep must finish with every trial's result in exactly one
+test `kill -9`s the node's raylet and its Train workers (a node loss: nothing on the node survives).
+It looks with those workers frozen (SIGSTOP), so the trial cannot finish or log more between the
+look and the kill, nor pass its window between two looks (see ``_trial_state``). The sweep must finish with every trial's result in exactly one
 MLflow run per trial, the interrupted trial continued in its run on the surviving node from its
 checkpoint: no evaluation up to the checkpoint runs again (those between the checkpoint and the
 kill do, and are logged a second time). Before that, the same sweep without
@@ -18,7 +18,6 @@ kill do, and are logged a second time). Before that, the same sweep without
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from _mlflow_server import mlflow_server
 from _ray_nodes import two_node_cluster
 from _sweep_cli import SMOKE
 from _sweep_processes import sweeper
-from _trial_state import persisted_checkpoint_step, train_workers
+from _trial_state import FAST_POLLS, PACE_S, freeze, persisted_checkpoint_step, thaw, train_workers
 from mlflow.tracking import MlflowClient
 
 from sweeper.sweep.shared_state import is_shared_location, read_mounts
@@ -82,35 +81,20 @@ def target_runs(output: Path) -> tuple[MlflowClient, list]:
     return client, [run for run in runs if run.data.tags.get("stage") == "target"]
 
 
-def kill_node_mid_trial(cluster, observed: Observed, client: MlflowClient, runs: list) -> bool:
-    """Once a trial on the worker node has a checkpoint in Ray storage and more evaluations to come,
-    freeze the node's Train workers, check that the trial is still running, and kill the node:
-    raylet first, then the frozen workers. ``False`` (workers thawed): no such trial right now."""
-    worker_id = cluster.node_ids["worker"]
-    candidates = [
-        run
-        for run in runs
-        if run.info.status == "RUNNING"
-        and run.data.tags.get(Tag.NODE_ID) == worker_id
-        and (persisted_checkpoint_step(observed.output, run) or STEPS[-1]) < STEPS[-1]
-    ]
-    if not candidates:
-        return False
-    frozen = train_workers(psutil.Process(cluster.worker.process.pid))
-    for proc in frozen:
-        proc.send_signal(signal.SIGSTOP)
-    for run in candidates:
-        run = client.get_run(run.info.run_id)
+def kill_node_mid_trial(cluster, observed: Observed, client: MlflowClient, runs: list, frozen: list) -> bool:
+    """If a trial on the worker node (its Train workers ``frozen``) has a checkpoint in Ray storage and
+    evaluations still to come, kill the node: raylet first, then the frozen workers."""
+    for run in runs:
+        if run.info.status != "RUNNING" or run.data.tags.get(Tag.NODE_ID) != cluster.node_ids["worker"]:
+            continue
+        checkpoint = persisted_checkpoint_step(observed.output, run)
         logged = [metric.step for metric in client.get_metric_history(run.info.run_id, DEV_F1)]
-        if run.info.status == "RUNNING" and logged and logged[-1] < STEPS[-1]:
-            observed.killed_run, observed.logged_at_kill = run.info.run_id, logged
-            observed.checkpoint_step = persisted_checkpoint_step(observed.output, run)
+        if checkpoint is not None and logged and logged[-1] < STEPS[-1]:
+            observed.killed_run, observed.logged_at_kill, observed.checkpoint_step = run.info.run_id, logged, checkpoint
             cluster.worker.raylet().kill()
             for proc in frozen:
                 proc.kill()
             return True
-    for proc in frozen:
-        proc.send_signal(signal.SIGCONT)
     return False
 
 
@@ -120,7 +104,7 @@ def observed(tmp_path_factory, data_dir, tiny_dir) -> Iterator[Observed]:
     server_dir = root / "mlflow"
     server_dir.mkdir()
     with mlflow_server(server_dir) as uri:
-        with two_node_cluster(root) as cluster:
+        with two_node_cluster(root, extra_env=FAST_POLLS) as cluster:
             observed = _run_and_kill(cluster, root, uri, data_dir)
         yield observed  # the tests read MLflow: the server stays up, the cluster is gone
 
@@ -155,7 +139,7 @@ def _run_and_kill(cluster, root: Path, uri: str, data_dir: Path) -> Observed:
         process = psutil.Process(driver.pid)
         killed = False
         while driver.poll() is None and time.monotonic() - started < SWEEP_TIMEOUT_S:
-            time.sleep(0.5)
+            time.sleep(0.5 if killed else PACE_S)
             try:
                 observed.driver_peak_rss = max(observed.driver_peak_rss, process.memory_info().rss)
                 times = process.cpu_times()
@@ -164,12 +148,17 @@ def _run_and_kill(cluster, root: Path, uri: str, data_dir: Path) -> Observed:
                 break
             if not (output / "sweep.json").is_file():
                 continue
-            client, runs = target_runs(output)
-            for run in runs:
-                if Tag.NODE_ID in run.data.tags:
-                    observed.nodes_seen.setdefault(run.info.run_id, set()).add(run.data.tags[Tag.NODE_ID])
-            if not killed:
-                killed = kill_node_mid_trial(cluster, observed, client, runs)
+            # until the kill, the worker node's Train workers run only between two looks
+            frozen = [] if killed else train_workers(psutil.Process(cluster.worker.process.pid))
+            freeze(frozen)
+            try:
+                client, runs = target_runs(output)
+                for run in runs:
+                    if Tag.NODE_ID in run.data.tags:
+                        observed.nodes_seen.setdefault(run.info.run_id, set()).add(run.data.tags[Tag.NODE_ID])
+                killed = killed or (bool(frozen) and kill_node_mid_trial(cluster, observed, client, runs, frozen))
+            finally:
+                thaw(frozen)  # killed ones are skipped
         driver.wait(timeout=max(1, SWEEP_TIMEOUT_S - (time.monotonic() - started)))
     finally:
         if driver.poll() is None:
