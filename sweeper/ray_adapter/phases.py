@@ -1,6 +1,7 @@
 """Ray adapter: runs a sweep's stages as Ray Tune trials, each training in a Ray Train
 ``TorchTrainer`` (the Train V2 pattern: a Tune function trainable that builds the trainer and
-calls ``fit()``; worker reports reach Tune through ``TuneReportCallback``).
+calls ``fit()``; worker reports reach MLflow and Tune once their checkpoints are committed, through
+``evaluation_log.LogCommittedEvaluations``).
 
 Phase 1 trains each intermediate configuration once (one Tune experiment, no pruning) and
 keeps its encoder in the shared stage cache (``sweeper.cache``); finished encoders found

@@ -20,7 +20,6 @@ import ray
 from ray import tune
 from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
 from ray.train import RunConfig as TrainRunConfig
-from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.cache.locks import train_once
 from sweeper.cache.outputs import read_evaluation, read_target_history
@@ -28,6 +27,7 @@ from sweeper.cache.store import CacheEntry
 from sweeper.config import METRIC, NO_SELECTION, TARGET_DEV, TIME_ATTR, SweepConfig
 from sweeper.models.cache import cache_root
 from sweeper.ray_adapter.context import SweepContext
+from sweeper.ray_adapter.evaluation_log import LogCommittedEvaluations
 from sweeper.ray_adapter.job import Publication, StageJob
 from sweeper.ray_adapter.outcomes import describe_error
 from sweeper.ray_adapter.tracking_service import ServiceRunLog, service_name
@@ -90,8 +90,10 @@ def _scaling_config(config: SweepConfig, context: SweepContext) -> ScalingConfig
 
 
 def _fit(context: SweepContext, job: StageJob, name: str) -> None:
-    """Run ``job`` in the Ray Train run ``name`` on the trial's worker group (``resources``); the
-    workers report to Tune. A finished run's resume checkpoint is deleted."""
+    """Run ``job`` in the Ray Train run ``name`` on the trial's worker group (``resources``); each
+    evaluation the workers report is logged to the trial's run and reported to Tune once its
+    checkpoint is committed (:class:`LogCommittedEvaluations`). A finished run's resume checkpoint
+    is deleted."""
     from ray.train.torch import TorchTrainer  # imports torch: only in the trial that trains
 
     scaling = _scaling_config(context.config, context)
@@ -107,7 +109,7 @@ def _fit(context: SweepContext, job: StageJob, name: str) -> None:
         run_config=TrainRunConfig(
             name=name,
             storage_path=storage_child(context.ray_storage, "train"),
-            callbacks=[TuneReportCallback()],
+            callbacks=[LogCommittedEvaluations(job.tracking_service, job.tracking_uri, job.run_id)],
             failure_config=FailureConfig(controller_failure_limit=context.config.resources.controller_failure_limit),
             checkpoint_config=CheckpointConfig(num_to_keep=1),  # only the latest: what a retry resumes from
         ),

@@ -47,6 +47,8 @@ def stage_worker(loop_config: dict) -> None:
         world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
         tracker.set_tags(job.run_id, {Tag.WORLD_SIZE: world_size, **node_tags()})
     with _resume_checkpoint() as resume_from:
+        if tracker is not None and resume_from is not None:
+            _log_resumed_evaluation(tracker, job.run_id)
         if job.multitask is not None:
             _run_multitask(job, tracker, resume_from)
         else:
@@ -66,33 +68,41 @@ def _resume_checkpoint() -> Iterator[Path | None]:
         yield Path(folder)
 
 
+EVALUATION_LOG = "evaluation_log"
+"""The key of a report's English-dev metrics under their MLflow keys (rank 0's reports only):
+:class:`~sweeper.ray_adapter.evaluation_log.LogCommittedEvaluations` logs them once the report's
+checkpoint is committed."""
+
+
 class _CheckpointReporter:
-    """A stage's :class:`~sweeper.training.trainer.CheckpointCallback`: rank 0 logs each evaluation
-    (``log(step, metrics)``), then every rank reports it to Tune, rank 0 with the checkpoint a
-    retry resumes from.
+    """A stage's :class:`~sweeper.training.trainer.CheckpointCallback`: every rank reports each
+    evaluation to Ray Train, rank 0 with the checkpoint a retry resumes from and the evaluation's
+    metrics under their MLflow keys (``keyed(metrics)``, under :data:`EVALUATION_LOG`).
 
     The checkpoint is uploaded to Ray storage in the background (``CheckpointUploadMode.ASYNC``)
     while training goes on: a full checkpoint (weights and AdamW state, 6.7 GB for XLM-R Large)
     copied synchronously would hold the GPU idle at every evaluation. Ray uploads a hard-linked
     snapshot of the Trainer's checkpoint folder (``uploads/``, :func:`sweeper.storage.snapshot`),
     not the folder itself, which the Trainer deletes when it rotates its checkpoints, and deletes
-    the snapshot once uploaded. Tune receives the evaluation when its checkpoint is committed, in
-    order.
+    the snapshot once uploaded. Ray Train's controller receives the report once its checkpoint is
+    uploaded, in order, commits the checkpoint, then logs the evaluation to MLflow and hands it to
+    Tune: an evaluation is logged only when a retry resumes after it, so none is logged twice.
     """
 
-    def __init__(self, log: Callable[[int, dict[str, float]], None] | None, uploads: Path):
-        self._log = log
+    def __init__(self, keyed: Callable[[dict[str, float]], dict[str, float]] | None, uploads: Path):
+        self._keyed = keyed
         self._uploads = uploads
 
     def __call__(self, evaluation: int, step: int, metrics: dict[str, float], checkpoint_dir: Path) -> None:
         import ray.train
 
+        report = {TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]}
         checkpoint = None
-        if self._log is not None:
-            self._log(step, metrics)
+        if self._keyed is not None:
+            report[EVALUATION_LOG] = self._keyed(metrics)
             checkpoint = ray.train.Checkpoint.from_directory(_upload_snapshot(checkpoint_dir, self._uploads, evaluation))
         ray.train.report(
-            {TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]},
+            report,
             checkpoint=checkpoint,
             checkpoint_upload_mode=ray.train.CheckpointUploadMode.ASYNC,
             delete_local_checkpoint_after_upload=True,
@@ -100,12 +110,28 @@ class _CheckpointReporter:
 
     def flush(self) -> None:
         """Block until Ray Train has committed every evaluation reported, checkpoints uploaded
-        (``get_all_reported_checkpoints``, ``CheckpointConsistencyMode.COMMITTED``). A background
-        upload that failed (a full disk) fails the worker group, so this never returns and the
-        stage is not published: its retry resumes from the last checkpoint that was stored."""
+        (``get_all_reported_checkpoints``, ``CheckpointConsistencyMode.COMMITTED``), and so logged
+        them. A background upload that failed (a full disk) fails the worker group, so this never
+        returns and the stage is not published: its retry resumes from the last checkpoint that
+        was stored."""
         import ray.train
 
         ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
+
+
+def _log_resumed_evaluation(tracker, run_id: str) -> None:
+    """Log the evaluation of the checkpoint this Train run resumes from, unless the run has it:
+    Ray Train commits a checkpoint before its evaluation is logged, and a controller lost in
+    between leaves that evaluation unlogged (the retry resumes after it)."""
+    import ray.train
+
+    reported = ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
+    if not reported:
+        return
+    latest = max(reported, key=lambda checkpoint: checkpoint.metrics["step"])
+    keyed, step = latest.metrics.get(EVALUATION_LOG), int(latest.metrics["step"])
+    if keyed and step not in tracker.logged_steps(run_id, next(iter(keyed))):
+        tracker.log_metrics(run_id, keyed, step)
 
 
 def _upload_snapshot(checkpoint_dir: Path, uploads: Path, evaluation: int) -> Path:
@@ -128,7 +154,7 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
     from sweeper.cache.outputs import publish_evaluation
     from sweeper.registry import zero_shot_languages
     from sweeper.tracking.schema import metric_key
-    from sweeper.tracking.trial_logging import log_evaluation, log_retrieval, log_target_outcome
+    from sweeper.tracking.trial_logging import evaluation_metrics, log_retrieval, log_target_outcome
     from sweeper.training.stages import (
         StageInputs,
         run_intermediate_stage,
@@ -148,12 +174,8 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
         resume_from=resume_from,
         feature_cache=job.feature_cache,
     )
-    log = (
-        None
-        if tracker is None
-        else lambda step, metrics: log_evaluation(tracker, job.run_id, job.stage, task.task, step, metrics)
-    )
-    on_checkpoint = _CheckpointReporter(log, job.output_dir / UPLOAD_DIR)
+    keyed = None if tracker is None else lambda metrics: evaluation_metrics(job.stage, task.task, metrics)
+    on_checkpoint = _CheckpointReporter(keyed, job.output_dir / UPLOAD_DIR)
 
     def published(result):
         """``result`` as published into the stage cache's evaluation folder (when there is one)."""
@@ -207,23 +229,23 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
 
 
 def _run_multitask(job: StageJob, tracker, resume_from: Path | None) -> None:
-    """Train a multi-task intermediate stage; rank 0 logs each member's English-dev metrics as
-    ``intermediate/<member>/en/dev/<metric>`` and the members' mean as
-    ``intermediate/<stage>/en/dev/mean_score`` (best: ``best_mean_score``), and the sampling
-    probabilities as params ``multitask.probability.<member>``."""
+    """Train a multi-task intermediate stage; each evaluation logs each member's English-dev
+    metrics as ``intermediate/<member>/en/dev/<metric>`` and the members' mean as
+    ``intermediate/<stage>/en/dev/mean_score``; rank 0 then logs the best mean
+    (``best_mean_score``) and the sampling probabilities as params ``multitask.probability.<member>``."""
     from sweeper.tracking.schema import metric_key
     from sweeper.training.multitask import run_multitask_stage, split_member_metric
 
     stage = job.multitask
 
-    def log(step: int, metrics: dict[str, float]) -> None:
-        keyed = {}
+    def keyed(metrics: dict[str, float]) -> dict[str, float]:
+        by_key = {}
         for name, value in metrics.items():
             if name != METRIC:
                 member, metric = split_member_metric(name)
-                keyed[metric_key("intermediate", member, "en", "dev", metric)] = value
-        keyed[metric_key("intermediate", stage.name, "en", "dev", "mean_score")] = metrics[METRIC]
-        tracker.log_metrics(job.run_id, keyed, step)
+                by_key[metric_key("intermediate", member, "en", "dev", metric)] = value
+        by_key[metric_key("intermediate", stage.name, "en", "dev", "mean_score")] = metrics[METRIC]
+        return by_key
 
     outcome = run_multitask_stage(
         stage,
@@ -233,7 +255,7 @@ def _run_multitask(job: StageJob, tracker, resume_from: Path | None) -> None:
         job.encoder.folder,
         _no_evaluation_callback,
         dict(job.encoder.record),
-        _CheckpointReporter(None if tracker is None else log, job.output_dir / UPLOAD_DIR),
+        _CheckpointReporter(None if tracker is None else keyed, job.output_dir / UPLOAD_DIR),
         resume_from,
     )
     if tracker is not None:

@@ -20,11 +20,15 @@ from sweeper.tracking.run_log import RunLog
 from sweeper.tracking.schema import CHECKPOINT_ARTIFACT, SELECTION_KEY, TARGET_DEV_KEY, metric_key
 
 
+def evaluation_metrics(stage: str, task: str, metrics: dict[str, float]) -> dict[str, float]:
+    """One English-dev evaluation's metrics under their MLflow keys: every metric (0–100) but
+    ``score`` (the selection metric under its own name)."""
+    return {metric_key(stage, task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
+
+
 def log_evaluation(tracker: RunLog, run_id: str, stage: str, task: str, step: int, metrics: dict[str, float]) -> None:
-    """One English-dev evaluation at optimizer ``step``: every metric (0–100) but ``score``
-    (the selection metric under its own name)."""
-    keyed = {metric_key(stage, task, "en", "dev", name): value for name, value in metrics.items() if name != METRIC}
-    tracker.log_metrics(run_id, keyed, step)
+    """One English-dev evaluation at optimizer ``step`` (:func:`evaluation_metrics`)."""
+    tracker.log_metrics(run_id, evaluation_metrics(stage, task, metrics), step)
 
 
 def log_zero_shot(tracker: RunLog, run_id: str, task: TaskSpec, result: ZeroShotResult) -> float:
