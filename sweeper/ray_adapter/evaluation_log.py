@@ -16,13 +16,13 @@ from typing import Any
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from sweeper.ray_adapter.tracking_service import ServiceRunLog
-from sweeper.ray_adapter.worker import EVALUATION_LOG
+from sweeper.ray_adapter.worker import EVALUATION_LOG, LoggedEvaluation
 
 
 class LogCommittedEvaluations(TuneReportCallback):
-    """Ray Train callback of a trial's Train run: logs rank 0's :data:`EVALUATION_LOG` metrics to
-    the MLflow run ``run_id`` through the tracking service ``service``, at the report's ``step``,
-    then reports the rest to Tune (:class:`~ray.tune.integration.ray_train.TuneReportCallback`).
+    """Ray Train callback of a trial's Train run: logs the :class:`LoggedEvaluation` of rank 0's
+    report to the MLflow run ``run_id`` through the tracking service ``service``, at the report's
+    ``step`` and the evaluation's time, then reports the rest to Tune (:class:`~ray.tune.integration.ray_train.TuneReportCallback`).
 
     Raises:
         RuntimeError: made outside a Tune trial (``TuneReportCallback``).
@@ -38,9 +38,10 @@ class LogCommittedEvaluations(TuneReportCallback):
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
         first = dict(metrics[0])
-        keyed = first.pop(EVALUATION_LOG, None)
-        if keyed:
+        evaluation = LoggedEvaluation.in_report(first)
+        if evaluation is not None:
+            del first[EVALUATION_LOG]
             if self._run_log is None:
                 self._run_log = ServiceRunLog(self._service, self._tracking_uri)
-            self._run_log.log_metrics(self._run_id, keyed, int(first["step"]))
+            self._run_log.log_metrics(self._run_id, evaluation.metrics, int(first["step"]), evaluation.timestamp_ms)
         super().after_report(run_context, [first, *metrics[1:]], checkpoint)

@@ -103,8 +103,8 @@ class TrackingService:
         """
         return close_after_error(self._tracker, run_id, trial_id, asha_state_path, error, earlier_tags).outcome == FAILED
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        self._tracker.log_metrics(run_id, metrics, step)
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp_ms: int | None = None) -> None:
+        self._tracker.log_metrics(run_id, metrics, step, timestamp_ms)
 
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         self._tracker.log_params(run_id, params)
@@ -154,8 +154,8 @@ class ServiceRunLog:
         self._tracking_uri = tracking_uri
         self._files = None
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        ray.get(self._service.log_metrics.remote(run_id, dict(metrics), step))
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp_ms: int | None = None) -> None:
+        ray.get(self._service.log_metrics.remote(run_id, dict(metrics), step, timestamp_ms))
 
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         ray.get(self._service.log_params.remote(run_id, dict(params)))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.config import METRIC, TIME_ATTR
@@ -69,15 +71,39 @@ def _resume_checkpoint() -> Iterator[Path | None]:
 
 
 EVALUATION_LOG = "evaluation_log"
-"""The key of a report's English-dev metrics under their MLflow keys (rank 0's reports only):
-:class:`~sweeper.ray_adapter.evaluation_log.LogCommittedEvaluations` logs them once the report's
-checkpoint is committed."""
+"""The key of a report's :class:`LoggedEvaluation` (rank 0's reports only)."""
+
+
+@dataclass(frozen=True)
+class LoggedEvaluation:
+    """One English-dev evaluation as MLflow logs it, carried in a Ray Train report from rank 0 to
+    the Train controller (:class:`~sweeper.ray_adapter.evaluation_log.LogCommittedEvaluations`
+    logs it once the report's checkpoint is committed). Ray Train keeps reports as JSON
+    (``checkpoint_manager_snapshot.json``): it travels as :meth:`as_report_value`.
+
+    Attributes:
+        metrics: MLflow metric key → value (0–100 scores).
+        timestamp_ms: when the evaluation ended, in milliseconds since the Unix epoch (the time
+            MLflow shows, not the later time it is logged at).
+    """
+
+    metrics: dict[str, float]
+    timestamp_ms: int
+
+    def as_report_value(self) -> dict:
+        return {"metrics": self.metrics, "timestamp_ms": self.timestamp_ms}
+
+    @classmethod
+    def in_report(cls, report: dict) -> LoggedEvaluation | None:
+        """The evaluation a report carries under :data:`EVALUATION_LOG`, if any."""
+        value = report.get(EVALUATION_LOG)
+        return None if value is None else cls(dict(value["metrics"]), int(value["timestamp_ms"]))
 
 
 class _CheckpointReporter:
     """A stage's :class:`~sweeper.training.trainer.CheckpointCallback`: every rank reports each
     evaluation to Ray Train, rank 0 with the checkpoint a retry resumes from and the evaluation's
-    metrics under their MLflow keys (``keyed(metrics)``, under :data:`EVALUATION_LOG`).
+    metrics under their MLflow keys (``keyed(metrics)``, a :class:`LoggedEvaluation`).
 
     The checkpoint is uploaded to Ray storage in the background (``CheckpointUploadMode.ASYNC``)
     while training goes on: a full checkpoint (weights and AdamW state, 6.7 GB for XLM-R Large)
@@ -99,7 +125,7 @@ class _CheckpointReporter:
         report = {TIME_ATTR: evaluation, "step": step, METRIC: metrics[METRIC]}
         checkpoint = None
         if self._keyed is not None:
-            report[EVALUATION_LOG] = self._keyed(metrics)
+            report[EVALUATION_LOG] = LoggedEvaluation(self._keyed(metrics), int(time.time() * 1000)).as_report_value()
             checkpoint = ray.train.Checkpoint.from_directory(_upload_snapshot(checkpoint_dir, self._uploads, evaluation))
         ray.train.report(
             report,
@@ -129,9 +155,9 @@ def _log_resumed_evaluation(tracker, run_id: str) -> None:
     if not reported:
         return
     latest = max(reported, key=lambda checkpoint: checkpoint.metrics["step"])
-    keyed, step = latest.metrics.get(EVALUATION_LOG), int(latest.metrics["step"])
-    if keyed and step not in tracker.logged_steps(run_id, next(iter(keyed))):
-        tracker.log_metrics(run_id, keyed, step)
+    evaluation, step = LoggedEvaluation.in_report(latest.metrics), int(latest.metrics["step"])
+    if evaluation is not None and step not in tracker.logged_steps(run_id, next(iter(evaluation.metrics))):
+        tracker.log_metrics(run_id, evaluation.metrics, step, evaluation.timestamp_ms)
 
 
 def _upload_snapshot(checkpoint_dir: Path, uploads: Path, evaluation: int) -> Path:

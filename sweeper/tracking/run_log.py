@@ -12,8 +12,9 @@ from typing import Protocol
 class RunLog(Protocol):
     """Logging to existing MLflow runs, by run id (:class:`sweeper.tracking.runs.Tracker` is one)."""
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        """Log ``metrics`` (0–100 scores, counts) at optimizer ``step``."""
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp_ms: int | None = None) -> None:
+        """Log ``metrics`` (0–100 scores, counts) at optimizer ``step``, measured at ``timestamp_ms``
+        (milliseconds since the Unix epoch; default: now)."""
 
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         """Log params (values cut at MLflow's 6,000 characters)."""

@@ -101,8 +101,8 @@ class Tracker:
         """Set run tags; credentials inside URI values are redacted (:func:`sweeper.redaction.redact`)."""
         self.client.log_batch(run_id, tags=[RunTag(key, redact(str(value))) for key, value in tags.items()])
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        timestamp = int(time.time() * 1000)
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp_ms: int | None = None) -> None:
+        timestamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
         self.client.log_batch(run_id, metrics=[Metric(key, float(value), timestamp, step) for key, value in metrics.items()])
 
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str) -> None:

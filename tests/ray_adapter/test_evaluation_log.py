@@ -17,7 +17,7 @@ from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
 from sweeper.ray_adapter.evaluation_log import LogCommittedEvaluations
 from sweeper.ray_adapter.tracking_service import ServiceRunLog, service_name, tracking_service_running
-from sweeper.ray_adapter.worker import EVALUATION_LOG, _log_resumed_evaluation
+from sweeper.ray_adapter.worker import EVALUATION_LOG, LoggedEvaluation, _log_resumed_evaluation
 from sweeper.tracking.runs import Tracker, default_tracking_uri
 
 KEY = "target/panx/en/dev/f1"
@@ -46,7 +46,8 @@ def _report(step: int, fail_after: int | None) -> None:
     """Rank 0's report of the evaluation at ``step`` with its checkpoint, as the stage worker does."""
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "step").write_text(str(step), encoding="utf-8")
-        metrics = {"step": step, "score": float(step), EVALUATION_LOG: {KEY: 10.0 * step}}
+        evaluation = LoggedEvaluation({KEY: 10.0 * step}, timestamp_ms=1_000_000 + step)
+        metrics = {"step": step, "score": float(step), EVALUATION_LOG: evaluation.as_report_value()}
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
     if step == fail_after and ray.train.get_context().get_world_rank() == 0:
         raise RuntimeError("a worker lost after this evaluation's checkpoint")
@@ -94,8 +95,11 @@ def test_each_committed_evaluation_is_logged_once_and_reaches_tune_without_its_m
         results = tuner.fit()
     assert not results.errors
     history = tracker.client.get_metric_history(run_id, KEY)
-    # the worker lost after step 4's checkpoint: the retry resumes after it and logs 6 only
-    assert sorted((metric.step, metric.value) for metric in history) == [(2, 20.0), (4, 40.0), (6, 60.0)]
+    # the worker lost after step 4's report: whether the retry resumes after step 4 or step 2,
+    # each evaluation is logged once, at the time it was measured
+    assert sorted((metric.step, metric.value, metric.timestamp) for metric in history) == [
+        (step, 10.0 * step, 1_000_000 + step) for step in (2, 4, 6)
+    ]
     reported = results[0].metrics_dataframe
     assert list(reported["step"]) == [2, 4, 6]
     assert not [column for column in reported.columns if column.startswith(EVALUATION_LOG)], "Tune is not sent them"
@@ -120,4 +124,5 @@ def test_a_retry_logs_the_committed_evaluation_a_lost_controller_left_unlogged(r
             scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 0.5}),
             run_config=RunConfig(name="lost", storage_path=str(tmp_path / "ray"), failure_config=FailureConfig(max_failures=1)),
         ).fit()
-    assert [(metric.step, metric.value) for metric in tracker.client.get_metric_history(run_id, KEY)] == [(2, 20.0)]
+    history = tracker.client.get_metric_history(run_id, KEY)
+    assert [(metric.step, metric.value, metric.timestamp) for metric in history] == [(2, 20.0, 1_000_002)]
