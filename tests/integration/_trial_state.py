@@ -53,19 +53,19 @@ def train_workers(root: psutil.Process) -> list[psutil.Process]:
     return [proc for proc in descendants if "RayTrainWorker" in _command_line(proc)]
 
 
-def freeze(procs: list[psutil.Process]) -> None:
-    """SIGSTOP each process (one already gone is skipped)."""
+def _signal(procs: list[psutil.Process], signum: int) -> None:
     for proc in procs:
         try:
-            proc.send_signal(signal.SIGSTOP)
-        except psutil.NoSuchProcess:
+            proc.send_signal(signum)
+        except psutil.NoSuchProcess:  # gone already: skipped
             pass
+
+
+def freeze(procs: list[psutil.Process]) -> None:
+    """SIGSTOP each process (one already gone is skipped)."""
+    _signal(procs, signal.SIGSTOP)
 
 
 def thaw(procs: list[psutil.Process]) -> None:
     """SIGCONT each process (one already gone is skipped)."""
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGCONT)
-        except psutil.NoSuchProcess:
-            pass
+    _signal(procs, signal.SIGCONT)

@@ -4,7 +4,6 @@ to a sqlite MLflow store."""
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,27 +17,14 @@ from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 from sweeper.ray_adapter.evaluation_log import LogCommittedEvaluations
 from sweeper.ray_adapter.tracking_service import ServiceRunLog, service_name, tracking_service_running
 from sweeper.ray_adapter.worker import EVALUATION_LOG, LoggedEvaluation, _log_resumed_evaluation
-from sweeper.tracking.runs import Tracker, default_tracking_uri
 
 KEY = "target/panx/en/dev/f1"
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-
-
 @pytest.fixture
-def run(tmp_path):
-    """A trial's MLflow run in a sqlite store: (tracking URI, Tracker, parent run id, run id)."""
-    uri = default_tracking_uri(tmp_path)
-    tracker = Tracker(uri)
-    experiment_id = tracker.experiment_id("sweep", tmp_path / "artifacts")
-    parent = tracker.client.create_run(experiment_id).info.run_id
+def run(sweep):
+    """A trial's MLflow run in the sweep's store: (tracking URI, Tracker, parent run id, run id)."""
+    uri, tracker, experiment_id, parent = sweep
     return uri, tracker, parent, tracker.start_child(experiment_id, parent, "target/none->panx", {}, {})
 
 

@@ -2,11 +2,8 @@
 the restore of such a run whose saved callback state a full disk left unreadable."""
 
 import errno
-import sys
 from pathlib import Path
 
-import pytest
-import ray
 from ray import tune
 
 from sweeper.config import METRIC, TIME_ATTR
@@ -24,15 +21,6 @@ def _trainable(config: dict) -> None:
         raise RuntimeError("diverged")
     for evaluation in (1, 2, 3):
         tune.report({TIME_ATTR: evaluation, METRIC: config["learning_rate"] * 1e5 + evaluation})
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # trial actors cannot import tests
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 def _tuner(tmp_path, callback: ProgressCallback) -> tune.Tuner:

@@ -218,16 +218,6 @@ def _score(config: dict) -> None:
         tune.report({"evaluation": evaluation, "score": base - 2 + evaluation})
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    # trial actors cannot import this test module: ship _score by value
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-
-
 @pytest.mark.parametrize("algorithm", ["random", "optuna"])
 def test_real_tune_run_proposes_valid_configs_per_cell(tmp_path, local_ray, algorithm):
     config = load(tmp_path, RANDOM.replace("random", algorithm))

@@ -7,28 +7,16 @@ from __future__ import annotations
 import math
 import sys
 
-import pytest
 import ray
 from ray.tune.experiment import Trial
 
 from sweeper.config import METRIC
 from sweeper.ray_adapter.scheduling import GroupedASHAScheduler, saved_stopped_trial_ids
 from sweeper.ray_adapter.tracking_service import ServiceRunLog, TrackingService, service_name, tracking_service_running
-from sweeper.tracking.runs import Tracker, default_tracking_uri
 from sweeper.tracking.schema import SELECTION_KEY, Outcome, Tag
 
 TAGS = {Tag.STAGE: "target", Tag.LEARNING_RATE: 2e-5}
 PARAMS = {"training": {"learning_rate": 2e-5}}
-
-
-@pytest.fixture
-def sweep(tmp_path):
-    """A sqlite store with a parent run: (tracking URI, Tracker, experiment id, parent run id)."""
-    uri = default_tracking_uri(tmp_path)
-    tracker = Tracker(uri)
-    experiment_id = tracker.experiment_id("sweep", tmp_path / "artifacts")
-    parent = tracker.client.create_run(experiment_id).info.run_id
-    return uri, tracker, experiment_id, parent
 
 
 def test_a_trial_run_is_opened_continued_by_a_retry_and_closed_with_its_outcome(sweep, tmp_path):
@@ -83,15 +71,6 @@ def test_a_trial_grouped_asha_stopped_gets_no_run_and_its_error_is_an_early_stop
     stopped = service.open(experiment_id, parent, second, "target/none->panx", TAGS, PARAMS, asha)
     assert stopped.run_id is None and math.isnan(stopped.report[METRIC])
     assert len(tracker.children(experiment_id, parent)) == 1, "no run for a trial stopped before it started"
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tasks cannot import tests
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @ray.remote(num_cpus=0.5)
