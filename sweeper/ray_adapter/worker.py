@@ -181,8 +181,8 @@ def _run_stage(job: StageJob, tracker, resume_from: Path | None) -> None:
     from sweeper.registry import zero_shot_languages
     from sweeper.tracking.schema import metric_key
     from sweeper.tracking.trial_logging import evaluation_metrics, log_retrieval, log_target_outcome
+    from sweeper.training.inputs import StageInputs
     from sweeper.training.stages import (
-        StageInputs,
         run_intermediate_stage,
         run_retrieval_stage,
         run_target_stage,

@@ -1,7 +1,7 @@
 """``sweeper score``: score a folder of prediction files against gold data (pure; no Ray, no MLflow).
 
 Prediction files are named ``<split>-<lang>.<suffix>`` (what the zero-shot stage writes, see
-:func:`sweeper.training.stages.evaluate_zero_shot`) or ``test-<lang>.<suffix>`` (the XTREME leaderboard
+:func:`sweeper.training.zero_shot.evaluate_zero_shot`) or ``test-<lang>.<suffix>`` (the XTREME leaderboard
 submission layout, xtreme_reference.md §3), which predicts the task's ``submission.split``
 (TyDiQA-GoldP: dev) and so counts only when that split is scored. Gold examples come through the task registry and
 :func:`sweeper.data.sources.load_split`; each file is read and scored by the task type

@@ -10,7 +10,7 @@ predictions of the task's ``submission.split`` (the test files; TyDiQA-GoldP: it
 A trial's prediction folder ``predictions/<task>/`` holds them as ``<split>-<lang>.<suffix>``
 when the leaderboard split is the scored zero-shot split, and as
 ``leaderboard/test-<lang>.<suffix>`` when it is another one (PAN-X: scored on dev, submitted on
-its unlabelled test files; :func:`sweeper.training.stages.predict_leaderboard_split`).
+its unlabelled test files; :func:`sweeper.training.zero_shot.leaderboard_languages`).
 :func:`plan_submission` maps the selected trials' folders to the leaderboard layout and lists
 every task and language it cannot fill, with the reason; :func:`write_submission` writes the
 folder (``OUTPUT/submission/``) with ``MISSING.md`` and ``submission.json``.

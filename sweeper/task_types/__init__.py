@@ -7,6 +7,6 @@ from sweeper.task_types import (  # noqa: F401  (registration)
     span_qa,
     token_tagging,
 )
-from sweeper.task_types.base import Evaluation, TaskType, get_task_type
+from sweeper.task_types.base import Evaluation, ModelOutputs, TaskType, get_task_type
 
-__all__ = ["Evaluation", "TaskType", "get_task_type"]
+__all__ = ["Evaluation", "ModelOutputs", "TaskType", "get_task_type"]

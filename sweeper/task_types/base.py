@@ -39,6 +39,24 @@ class Evaluation:
     predictions: Any
 
 
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What the model computed on one split in one language (:meth:`TaskType.infer`), before the
+    host turns it into predictions (:meth:`TaskType.decode`).
+
+    Attributes:
+        features: the prediction features the model ran on, column-wise (``{key: [value per
+            feature]}``); empty for retrieval, which embeds raw sentences.
+        outputs: output name → values: one float32 array per feature (:func:`predict_logits`:
+            tagging ``logits`` ``(seq_len_i, num_labels)``, QA ``start_logits`` ``(seq_len_i,)``,
+            classification ``(num_labels,)``), or a ``(num_sentences, hidden_size)`` embedding
+            matrix per side (retrieval).
+    """
+
+    features: Mapping[str, Sequence]
+    outputs: Mapping[str, Sequence[np.ndarray]]
+
+
 class TaskType(ABC):
     """One kind of task (classification, span QA, tagging, ...)."""
 
@@ -80,8 +98,12 @@ class TaskType(ABC):
         """
         raise ConfigError(f"task type {self.name!r} has no prediction features")
 
-    @abstractmethod
-    def predict(
+    #: model output fields :meth:`infer` collects, e.g. ``("logits",)`` or ``("start_logits", "end_logits")``.
+    output_names: ClassVar[tuple[str, ...]] = ("logits",)
+    #: the outputs have a sequence axis (tagging, QA), trimmed to each feature's own length.
+    per_token_outputs: ClassVar[bool] = False
+
+    def infer(
         self,
         model,
         tokenizer,
@@ -90,11 +112,29 @@ class TaskType(ABC):
         settings: TrainingConfig,
         language: str,
         features: Mapping[str, Sequence] | None = None,
-    ) -> Any:
-        """Predict ``examples`` (one language) with ``model``, batched with dynamic padding.
+    ) -> ModelOutputs:
+        """The device part of :meth:`predict`: run ``model`` over ``examples`` (one language), batched
+        with dynamic padding (:func:`predict_logits`), collecting :attr:`output_names`.
 
         ``features``: :meth:`prediction_features` of ``examples``, computed beforehand (or read from
         the feature cache); ``None``: computed here.
+        """
+        columns = features if features is not None else self.prediction_features(examples, tokenizer, spec, settings, language)
+        values = predict_logits(
+            model,
+            feature_rows(columns),
+            self.collator(tokenizer),
+            settings.per_device_eval_batch_size,
+            self.output_names,
+            per_token=self.per_token_outputs,
+        )
+        return ModelOutputs(features=columns, outputs=dict(zip(self.output_names, values)))
+
+    @abstractmethod
+    def decode(self, outputs: ModelOutputs, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str) -> Any:
+        """The host part of :meth:`predict`: turn :meth:`infer`'s ``outputs`` on ``examples`` into
+        predictions. Touches no model, so it may run in another thread while the device infers the
+        next split (:func:`sweeper.training.zero_shot.evaluate_zero_shot`).
 
         Returns:
             One prediction per example in XTREME submission form: label names (classification),
@@ -102,26 +142,17 @@ class TaskType(ABC):
             (QA).
         """
 
-    def _given_or_computed(self, features, examples, tokenizer, spec, settings, language) -> Mapping[str, Sequence]:
-        """``features`` when :meth:`predict` was given them, else the :meth:`prediction_features`
-        of ``examples`` computed now."""
-        if features is not None:
-            return features
-        return self.prediction_features(examples, tokenizer, spec, settings, language)
+    def predict(
+        self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str, features=None
+    ) -> Any:
+        """Predict ``examples`` (one language) with ``model``: :meth:`infer` (on ``features`` when
+        given) then :meth:`decode`.
 
-    def _logits_per_example(self, model, tokenizer, examples, spec, settings, language, features) -> list[np.ndarray]:
-        """``logits`` of one output per feature (one feature per example: classification
-        ``(num_labels,)``, multiple choice ``(num_choices,)``), on ``features`` or on the
-        :meth:`prediction_features` of ``examples`` computed here."""
-        (logits,) = predict_logits(
-            model,
-            feature_rows(self._given_or_computed(features, examples, tokenizer, spec, settings, language)),
-            self.collator(tokenizer),
-            settings.per_device_eval_batch_size,
-            ("logits",),
-            per_token=False,
-        )
-        return logits
+        Returns:
+            One prediction per example in XTREME submission form (see :meth:`decode`).
+        """
+        outputs = self.infer(model, tokenizer, examples, spec, settings, language, features)
+        return self.decode(outputs, examples, spec, settings, language)
 
     @abstractmethod
     def score(self, predictions: Any, examples: list[dict], spec: TaskSpec, language: str) -> dict[str, float]:
@@ -135,14 +166,7 @@ class TaskType(ABC):
         """
 
     def evaluate(
-        self,
-        model,
-        tokenizer,
-        examples: list[dict],
-        spec: TaskSpec,
-        settings: TrainingConfig,
-        language: str,
-        features: Mapping[str, Sequence] | None = None,
+        self, model, tokenizer, examples: list[dict], spec: TaskSpec, settings: TrainingConfig, language: str, features=None
     ) -> Evaluation:
         """Predict ``examples`` (one language) and score them: :meth:`predict` (on ``features``
         when given) then :meth:`score`."""

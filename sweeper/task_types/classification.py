@@ -65,11 +65,11 @@ class Classification(TaskType):
         )
         return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
 
-    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[str]:
-        """One label name per example; examples without a gold label (``None``) are predicted too."""
+    def decode(self, outputs, examples, spec, settings, language) -> list[str]:
+        """One label name per example (the argmax of its ``logits``); examples without a gold label
+        (``None``) are predicted too."""
         _, id_to_label = label_maps(spec)
-        logits = self._logits_per_example(model, tokenizer, examples, spec, settings, language, features)
-        return [id_to_label[int(np.argmax(row))] for row in logits]
+        return [id_to_label[int(np.argmax(row))] for row in outputs.outputs["logits"]]
 
     def score(self, predictions, examples, spec, language) -> dict[str, float]:
         """``{"accuracy"}``, plus ``f1`` and ``accuracy_and_f1`` for a task with a ``positive_label``.

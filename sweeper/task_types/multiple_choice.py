@@ -51,9 +51,9 @@ class MultipleChoice(TaskType):
         encode = partial(encode_multiple_choice, tokenizer=tokenizer, max_seq_length=settings.max_seq_length)
         return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
 
-    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[int]:
-        logits = self._logits_per_example(model, tokenizer, examples, spec, settings, language, features)
-        return [int(np.argmax(row)) for row in logits]
+    def decode(self, outputs, examples, spec, settings, language) -> list[int]:
+        """One 0-based choice index per example (the argmax of its ``logits``: ``(num_choices,)``)."""
+        return [int(np.argmax(row)) for row in outputs.outputs["logits"]]
 
     def score(self, predictions, examples, spec, language) -> dict[str, float]:
         return {"accuracy": accuracy([example["label"] for example in examples], predictions)}

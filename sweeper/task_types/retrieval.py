@@ -45,7 +45,7 @@ from sweeper.metrics.retrieval import (
 from sweeper.prediction_files import PREDICTION_SUFFIXES
 from sweeper.progress.bars import Progress
 from sweeper.registry import TaskSpec
-from sweeper.task_types.base import Evaluation, TaskType, register
+from sweeper.task_types.base import Evaluation, ModelOutputs, TaskType, register
 from sweeper.task_types.submission_files import FileIssues, read_text_lines
 
 #: XTREME pools layer 14 (``--specific_layer 14``) of XLM-R Large's 24 (``scripts/run_tatoeba.sh``,
@@ -158,19 +158,26 @@ class Retrieval(TaskType):
         layer = retrieval_layer(spec, model.config.num_hidden_layers)
         return embed_sentences(model, tokenizer, sentences, layer, settings.max_seq_length, settings.per_device_eval_batch_size)
 
-    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[int] | list[ScoredBitextPair]:
+    def infer(self, model, tokenizer, examples, spec, settings, language, features=None) -> ModelOutputs:
+        """The sentence embeddings of both sides (``outputs["source"]``: the non-English side,
+        ``outputs["target"]``: English; each ``(num_sentences, hidden_size)``). ``features`` is not
+        used: sentences are embedded one side at a time."""
+        if isinstance(examples, BuccCorpus):
+            sides = (list(examples.source.values()), list(examples.target.values()))
+        else:
+            sides = ([example["source"] for example in examples], [example["target"] for example in examples])
+        source, target = (self._embed(model, tokenizer, sentences, spec, settings) for sentences in sides)
+        return ModelOutputs(features={}, outputs={"source": source, "target": target})
+
+    def decode(self, outputs, examples, spec, settings, language) -> list[int] | list[ScoredBitextPair]:
         """Tatoeba: per English sentence the index of the retrieved non-English one.
         BUCC (``examples`` a :class:`BuccCorpus`): every mined one-to-one pair
-        ``(source_id, english_id, margin)``, by decreasing margin, no threshold applied.
-        ``features`` is not used: sentences are embedded one side at a time."""
+        ``(source_id, english_id, margin)``, by decreasing margin, no threshold applied."""
+        source, target = outputs.outputs["source"], outputs.outputs["target"]
         if isinstance(examples, BuccCorpus):
             source_ids, target_ids = list(examples.source), list(examples.target)
-            source = self._embed(model, tokenizer, list(examples.source.values()), spec, settings)
-            target = self._embed(model, tokenizer, list(examples.target.values()), spec, settings)
             return [(source_ids[pair.source], target_ids[pair.target], pair.score) for pair in mine_pairs(source, target)]
-        source = self._embed(model, tokenizer, [example["source"] for example in examples], spec, settings)
-        english = self._embed(model, tokenizer, [example["target"] for example in examples], spec, settings)
-        return tatoeba_accuracy(english, source).predictions.tolist()
+        return tatoeba_accuracy(target, source).predictions.tolist()
 
     def score(self, predictions, examples, spec, language) -> dict[str, float]:
         """Tatoeba: ``accuracy``; BUCC: ``precision``, ``recall``, ``f1`` of the predicted pairs

@@ -26,7 +26,6 @@ from sweeper.task_types.base import (
     TaskType,
     encode_in_chunks,
     feature_rows,
-    predict_logits,
     register,
 )
 from sweeper.task_types.submission_files import FileIssues, note_bom
@@ -102,6 +101,8 @@ class SpanQA(TaskType):
 
     name = "span_qa"
     prediction_suffix = PREDICTION_SUFFIXES["span_qa"]
+    output_names = ("start_logits", "end_logits")
+    per_token_outputs = True
 
     def auto_model_class(self) -> type:
         return AutoModelForQuestionAnswering
@@ -129,19 +130,11 @@ class SpanQA(TaskType):
         encode = partial(prepare_qa_eval_features, tokenizer=tokenizer, **_window_settings(settings))
         return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
 
-    def predict(
-        self, model, tokenizer, examples, spec, settings, language, features=None
-    ) -> dict[str, str] | UnanswerablePredictions:
-        """``{question_id: answer_text}``, or :class:`UnanswerablePredictions` for ``unanswerable`` tasks."""
-        columns = self._given_or_computed(features, examples, tokenizer, spec, settings, language)
-        start, end = predict_logits(
-            model,
-            feature_rows(columns),
-            self.collator(tokenizer),
-            settings.per_device_eval_batch_size,
-            ("start_logits", "end_logits"),
-            per_token=True,
-        )
+    def decode(self, outputs, examples, spec, settings, language) -> dict[str, str] | UnanswerablePredictions:
+        """``{question_id: answer_text}``, or :class:`UnanswerablePredictions` for ``unanswerable``
+        tasks: the best span of each question over its windows (HF ``postprocess_qa_predictions``)."""
+        columns = outputs.features
+        start, end = outputs.outputs["start_logits"], outputs.outputs["end_logits"]
         predictions, null_score_diffs = postprocess_qa_predictions(
             examples,
             columns,

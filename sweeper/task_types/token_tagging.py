@@ -25,7 +25,6 @@ from sweeper.task_types.base import (
     encode_in_chunks,
     feature_rows,
     label_maps,
-    predict_logits,
     register,
     with_placeholder_gold,
 )
@@ -55,6 +54,7 @@ class TokenTagging(TaskType):
 
     name = "token_tagging"
     prediction_suffix = PREDICTION_SUFFIXES["token_tagging"]
+    per_token_outputs = True
 
     def auto_model_class(self) -> type:
         return AutoModelForTokenClassification
@@ -85,7 +85,7 @@ class TokenTagging(TaskType):
         )
         return encode_in_chunks(encode, examples, f"{spec.task}/{language}")
 
-    def predict(self, model, tokenizer, examples, spec, settings, language, features=None) -> list[list[str]]:
+    def decode(self, outputs, examples, spec, settings, language) -> list[list[str]]:
         """One label per word of every sentence; sentences without gold tags (``None``, XTREME test
         files) are predicted too.
 
@@ -95,15 +95,8 @@ class TokenTagging(TaskType):
         needed more than one window.
         """
         _, id_to_label = label_maps(spec)
-        columns = self._given_or_computed(features, examples, tokenizer, spec, settings, language)
-        (logits,) = predict_logits(
-            model,
-            feature_rows(columns),
-            self.collator(tokenizer),
-            settings.per_device_eval_batch_size,
-            ("logits",),
-            per_token=True,
-        )
+        columns = outputs.features
+        logits = outputs.outputs["logits"]
         words = predictions_to_word_labels(columns, [np.argmax(row, axis=-1) for row in logits], id_to_label)
         if words.num_windowed_sentences:
             logger.warning(

@@ -16,63 +16,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoTokenizer, set_seed
 
-from sweeper.cache.features import FeatureCache
 from sweeper.cache.markers import ENCODER_MARKER
 from sweeper.cache.outputs import ZeroShotResult, publish_target_stage
 from sweeper.config import TrainingConfig, ZeroShotConfig
-from sweeper.data.sources import (
-    load_split,
-    resolve_labels,
-    split_files,
-)
+from sweeper.data.sources import load_split, resolve_labels
 from sweeper.errors import ConfigError
 from sweeper.models.cache import build_once
-from sweeper.prediction_files import LEADERBOARD_PREFIX, leaderboard_predictions_dir
-from sweeper.progress.bars import Progress
-from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, is_retrieval, zero_shot_languages
+from sweeper.registry import THRESHOLD_SPLIT, TRAIN_LANGUAGE, TaskSpec, is_retrieval
 from sweeper.storage import BEST_MODEL_DIR
 from sweeper.task_types import get_task_type
+from sweeper.training.inputs import StageInputs, training_features
 from sweeper.training.trainer import CheckpointCallback, EvaluationCallback, StageResult, train_stage
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StageInputs:
-    """Everything one training stage needs.
-
-    Attributes:
-        model_source: the pretrained model (local folder or Hub id); its tokenizer is always used.
-        init_from: encoder folder of a finished intermediate stage, or ``None`` to start from
-            ``model_source`` (the ``none`` baseline).
-        task: the task trained in this stage.
-        settings: its hyperparameters.
-        data_dir: local data root, or ``None`` for the Hub.
-        output_dir: folder this stage owns (created if missing).
-        resume_from: a Trainer checkpoint of an interrupted run of this same stage to continue
-            from (``None``: train from the start).
-        feature_cache: where the tokenized training set and zero-shot evaluation splits are cached
-            (:mod:`sweeper.cache.features`), so that trials of the same task tokenize them once;
-            ``None``: tokenized here, not kept.
-    """
-
-    model_source: str
-    init_from: Path | None
-    task: TaskSpec
-    settings: TrainingConfig
-    data_dir: Path | None
-    output_dir: Path
-    resume_from: Path | None = None
-    feature_cache: FeatureCache | None = None
+from sweeper.training.zero_shot import evaluate_zero_shot, language_note, language_progress
 
 
 def _load(inputs: StageInputs):
@@ -90,47 +52,6 @@ def _load(inputs: StageInputs):
 def _with_labels(inputs: StageInputs) -> StageInputs:
     """``inputs`` whose task lists its labels (read from the task's ``labels_file``, e.g. CCG)."""
     return dataclasses.replace(inputs, task=resolve_labels(inputs.task, inputs.data_dir))
-
-
-def training_features(inputs: StageInputs, task_type, tokenizer) -> Sequence[dict]:
-    """The stage's tokenized English training set (``settings.max_train_examples`` examples):
-    from ``inputs.feature_cache`` when there is one (built there on a miss), else built here.
-
-    Raises:
-        ValueError: no training features could be built from the examples.
-        MissingDataError / DataFormatError: a training file is missing or corrupt.
-    """
-    settings = inputs.settings
-
-    def build() -> list[dict]:
-        examples = load_split(inputs.task, "train", inputs.data_dir, TRAIN_LANGUAGE, settings.max_train_examples)
-        features = task_type.train_features(examples, tokenizer, inputs.task, settings)
-        if not features:
-            raise ValueError(f"task {inputs.task.task!r}: no training features from {len(examples)} examples")
-        return features
-
-    if inputs.feature_cache is None:
-        return build()
-    return inputs.feature_cache.training_features(inputs.task, settings, inputs.data_dir, build)
-
-
-def evaluation_features(
-    inputs: StageInputs, task_type, tokenizer, examples: list[dict], split: str, language: str, limit: int | None
-) -> dict[str, list] | None:
-    """The prediction features of ``examples`` (``split`` in ``language``, the first ``limit``)
-    from ``inputs.feature_cache`` (built there on a miss); ``None`` without a feature cache (the
-    task type then tokenizes them as it predicts)."""
-    if inputs.feature_cache is None:
-        return None
-    return inputs.feature_cache.prediction_features(
-        inputs.task,
-        split,
-        language,
-        limit,
-        inputs.settings,
-        inputs.data_dir,
-        lambda: task_type.prediction_features(examples, tokenizer, inputs.task, inputs.settings, language),
-    )
 
 
 def _train(inputs: StageInputs, on_evaluation: EvaluationCallback, on_checkpoint: CheckpointCallback | None):
@@ -249,110 +170,6 @@ def run_zero_shot_stage(
     return evaluate_zero_shot(model, tokenizer, inputs, zero_shot, target_dev_languages)
 
 
-def evaluate_zero_shot(
-    model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, target_dev_languages: list[str] = ()
-) -> ZeroShotResult:
-    """Score ``model`` on the target's evaluation split in each language; write predictions.
-
-    Predictions go to ``output_dir/predictions/<task>/<split>-<lang>.<tsv|json>`` (the XTREME
-    submission layout, with the scored split's name). In each of ``target_dev_languages`` the
-    model is also scored on the task's ``zero_shot.dev_split`` (``dev_per_language``, predictions
-    ``<dev_split>-<lang>``); when that split is the evaluation split itself (PAN-X, TyDiQA), its
-    scores are reused, not recomputed. When the task's leaderboard file predicts another split
-    (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted too, without
-    gold, into :func:`sweeper.results.submission.leaderboard_predictions_dir` as ``test-<lang>.<suffix>``,
-    for each language whose input exists (see :func:`predict_leaderboard_split`). Each language
-    done prints a progress line on stderr (the worker's log) with its selection metric.
-    """
-    task = inputs.task
-    split = task.zero_shot.split
-    predictions_dir = inputs.output_dir / "predictions" / task.task
-    predictions_dir.mkdir(parents=True, exist_ok=True)
-    per_language = {}
-    languages = zero_shot_languages(task, zero_shot)
-    with _language_progress(task, split, languages) as progress:
-        for language in languages:
-            per_language[language] = _evaluate_split(model, tokenizer, inputs, split, language, zero_shot, predictions_dir)
-            progress.advance(note=_language_note(task, language, per_language[language]))
-    dev_split = task.zero_shot.dev_split
-    dev_per_language = {}
-    for language in target_dev_languages:
-        if dev_split == split:
-            dev_per_language[language] = per_language[language]
-            continue
-        dev_per_language[language] = _evaluate_split(model, tokenizer, inputs, dev_split, language, zero_shot, predictions_dir)
-    if task.submission is not None and task.submission.split != split:
-        predict_leaderboard_split(model, tokenizer, inputs, zero_shot, predictions_dir)
-    return ZeroShotResult(per_language=per_language, predictions_dir=predictions_dir, dev_per_language=dev_per_language)
-
-
-def _evaluate_split(
-    model, tokenizer, inputs: StageInputs, split: str, language: str, zero_shot: ZeroShotConfig, predictions_dir: Path
-) -> dict[str, float]:
-    """Score ``model`` on ``split`` in ``language`` (the first ``zero_shot.max_examples_per_language``
-    examples; features from the feature cache when there is one) and write its predictions to
-    ``predictions_dir/<split>-<language>.<suffix>``.
-
-    Returns:
-        metric name → value in [0, 100].
-    """
-    task_type = get_task_type(inputs.task.task_type)
-    limit = zero_shot.max_examples_per_language
-    examples = load_split(inputs.task, split, inputs.data_dir, language, limit)
-    features = evaluation_features(inputs, task_type, tokenizer, examples, split, language, limit)
-    evaluation = task_type.evaluate(model, tokenizer, examples, inputs.task, inputs.settings, language, features)
-    task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{task_type.prediction_suffix}")
-    return evaluation.metrics
-
-
-def predict_leaderboard_split(
-    model, tokenizer, inputs: StageInputs, zero_shot: ZeroShotConfig, predictions_dir: Path
-) -> list[str]:
-    """Predict the task's ``submission.split`` (no gold needed) in each zero-shot language.
-
-    Languages whose input files are missing, or all of them when the data comes from the Hub and
-    the split has no Hub source, are skipped with a warning (the sweep's submission folder lists
-    them, :mod:`sweeper.results.submission`); ``zero_shot.max_examples_per_language`` applies.
-
-    Returns:
-        The languages predicted.
-    """
-    task = inputs.task
-    task_type = get_task_type(task.task_type)
-    if inputs.data_dir is None and any(source.hub is None for source in task.splits[task.submission.split].sources):
-        logger.warning("%s: split %r has no Hub source; leaderboard file not predicted", task.task, task.submission.split)
-        return []
-    folder = leaderboard_predictions_dir(predictions_dir)
-    predicted = []
-    for language in zero_shot_languages(task, zero_shot):
-        absent = (
-            []
-            if inputs.data_dir is None
-            else [path for path in split_files(task, task.submission.split, inputs.data_dir, language) if not path.is_file()]
-        )
-        if absent:
-            logger.warning("%s/%s: no leaderboard input (%s does not exist), not predicted", task.task, language, absent[0])
-            continue
-        examples = load_split(
-            task, task.submission.split, inputs.data_dir, language, zero_shot.max_examples_per_language, labelled=False
-        )
-        predictions = task_type.predict(model, tokenizer, examples, task, inputs.settings, language)
-        folder.mkdir(exist_ok=True)  # only when something is predicted: no empty folder is logged
-        task_type.write_predictions(predictions, folder / f"{LEADERBOARD_PREFIX}-{language}.{task_type.prediction_suffix}")
-        predicted.append(language)
-    return predicted
-
-
-def _language_progress(task: TaskSpec, split: str, languages: list[str]) -> Progress:
-    """A line per evaluated language in the worker's log (``zero-shot panx test: 3/7 ..., de f1 41.2``)."""
-    return Progress(f"zero-shot {task.task} {split}", len(languages), "language", interval_s=0)
-
-
-def _language_note(task: TaskSpec, language: str, metrics: dict[str, float]) -> str:
-    score = metrics.get(task.metric)
-    return f"{language} {task.metric} {score:.1f}" if score is not None else language
-
-
 def run_retrieval_stage(
     encoder_source: str | Path,
     tokenizer_source: str | Path,
@@ -400,7 +217,7 @@ def run_retrieval_stage(
     predictions_dir.mkdir(parents=True, exist_ok=True)
     suffix = task_type.prediction_suffix
     per_language, dev_per_language, thresholds = {}, {}, {}
-    with _language_progress(task, split, languages) as progress:
+    with language_progress(task, split, languages) as progress:
         for language in languages:
             if bitext:
                 dev = load_split(task, THRESHOLD_SPLIT, data_dir, language, max_examples_per_language)
@@ -415,5 +232,5 @@ def run_retrieval_stage(
                 evaluation = task_type.evaluate(model, tokenizer, examples, task, settings, language)
             per_language[language] = evaluation.metrics
             task_type.write_predictions(evaluation.predictions, predictions_dir / f"{split}-{language}.{suffix}")
-            progress.advance(note=_language_note(task, language, evaluation.metrics))
+            progress.advance(note=language_note(task, language, evaluation.metrics))
     return ZeroShotResult(per_language, predictions_dir, dev_per_language, thresholds)

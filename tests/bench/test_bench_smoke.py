@@ -51,7 +51,9 @@ def test_trainer_bench_compares_sweeper_with_a_bare_loop(bench_cache, data_dir):
 def test_evaluation_bench_times_sweeper_and_bare_inference(bench_cache, data_dir):
     result = _bench("evaluation", "--languages", "de", "--examples", "64", cache=bench_cache, data_dir=data_dir)
     assert result["sentences"] == 64
-    assert min(result["sweeper_evaluate_s"], result["sweeper_predict_s"], result["bare_s"]) > 0
+    sides = ("zero_shot", "sequential", "cold", "predict")
+    assert min(result["bare_s"], *(result[f"sweeper_{side}_s"] for side in sides)) > 0
+    assert result["ratio_zero_shot"] == pytest.approx(result["bare_s"] / result["sweeper_zero_shot_s"])
 
 
 def test_packing_bench_runs_packed_processes(bench_cache, data_dir):

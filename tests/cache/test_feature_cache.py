@@ -15,7 +15,8 @@ from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.data.sources import load_split
 from sweeper.registry import get_task
 from sweeper.task_types import get_task_type
-from sweeper.training.stages import StageInputs, run_target_stage, training_features
+from sweeper.training.inputs import StageInputs, training_features
+from sweeper.training.stages import run_target_stage
 
 SETTINGS = TrainingConfig(
     learning_rate=1e-3,
@@ -161,7 +162,7 @@ def test_zero_shot_evaluation_on_cached_features_scores_and_predicts_the_same(ti
     back from Arrow, they give the same scores and prediction files as features built in place."""
     from transformers import AutoTokenizer
 
-    from sweeper.training.stages import evaluate_zero_shot
+    from sweeper.training.zero_shot import evaluate_zero_shot
 
     task = get_task(task_id)
     settings = SETTINGS.model_copy(update={"max_seq_length": 96, "doc_stride": 32, "max_query_length": 32})

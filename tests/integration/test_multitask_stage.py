@@ -17,8 +17,9 @@ from sweeper.registry import get_task
 from sweeper.sweep.grid import intermediate_stages
 from sweeper.sweep.multitask import check_multitask_stage
 from sweeper.sweep.validation import validate_sweep
+from sweeper.training.inputs import StageInputs
 from sweeper.training.multitask import build_multitask_model, mlm_model, run_multitask_stage
-from sweeper.training.stages import StageInputs, run_target_stage
+from sweeper.training.stages import run_target_stage
 from sweeper.training.trainer import BEST_WEIGHTS_DIR
 
 SETTINGS = {

@@ -9,7 +9,8 @@ from transformers import AutoModelForQuestionAnswering
 from sweeper.cache.markers import encoder_is_complete
 from sweeper.config import TrainingConfig, ZeroShotConfig
 from sweeper.registry import TaskSpec, get_task
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.inputs import StageInputs
+from sweeper.training.stages import run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(
     learning_rate=1e-3,

@@ -14,7 +14,8 @@ from sweeper.data.sources import load_split
 from sweeper.metrics.xtreme import task_score
 from sweeper.registry import get_task
 from sweeper.task_types import get_task_type
-from sweeper.training.stages import StageInputs, evaluate_zero_shot
+from sweeper.training.inputs import StageInputs
+from sweeper.training.zero_shot import evaluate_zero_shot
 
 runner = CliRunner()
 PANX_N = 30  # gold sentences per language scored in the PAN-X tests

@@ -21,7 +21,8 @@ from sweeper.results.submission import (
     write_submission,
 )
 from sweeper.task_types import get_task_type
-from sweeper.training.stages import StageInputs, evaluate_zero_shot
+from sweeper.training.inputs import StageInputs
+from sweeper.training.zero_shot import evaluate_zero_shot
 
 SETTINGS = TrainingConfig(max_seq_length=64, per_device_eval_batch_size=8)
 

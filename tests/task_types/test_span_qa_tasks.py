@@ -30,7 +30,8 @@ from sweeper.task_types.span_qa import (
     UnanswerablePredictions,
     na_probs_path,
 )
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.inputs import StageInputs
+from sweeper.training.stages import run_intermediate_stage, run_target_stage
 
 SETTINGS = TrainingConfig(
     learning_rate=1e-3,

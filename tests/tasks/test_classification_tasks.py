@@ -16,7 +16,8 @@ from sweeper.data.sources import load_split, proportional_counts, split_files
 from sweeper.errors import ConfigError, MissingDataError, UnlabelledDataError
 from sweeper.registry import TaskSpec, get_task
 from sweeper.task_types import get_task_type
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.inputs import StageInputs
+from sweeper.training.stages import run_intermediate_stage, run_target_stage
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]

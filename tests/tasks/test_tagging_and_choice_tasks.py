@@ -17,7 +17,8 @@ from sweeper.errors import ConfigError, DataFormatError, MissingDataError
 from sweeper.registry import get_task
 from sweeper.sweep.validation import validate_sweep
 from sweeper.task_types import get_task_type
-from sweeper.training.stages import StageInputs, run_intermediate_stage, run_target_stage
+from sweeper.training.inputs import StageInputs
+from sweeper.training.stages import run_intermediate_stage, run_target_stage
 
 XCOPA_LANGUAGES = ["et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"]
 
