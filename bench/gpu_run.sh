@@ -2,7 +2,7 @@
 # The GPU benchmarks in one run (≤ 7 minutes on one H200): memory probe, trainer, evaluation, packing.
 #
 # Runs from a self-contained folder (the "bundle": sweeper/, bench/, tasks/, data/xtreme/panx/, tok/
-# with the XLM-R tokenizer, whl/ with wheels the machine lacks, site/ with pure-Python packages);
+# with the XLM-R tokenizer, whl/ with wheels the machine lacks);
 # bench/make_gpu_bundle.sh builds it. Results: one JSON line per benchmark in $OUT/results.jsonl,
 # the printed figures in $OUT/run.log.
 #
@@ -16,9 +16,9 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if ls "$BUNDLE"/whl/*.whl >/dev/null 2>&1 && [ "${SKIP_WHEELS:-0}" != 1 ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$BUNDLE"/whl/*.whl || exit 3
-  export PYTHONPATH="/tmp/site:$BUNDLE/site:$BUNDLE${PYTHONPATH:+:$PYTHONPATH}"
+  export PYTHONPATH="/tmp/site:$BUNDLE${PYTHONPATH:+:$PYTHONPATH}"
 else
-  export PYTHONPATH="$BUNDLE/site:$BUNDLE${PYTHONPATH:+:$PYTHONPATH}"
+  export PYTHONPATH="$BUNDLE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export SWEEPER_DATA_DIR="$BUNDLE/data" BENCH_TOKENIZER_DIR="$BUNDLE/tok" BENCH_JSON_OUT="$OUT/results.jsonl"
 export SWEEPER_CACHE_DIR="${SWEEPER_CACHE_DIR:-/tmp/sweeper-cache}"

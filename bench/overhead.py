@@ -61,7 +61,8 @@ def run_direct(config_path: Path, data_dir: Path, output: Path) -> None:
     from sweeper.config import load_config
     from sweeper.models.sources import resolve_model
     from sweeper.sweep.grid import TargetTrial
-    from sweeper.training.stages import StageInputs, run_target_stage
+    from sweeper.training.inputs import StageInputs
+    from sweeper.training.stages import run_target_stage
     from sweeper.training.trainer import host_threads
 
     config = load_config(config_path)

@@ -91,7 +91,7 @@ def run_packed(args, count: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="tiny", choices=["tiny", "xlmr-large"])
+    parser.add_argument("--model", default="tiny", choices=common.MODEL_CHOICES)
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)

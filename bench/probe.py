@@ -25,7 +25,7 @@ from bench import _common as common
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="tiny", choices=["tiny", "xlmr-large"])
+    parser.add_argument("--model", default="tiny", choices=common.MODEL_CHOICES)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)

@@ -139,7 +139,7 @@ def run_bare(args, model, features, collator) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="tiny", choices=["tiny", "xlmr-large"])
+    parser.add_argument("--model", default="tiny", choices=common.MODEL_CHOICES)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
