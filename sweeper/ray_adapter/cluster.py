@@ -29,6 +29,15 @@ from sweeper.tracking.schema import Tag
 
 #: Ray Train 2.60's environment variable: how long a trial waits for its worker group to start (s).
 WORKER_GROUP_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+#: Ray Train 2.60's environment variable: seconds between two polls of a trial's workers by its Train
+#: controller. A poll is when the controller takes the workers' reports (commits their checkpoints,
+#: hands results to Tune) and sees that training has ended; Ray's default, 2 s, adds up to 2 s of
+#: idle device to each checkpoint the trainer waits for and to each trial's start and end.
+TRAIN_POLL_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+#: The poll interval sweeper sets (unless the environment sets one): a poll costs one short Ray task
+#: per worker; a worker is only declared lost after ``RAY_TRAIN_WORKER_HEALTH_CHECK_TIMEOUT_S``
+#: (10 minutes) without an answer, not after one missed poll.
+TRAIN_POLL_INTERVAL_S = 0.5
 #: Ray Tune's limit on trials whose resources are requested but not yet granted (read when
 #: ``Tuner.fit`` starts; Tune's own default ``auto`` is at least 200, or the concurrency limit
 #: of a search algorithm).
@@ -50,9 +59,9 @@ def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
     Ray's dashboard listens on 127.0.0.1; its GCS and raylet listen on every interface (Ray 2.60
     has no option against it), so it is started with Ray's token authentication and a random
     token (unless ``$RAY_AUTH_MODE`` is set): only this process and the processes Ray starts for
-    it (they inherit the environment) can connect. The job's runtime environment carries the Train worker-group start
-    timeout to every Train controller (``RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S``). When Ray is
-    already initialised by the caller, set that variable in its runtime environment yourself.
+    it (they inherit the environment) can connect. The job's runtime environment carries
+    :func:`train_environment` to every Train controller. When Ray is already initialised by the
+    caller, set those variables in its runtime environment yourself.
 
     Raises:
         ConfigError: no address given, and a Ray that another program started (not ``ray start``)
@@ -61,7 +70,7 @@ def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or running_local_ray()
-    runtime_env = {"env_vars": {WORKER_GROUP_START_TIMEOUT_ENV: str(config.resources.worker_group_start_timeout_s)}}
+    runtime_env = {"env_vars": train_environment(config)}
     if address:
         ray.init(address=address, runtime_env=runtime_env)
     else:
@@ -69,6 +78,16 @@ def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
             _turn_on_token_authentication()
         ray.init(address="local", runtime_env=runtime_env, _node_ip_address=LOCAL_HOST, dashboard_host=LOCAL_HOST)
         _keep_credentials_out_of_runtime_envs()
+
+
+def train_environment(config: SweepConfig) -> dict[str, str]:
+    """The environment variables every Train controller of the sweep gets: the worker-group start
+    timeout (``resources.worker_group_start_timeout_s``, in seconds) and the poll interval
+    (:data:`TRAIN_POLL_INTERVAL_S`, or ``$RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` when set)."""
+    return {
+        WORKER_GROUP_START_TIMEOUT_ENV: str(config.resources.worker_group_start_timeout_s),
+        TRAIN_POLL_INTERVAL_ENV: os.environ.get(TRAIN_POLL_INTERVAL_ENV, str(TRAIN_POLL_INTERVAL_S)),
+    }
 
 
 #: Credentials Ray Tune 2.60 copies from the driver's environment into every trial actor's runtime
