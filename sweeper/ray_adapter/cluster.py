@@ -38,6 +38,12 @@ TRAIN_POLL_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 #: per worker; a worker is only declared lost after ``RAY_TRAIN_WORKER_HEALTH_CHECK_TIMEOUT_S``
 #: (10 minutes) without an answer, not after one missed poll.
 TRAIN_POLL_INTERVAL_S = 0.5
+#: Ray Train 2.60's environment variable: whether Train workers replace ``print`` with one that also
+#: logs each line. Where ``sys.stdout`` is not the process's own stream (a Ray worker's), that
+#: ``print`` writes each line twice (the HF Trainer's loss lines), and text a library captures by
+#: swapping ``sys.stdout`` still reaches the log (``dill`` disassembles functions that way when
+#: ``datasets`` fingerprints a feature set): sweeper turns it off.
+PRINT_PATCH_ENV = "RAY_TRAIN_ENABLE_PRINT_PATCH"
 #: Ray Tune's limit on trials whose resources are requested but not yet granted (read when
 #: ``Tuner.fit`` starts; Tune's own default ``auto`` is at least 200, or the concurrency limit
 #: of a search algorithm).
@@ -81,12 +87,14 @@ def ensure_ray(config: SweepConfig, address: str | None = None) -> None:
 
 
 def train_environment(config: SweepConfig) -> dict[str, str]:
-    """The environment variables every Train controller of the sweep gets: the worker-group start
-    timeout (``resources.worker_group_start_timeout_s``, in seconds) and the poll interval
-    (:data:`TRAIN_POLL_INTERVAL_S`, or ``$RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` when set)."""
+    """The environment variables every Train controller and worker of the sweep gets: the
+    worker-group start timeout (``resources.worker_group_start_timeout_s``, in seconds), the poll
+    interval (:data:`TRAIN_POLL_INTERVAL_S`, or ``$RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` when set),
+    and Ray Train's ``print`` left as Python's (:data:`PRINT_PATCH_ENV`, unless set)."""
     return {
         WORKER_GROUP_START_TIMEOUT_ENV: str(config.resources.worker_group_start_timeout_s),
         TRAIN_POLL_INTERVAL_ENV: os.environ.get(TRAIN_POLL_INTERVAL_ENV, str(TRAIN_POLL_INTERVAL_S)),
+        PRINT_PATCH_ENV: os.environ.get(PRINT_PATCH_ENV, "0"),
     }
 
 

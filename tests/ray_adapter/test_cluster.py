@@ -7,6 +7,7 @@ from pathlib import Path
 from sweeper.config import load_config
 from sweeper.ray_adapter.cluster import (
     PENDING_TRIALS_ENV,
+    PRINT_PATCH_ENV,
     TRAIN_POLL_INTERVAL_ENV,
     WORKER_GROUP_START_TIMEOUT_ENV,
     pending_trials_limit,
@@ -34,9 +35,11 @@ def test_pending_trials_limit_is_the_phase_concurrency_and_is_restored(monkeypat
 def test_train_controllers_poll_every_half_second_unless_the_environment_says_otherwise(monkeypatch):
     config = load_config(ROOT / "search_spaces" / "smoke.yaml")
     monkeypatch.delenv(TRAIN_POLL_INTERVAL_ENV, raising=False)
+    monkeypatch.delenv(PRINT_PATCH_ENV, raising=False)
     assert train_environment(config) == {
         WORKER_GROUP_START_TIMEOUT_ENV: str(config.resources.worker_group_start_timeout_s),
         TRAIN_POLL_INTERVAL_ENV: "0.5",
+        PRINT_PATCH_ENV: "0",
     }, "not Ray's 2 s: each checkpoint the trainer waits for, and each trial's start and end, wait for a poll"
     monkeypatch.setenv(TRAIN_POLL_INTERVAL_ENV, "0.1")
     assert train_environment(config)[TRAIN_POLL_INTERVAL_ENV] == "0.1", "the user's own setting wins"
