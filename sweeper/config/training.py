@@ -33,6 +33,10 @@ class TrainingConfig(_Strict):
     its share of the GPU (measured by the memory probe, :mod:`sweeper.training.memory_probe`)
     times the accumulation that keeps that batch (:func:`sweeper.sweep.packing.split_batch`): the
     same optimisation at the best throughput. On the CPU the whole batch is one micro-batch.
+
+    ``per_device_eval_batch_size``: features per evaluation batch; on a GPU, at the longest
+    feature's length, shorter features going in larger batches of no more tokens
+    (:func:`sweeper.task_types.base.length_sorted_batches`).
     """
 
     learning_rate: PositiveFloat = 1e-5
