@@ -27,8 +27,9 @@ class StageInputs:
         output_dir: folder this stage owns (created if missing).
         resume_from: a Trainer checkpoint of an interrupted run of this same stage to continue
             from (``None``: train from the start).
-        feature_cache: where the tokenized training set and zero-shot evaluation splits are cached
-            (:mod:`sweeper.cache.features`), so that trials of the same task tokenize them once;
+        feature_cache: where the tokenized training set and evaluation splits (zero-shot, target-
+            language dev, leaderboard) are cached (:mod:`sweeper.cache.features`), so that trials of
+            the same task tokenize them once;
             ``None``: tokenized here, not kept.
     """
 

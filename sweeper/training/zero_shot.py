@@ -60,7 +60,7 @@ def evaluate_zero_shot(
     ``<dev_split>-<lang>``); when that split is the evaluation split itself (PAN-X, TyDiQA), its
     scores are reused, not recomputed. When the task's leaderboard file predicts another split
     (``submission.split``, e.g. PAN-X's unlabelled test), that split is predicted too, without
-    gold, into :func:`sweeper.results.submission.leaderboard_predictions_dir` as
+    gold, into :func:`sweeper.prediction_files.leaderboard_predictions_dir` as
     ``test-<lang>.<suffix>``, for each language whose input exists (:func:`leaderboard_languages`).
     ``zero_shot.max_examples_per_language`` applies to every split; features come from the stage's
     feature cache when it has one.
@@ -92,7 +92,7 @@ def evaluate_zero_shot(
         folder = leaderboard_predictions_dir(predictions_dir)
         jobs += [
             SplitPrediction(task.submission.split, language, folder / f"{LEADERBOARD_PREFIX}-{language}.{suffix}", False)
-            for language in leaderboard_languages(inputs, zero_shot)
+            for language in leaderboard_languages(inputs, languages)
         ]
     prepare = partial(_read_inputs, task_type, tokenizer, inputs, zero_shot.max_examples_per_language)
     run_on_device = partial(_infer, task_type, model, tokenizer, inputs)
@@ -136,9 +136,9 @@ def _infer(
     return decode_score_write
 
 
-def leaderboard_languages(inputs: StageInputs, zero_shot: ZeroShotConfig) -> list[str]:
-    """The zero-shot languages whose leaderboard input (the task's ``submission.split``, no gold
-    needed) can be predicted.
+def leaderboard_languages(inputs: StageInputs, languages: Sequence[str]) -> list[str]:
+    """Those of ``languages`` (the stage's zero-shot languages) whose leaderboard input (the task's
+    ``submission.split``, no gold needed) can be predicted.
 
     Languages whose input files are missing, or all of them when the data comes from the Hub and
     the split has no Hub source, are skipped with a warning (the sweep's submission folder lists
@@ -148,8 +148,8 @@ def leaderboard_languages(inputs: StageInputs, zero_shot: ZeroShotConfig) -> lis
     if inputs.data_dir is None and any(source.hub is None for source in task.splits[task.submission.split].sources):
         logger.warning("%s: split %r has no Hub source; leaderboard file not predicted", task.task, task.submission.split)
         return []
-    languages = []
-    for language in zero_shot_languages(task, zero_shot):
+    predictable = []
+    for language in languages:
         absent = (
             []
             if inputs.data_dir is None
@@ -158,8 +158,8 @@ def leaderboard_languages(inputs: StageInputs, zero_shot: ZeroShotConfig) -> lis
         if absent:
             logger.warning("%s/%s: no leaderboard input (%s does not exist), not predicted", task.task, language, absent[0])
             continue
-        languages.append(language)
-    return languages
+        predictable.append(language)
+    return predictable
 
 
 def language_progress(task: TaskSpec, split: str, languages: list[str]) -> Progress:
